@@ -1,0 +1,60 @@
+"""Keras callbacks: the threshold controller that makes state sparsity follow a schedule."""
+
+from __future__ import annotations
+
+import keras
+
+from pipeline.layers import SparseStateLSTM
+from pipeline.sparsity import schedule_target
+
+
+class SparsityController(keras.callbacks.Callback):
+    """Steer each `SparseStateLSTM` threshold so that its measured state sparsity follows a schedule.
+
+    Integral feedback with bounds, once per training batch:
+
+        tau <- clip(tau + gain * (s_target(step) - s_measured), 0, max_threshold)
+
+    where s_measured is the state sparsity of the batch just trained (the layer's
+    ``last_state_sparsity``). Sparsity grows monotonically with tau, so the loop is stable for a
+    small gain. ``max_threshold < 1`` keeps the controller away from the collapse a quantile rule
+    hits (many |h| are exactly 1.0 in float32, and a strict ``>`` then prunes everything).
+    """
+
+    def __init__(self, schedule, gain: float = 0.05, max_threshold: float = 0.95, layers=None):
+        super().__init__()
+        if not 0.0 < gain <= 1.0:
+            raise ValueError(f"gain must be in (0, 1], got gain={gain!r}")
+        if not 0.0 < max_threshold < 1.0:
+            raise ValueError(f"max_threshold must be in (0, 1), got max_threshold={max_threshold!r}")
+        self.schedule = schedule
+        self.gain = float(gain)
+        self.max_threshold = float(max_threshold)
+        self._layers = layers
+        self.history: list[tuple[int, float, float, float]] = []
+
+    def _targets(self):
+        if self._layers is not None:
+            return self._layers
+        found = [layer for layer in self.model.layers if isinstance(layer, SparseStateLSTM)]
+        if not found:
+            raise ValueError("SparsityController: the model has no SparseStateLSTM layer")
+        return found
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        target = schedule_target(self.schedule, step)
+        for layer in self._targets():
+            measured = float(layer.last_state_sparsity.numpy())
+            tau = float(layer.threshold.numpy())
+            tau = min(max(tau + self.gain * (target - measured), 0.0), self.max_threshold)
+            layer.threshold.assign(tau)
+        self.history.append((step, target, measured, tau))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            for layer in self._targets():
+                logs[f"{layer.name}_threshold"] = float(layer.threshold.numpy())
+            if self.history:
+                logs["target_sparsity"] = self.history[-1][1]
+

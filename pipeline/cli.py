@@ -1,0 +1,81 @@
+"""Command line: ``python -m pipeline.cli <stage> --model <recipe> [--out out]``.
+
+Stages: train, hls, csim, emulate, report, demo, synth, bench. Errors print one line and exit 1
+(``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _synth(args) -> None:
+    from pipeline.recipes import load_recipe
+
+    recipe = load_recipe(args.model)
+    project = Path(args.root) / recipe["name"]
+    if not (project / "build_prj.tcl").is_file():
+        raise FileNotFoundError(f"{project}/build_prj.tcl not found: run the hls stage first")
+    tool = shutil.which("vitis_hls") or shutil.which("vivado_hls")
+    if tool is None:
+        raise RuntimeError(
+            "synthesis needs AMD Vitis HLS (vitis_hls on PATH), which this machine does not have; "
+            f"the project in {project} is ready: cd {project} && vitis_hls -f build_prj.tcl "
+            "\"reset=1 synth=1 csim=1 cosim=1 export=1\""
+        )
+    subprocess.run([tool, "-f", "build_prj.tcl", "reset=1 synth=1 csim=1 cosim=0 export=0"], cwd=project, check=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="skiplstm", description=__doc__)
+    parser.add_argument("stage", choices=["train", "hls", "csim", "emulate", "report", "demo", "synth", "bench"])
+    parser.add_argument("--model", default="mnist_rows_demo", help="recipe name in models/ or a .toml path")
+    parser.add_argument("--out", default="out", help="artifact folder (default: out)")
+    parser.add_argument("--root", default="hls_project", help="generated projects folder")
+    parser.add_argument("--force", action="store_true", help="rerun even if up to date")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--limit", type=int, default=None, help="use at most this many training sequences")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    try:
+        from pipeline import stages
+
+        if args.stage == "train":
+            stages.run_train(args.model, args.out, force=args.force, epochs=args.epochs, limit=args.limit)
+        elif args.stage == "hls":
+            stages.run_hls(args.model, args.out, args.root, force=args.force)
+        elif args.stage == "csim":
+            stages.run_csim(args.model, args.out, args.root, force=args.force)
+        elif args.stage == "emulate":
+            stages.run_emulate(args.model, args.out, force=args.force)
+        elif args.stage == "report":
+            stages.run_report(args.model, args.out, args.root)
+        elif args.stage == "demo":
+            path = stages.run_demo(args.model, args.out, args.root, epochs=args.epochs, limit=args.limit)
+            print(path.read_text().split("\n")[2])
+        elif args.stage == "synth":
+            _synth(args)
+        elif args.stage == "bench":
+            from pipeline.bench import main as bench_main
+
+            bench_main(args.out)
+    except KeyboardInterrupt:
+        print("skiplstm: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one clear line unless --debug
+        if args.debug:
+            raise
+        print(f"skiplstm {args.stage}: error: {type(err).__name__}: {err}".splitlines()[0], file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

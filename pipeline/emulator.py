@@ -1,0 +1,303 @@
+"""Bit-accurate numpy emulator of the generated accelerator (what the C++ computes, cast for cast).
+
+Built from an hls4ml `ModelGraph` (after conversion, so every type is the one the C++ gets; see
+`pipeline.precision`). Supported layers: Input, Embedding, SparseStateLSTM, Dense, Activation(relu,
+linear). Weights are read the way the C-simulation reads them: hls4ml's decimal text through a double,
+cast to the weight type (`pipeline.fixed.from_decimal_strings`).
+
+SparseStateLSTM step (per sample, vectorised over a batch; see templates/nnet_sparse_lstm.h):
+
+    acc  = (accum_t) b ;  acc += W_x[j] * x_t[j] (columns j ascending) ; acc += W_h[j] * h_{t-1}[j]
+    i, f, o = sigmoid_table[idx_s(acc)] ; g = tanh_table[idx_t(acc)]     (table_t)
+    c_t  = (cell_t)(f * c_{t-1} + i * g) ;  h_t = (result_t)(o * tanh_table[idx_t(c_t)])
+    idx(v) = code of (ap_fixed<n, r+1, AP_TRN, AP_SAT>) v, plus N/2       (N = 2^n, range [-2^r, 2^r))
+
+Accumulation: when ``accum_t`` wraps (AP_WRAP) and keeps every fractional bit of the products, the
+sum is exact modulo 2^W in any order, so one float64 matmul (exact below 2^53, checked) gives the
+bit-identical result ("fast" path). Otherwise every ``acc += p`` is cast in the C++ order, column by
+column ("sequential" path), and the sparse mode skips the zero columns for real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline import accelerator, fixed
+from pipeline.fixed import FixedType
+from pipeline.precision import to_fixed
+
+SUPPORTED = ("Input", "Embedding", "SparseStateLSTM", "Dense", "Activation", "ReLU")
+
+
+@dataclass
+class Tensor:
+    """Raw integers with a type (``value = raw * 2^-type.frac``)."""
+
+    raw: np.ndarray
+    type: FixedType
+
+    def value(self) -> np.ndarray:
+        return fixed.to_float(self.raw, self.type.frac)
+
+
+@dataclass
+class LSTMTrace:
+    """Per-sample, per-step counts of one SparseStateLSTM layer (arrays of shape (N, T))."""
+
+    layer: str
+    shape: accelerator.LayerShape
+    nnz_x: np.ndarray
+    nnz_h: np.ndarray
+    states: np.ndarray | None = None  # (N, T, H) raw h_t, kept when asked
+
+    def costs(self) -> dict:
+        return accelerator.layer_costs(self.shape, self.nnz_x, self.nnz_h)
+
+
+@dataclass
+class EmulationResult:
+    output: Tensor
+    traces: list[LSTMTrace]
+    overflow: dict[str, int] = field(default_factory=dict)
+    path: dict[str, str] = field(default_factory=dict)
+
+    def values(self) -> np.ndarray:
+        return self.output.value()
+
+
+def _weights(var) -> Tensor:
+    t = to_fixed(var.type.precision)
+    raw = fixed.from_decimal_strings(np.asarray(var.data, dtype=np.float64), var.precision_fmt, t)
+    return Tensor(raw, t)
+
+
+def _align_add(a_raw, fa, b_raw, fb):
+    """Exact a + b of raw integers with fa and fb fractional bits; returns (raw, frac)."""
+    f = max(fa, fb)
+    return (a_raw << (f - fa)) + (b_raw << (f - fb)), f
+
+
+class _Counter:
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+
+    def cast(self, raw, frac, t: FixedType, name: str):
+        out, n = fixed.cast_counting(raw, frac, t)
+        if n:
+            self.counts[name] = self.counts.get(name, 0) + n
+        return out
+
+
+def _exact_matmul(a_raw: np.ndarray, w_raw: np.ndarray) -> np.ndarray:
+    """Integer a @ w, exactly: float64 BLAS when every partial sum stays below 2^53, else int64."""
+    bound = float(np.abs(a_raw).max(initial=0)) * float(np.abs(w_raw).sum(axis=0).max(initial=0))
+    if bound < 2.0**53:
+        return (a_raw.astype(np.float64) @ w_raw.astype(np.float64)).astype(np.int64)
+    return a_raw.astype(np.int64) @ w_raw.astype(np.int64)
+
+
+def _fast_ok(acc_t: FixedType, *operand_fracs: int) -> bool:
+    return acc_t.o_mode == "AP_WRAP" and all(acc_t.frac >= f for f in operand_fracs) and acc_t.width <= 62
+
+
+class _LSTM:
+    def __init__(self, node):
+        self.name = node.name
+        self.n_in = node.get_attr("n_in")
+        self.units = node.get_attr("n_out")
+        self.steps = node.get_attr("n_timesteps")
+        self.lanes = node.get_attr("lanes")
+        self.return_sequences = node.get_attr("return_sequences")
+        self.prune = node.get_attr("prune")
+        self.kernel = _weights(node.get_weights("weight"))
+        self.recurrent = _weights(node.get_weights("recurrent_weight"))
+        self.bias = _weights(node.get_weights("bias"))
+        self.sig = _weights(node.get_weights("sigmoid_table"))
+        self.tanh = _weights(node.get_weights("tanh_table"))
+        self.accum_t = to_fixed(node.get_attr("accum_t").precision)
+        self.cell_t = to_fixed(node.get_attr("cell_t").precision)
+        self.table_t = to_fixed(node.get_attr("table_t").precision)
+        self.result_t = to_fixed(node.get_output_variable().type.precision)
+        bits = node.get_attr("table_bits")
+        self.table_size = 1 << bits
+        self.sig_index_t = FixedType(bits, 4, True, "AP_TRN", "AP_SAT")
+        self.tanh_index_t = FixedType(bits, 3, True, "AP_TRN", "AP_SAT")
+        from pipeline.hls.layer import quantise_threshold
+
+        thr_t = self.table_t if self.prune == "output_gate" else self.result_t
+        thr = quantise_threshold(node.get_attr("threshold"), thr_t)
+        self.thr_raw = int(round(thr * 2.0**thr_t.frac))
+        self.shape = accelerator.LayerShape(self.n_in, self.units, self.lanes)
+
+    def _lut(self, table: Tensor, index_t: FixedType, raw, frac):
+        code = fixed.cast(raw, frac, index_t)
+        return table.raw[code + self.table_size // 2]
+
+    def run(self, x: Tensor, counter: _Counter, keep_states: bool, force_sequential: bool, sparse: bool):
+        n, steps, h_units = x.raw.shape[0], self.steps, self.units
+        x_raw = x.raw.reshape(n, steps, self.n_in)
+        fx, fh = x.type.frac, self.result_t.frac
+        acc_t = self.accum_t
+        fw, fwr = self.kernel.type.frac, self.recurrent.type.frac
+        fast = not force_sequential and _fast_ok(acc_t, fw + fx, fwr + fh, self.bias.type.frac)
+        w = self.kernel.raw.reshape(self.n_in, 4 * h_units)
+        wr = self.recurrent.raw.reshape(h_units, 4 * h_units)
+        bias_acc = counter.cast(self.bias.raw, self.bias.type.frac, acc_t, f"{self.name}.accum")
+        h = np.zeros((n, h_units), np.int64)
+        c = np.zeros((n, h_units), np.int64)
+        nnz_x = np.zeros((n, steps), np.int64)
+        nnz_h = np.zeros((n, steps), np.int64)
+        outs = np.zeros((n, steps, h_units), np.int64) if (self.return_sequences or keep_states) else None
+        ft = self.table_t.frac
+        for t in range(steps):
+            xt = x_raw[:, t, :]
+            nnz_x[:, t] = np.count_nonzero(xt, axis=1)
+            nnz_h[:, t] = np.count_nonzero(h, axis=1)
+            if fast:
+                total = (np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64)
+                         + (_exact_matmul(xt, w) << (acc_t.frac - fw - fx))
+                         + (_exact_matmul(h, wr) << (acc_t.frac - fwr - fh)))
+                acc = counter.cast(total, acc_t.frac, acc_t, f"{self.name}.accum")
+            else:
+                acc = np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64).copy()
+                for cols, wmat, fp in ((xt, w, fw + fx), (h, wr, fwr + fh)):
+                    for j in range(cols.shape[1]):
+                        v = cols[:, j : j + 1]
+                        # sparse mode streams only the nonzero columns; dense mode streams all
+                        live = (v != 0).ravel() if sparse else np.ones(n, bool)
+                        if not live.any():
+                            continue
+                        prod = v[live] * wmat[j][None, :]
+                        s, fs = _align_add(acc[live], acc_t.frac, prod, fp)
+                        acc[live] = counter.cast(s, fs, acc_t, f"{self.name}.accum")
+            fa = acc_t.frac
+            gi = self._lut(self.sig, self.sig_index_t, acc[:, :h_units], fa)
+            gf = self._lut(self.sig, self.sig_index_t, acc[:, h_units : 2 * h_units], fa)
+            gg = self._lut(self.tanh, self.tanh_index_t, acc[:, 2 * h_units : 3 * h_units], fa)
+            go = self._lut(self.sig, self.sig_index_t, acc[:, 3 * h_units :], fa)
+            if self.prune == "output_gate":
+                go = np.where(go > self.thr_raw, go, 0)
+            s, fs = _align_add(gf * c, ft + self.cell_t.frac, gi * gg, 2 * ft)
+            c = counter.cast(s, fs, self.cell_t, f"{self.name}.cell")
+            tc = self._lut(self.tanh, self.tanh_index_t, c, self.cell_t.frac)
+            h = counter.cast(go * tc, 2 * ft, self.result_t, f"{self.name}.result")
+            if self.prune == "state":
+                h = np.where((h > self.thr_raw) | (h < -self.thr_raw), h, 0)
+            if outs is not None:
+                outs[:, t, :] = h
+        trace = LSTMTrace(self.name, self.shape, nnz_x, nnz_h, outs if keep_states else None)
+        out = outs.reshape(n, -1) if self.return_sequences else h
+        return Tensor(out, self.result_t), trace, ("fast" if fast else "sequential")
+
+
+class _Dense:
+    def __init__(self, node):
+        self.name = node.name
+        self.w = _weights(node.get_weights("weight"))
+        self.b = _weights(node.get_weights("bias"))
+        self.accum_t = to_fixed(node.get_attr("accum_t").precision)
+        self.result_t = to_fixed(node.get_output_variable().type.precision)
+        self.n_in = node.get_attr("n_in")
+        self.n_out = node.get_attr("n_out")
+
+    def run(self, x: Tensor, counter: _Counter, force_sequential: bool):
+        acc_t, fx, fw = self.accum_t, x.type.frac, self.w.type.frac
+        w = self.w.raw.reshape(self.n_in, self.n_out)
+        n = x.raw.shape[0]
+        xr = x.raw.reshape(n, -1)
+        if xr.shape[1] != self.n_in:
+            raise ValueError(f"Dense {self.name!r}: expected {self.n_in} inputs, got {xr.shape[1]}")
+        acc = np.broadcast_to(counter.cast(self.b.raw, self.b.type.frac, acc_t, f"{self.name}.accum"),
+                              (n, self.n_out)).astype(np.int64)
+        if not force_sequential and _fast_ok(acc_t, fx + fw):
+            total = acc + (_exact_matmul(xr, w) << (acc_t.frac - fx - fw))
+            acc = counter.cast(total, acc_t.frac, acc_t, f"{self.name}.accum")
+            path = "fast"
+        else:
+            # hls4ml dense_latency: mult[i] = (accum_t)(x * w); acc = (accum_t)b; acc += mult[i] in order.
+            acc = acc.copy()
+            for j in range(self.n_in):
+                prod = counter.cast(xr[:, j : j + 1] * w[j][None, :], fx + fw, acc_t, f"{self.name}.accum")
+                acc = counter.cast(acc + prod, acc_t.frac, acc_t, f"{self.name}.accum")
+            path = "sequential"
+        return Tensor(counter.cast(acc, acc_t.frac, self.result_t, f"{self.name}.result"), self.result_t), path
+
+
+class Emulator:
+    """Emulate an hls4ml `ModelGraph` that uses the supported layers, in both accelerator modes."""
+
+    def __init__(self, hls_model, force_sequential: bool = False):
+        self.ops = []
+        self.force_sequential = force_sequential
+        self.input_t = None
+        for node in hls_model.get_layers():
+            cls = node.class_name
+            if cls == "Input":
+                self.input_t = to_fixed(node.get_output_variable().type.precision)
+                self.input_shape = tuple(node.get_output_variable().shape)
+            elif cls == "SparseStateLSTMLayer" or cls == "SparseStateLSTM":
+                self.ops.append(("lstm", _LSTM(node)))
+            elif cls == "Dense":
+                self.ops.append(("dense", _Dense(node)))
+            elif cls in ("Activation", "ReLU") and node.get_attr("activation", "").lower() in ("relu", "linear"):
+                self.ops.append((node.get_attr("activation").lower(), node.name,
+                                 to_fixed(node.get_output_variable().type.precision)))
+            elif cls == "Embedding":
+                self.ops.append(("embedding", node.name, _weights(node.get_weights("embeddings")),
+                                 to_fixed(node.get_output_variable().type.precision), node.get_attr("n_out")))
+            else:
+                raise ValueError(
+                    f"layer {node.name!r} ({cls}{', ' + node.get_attr('activation') if cls == 'Activation' else ''}) "
+                    f"is not supported by the SkipLSTM emulator; supported: Input, Embedding, SparseStateLSTM, "
+                    "Dense, Activation(relu/linear)"
+                )
+        if self.input_t is None:
+            raise ValueError("the hls4ml model has no Input layer")
+
+    def run(self, x, keep_states: bool = False, mode: str = "sparse") -> EmulationResult:
+        """Run float inputs ``x`` (N, *input_shape) through the accelerator; exact fixed point.
+
+        ``mode``: ``"sparse"`` (skip zero columns) or ``"dense"`` (stream all columns). On the fast
+        path both are one exact matmul (adding 0 * w changes nothing modulo 2^W); on the sequential
+        path they run different column loops.
+        """
+        if mode not in ("sparse", "dense"):
+            raise ValueError(f"mode must be 'sparse' or 'dense', got mode={mode!r}")
+        x = np.asarray(x)
+        if x.dtype == object or not np.issubdtype(x.dtype, np.number):
+            raise ValueError(f"inputs must be numeric, got dtype {x.dtype}")
+        if x.ndim < 1 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"inputs must have shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError("inputs are empty (N = 0)")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("inputs contain NaN or Inf")
+        counter = _Counter()
+        raw, n_over = fixed.from_float_counting(x.reshape(x.shape[0], -1).astype(np.float64), self.input_t)
+        if n_over:
+            counter.counts["input"] = n_over
+        cur = Tensor(raw, self.input_t)
+        traces, paths = [], {}
+        for op in self.ops:
+            kind = op[0]
+            if kind == "lstm":
+                cur, trace, paths[op[1].name] = op[1].run(cur, counter, keep_states, self.force_sequential,
+                                                         mode == "sparse")
+                traces.append(trace)
+            elif kind == "dense":
+                cur, paths[op[1].name] = op[1].run(cur, counter, self.force_sequential)
+            elif kind in ("relu", "linear"):
+                _, name, t = op
+                r = np.where(cur.raw > 0, cur.raw, 0) if kind == "relu" else cur.raw
+                cur = Tensor(counter.cast(r, cur.type.frac, t, f"{name}.result"), t)
+            elif kind == "embedding":
+                _, name, table, t, dim = op
+                ids = fixed.to_float(cur.raw, cur.type.frac).astype(np.int64)
+                vocab = table.raw.size // dim
+                if ids.min() < 0 or ids.max() >= vocab:
+                    raise ValueError(f"Embedding {name!r}: token ids must be in 0..{vocab - 1}")
+                rows = table.raw.reshape(vocab, dim)[ids]
+                cur = Tensor(counter.cast(rows.reshape(ids.shape[0], -1), table.type.frac, t, f"{name}.result"), t)
+        return EmulationResult(cur, traces, counter.counts, paths)

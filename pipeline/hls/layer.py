@@ -1,0 +1,229 @@
+"""hls4ml extension for `SparseStateLSTM`: Keras-3 handler, IR layer, Jinja2 templates, kernel source.
+
+Import `register` and call it once (idempotent); `pipeline.hls` does so on import. After that a Keras
+author uses the hls4ml calls they know::
+
+    import pipeline.hls  # registers SparseStateLSTM with hls4ml
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name")
+    hls_model = hls4ml.converters.convert_from_keras_model(model, hls_config=config, output_dir=...)
+    hls_model.compile(); hls_model.predict(x)
+
+Per-layer config keys (``config["LayerName"][name]``): ``Precision`` entries ``weight``,
+``recurrent_weight``, ``bias``, ``accum``, ``cell``, ``table``, ``result``; ``Lanes`` (P, 1..4H);
+``SkipZeros`` (True: sparse mode, False: dense mode); ``TableSize`` (power of two, 64..65536).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from pipeline import accelerator, fixed
+from pipeline.precision import DEFAULT_CELL, DEFAULT_STATE, DEFAULT_TABLE, exact_accum, to_fixed
+
+KERAS_CLASS = "pipeline.layers.SparseStateLSTM"
+SIGMOID_RANGE = 8.0  # the sigmoid LUT covers [-8, 8)
+TANH_RANGE = 4.0  # the tanh LUT covers [-4, 4)
+
+
+def template_dir():
+    return resources.files("pipeline.templates")
+
+
+@cache
+def _jinja_env():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False,
+    )
+
+
+def render(template: str, **params) -> str:
+    return _jinja_env().get_template(template).render(**params)
+
+
+def lut_values(kind: str, table_size: int) -> np.ndarray:
+    """Float64 LUT contents at the interval midpoints: f(-R + (i + 1/2) * 2R/N), i = 0..N-1."""
+    r = SIGMOID_RANGE if kind == "sigmoid" else TANH_RANGE
+    x = -r + (np.arange(table_size, dtype=np.float64) + 0.5) * (2 * r / table_size)
+    return 1.0 / (1.0 + np.exp(-x)) if kind == "sigmoid" else np.tanh(x)
+
+
+def check_table_size(table_size) -> int:
+    if isinstance(table_size, bool) or not isinstance(table_size, int | np.integer) or table_size < 64 \
+            or table_size > 65536 or table_size & (table_size - 1):
+        raise ValueError(f"TableSize must be a power of two in 64..65536, got TableSize={table_size!r}")
+    return int(table_size)
+
+
+def quantise_threshold(tau: float, t: fixed.FixedType) -> float:
+    """tau rounded down onto t's grid (for v on that grid: v > tau <=> v > floor_t(tau))."""
+    q = fixed.FixedType(t.width, t.integer, t.signed, "AP_TRN", "AP_SAT")
+    raw = int(fixed.from_float(np.array([tau]), q)[0])
+    value = raw * 2.0 ** -q.frac
+    if value < tau - 2.0 ** -q.frac or raw == q.raw_max and tau > value + 2.0 ** -q.frac:
+        raise ValueError(f"threshold {tau} does not fit the type {t} it is compared in")
+    return value
+
+
+_REGISTERED = False
+
+
+def register() -> None:
+    """Register the handler, IR layer, templates and kernel header with hls4ml (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    import hls4ml
+    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+    from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
+    from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
+    from hls4ml.model.layers import Layer
+
+    class SparseStateLSTMHandler(KerasV3LayerHandler):
+        handles = (KERAS_CLASS,)
+
+        def handle(self, layer, in_tensors, out_tensors):
+            if len(in_tensors[0].shape) != 3:
+                raise ValueError(f"layer {layer.name!r}: expected a (batch, time, features) input")
+            n_steps, n_in = in_tensors[0].shape[1], in_tensors[0].shape[2]
+            if n_steps is None:
+                raise ValueError(
+                    f"layer {layer.name!r}: the accelerator needs a fixed sequence length; build the model "
+                    "with keras.Input(shape=(T, features)) and a concrete T"
+                )
+            cell = layer.cell
+            weights = layer.lstm_weights()
+            bias = weights[2] if cell.use_bias else np.zeros(4 * cell.units, np.float32)
+            config = dict(self.default_config)
+            config.update({
+                "class_name": "SparseStateLSTM",
+                "n_timesteps": int(n_steps),
+                "n_in": int(n_in),
+                "n_out": int(cell.units),
+                "return_sequences": bool(layer.return_sequences),
+                "prune": cell.prune,
+                "threshold": float(np.asarray(cell.threshold.numpy())),
+                "weight_data": np.asarray(weights[0]),
+                "recurrent_weight_data": np.asarray(weights[1]),
+                "bias_data": np.asarray(bias),
+            })
+            return (config,)
+
+    class SparseStateLSTMLayer(Layer):
+        _expected_attributes = [
+            Attribute("n_in"),
+            Attribute("n_out"),
+            Attribute("n_timesteps"),
+            Attribute("return_sequences", value_type=bool, default=False),
+            Attribute("prune", value_type=str, default="state"),
+            Attribute("threshold", value_type=float, default=0.0),
+            ConfigurableAttribute("lanes", value_type=int, default=16),
+            ConfigurableAttribute("skip_zeros", value_type=bool, default=True),
+            ConfigurableAttribute("table_size", value_type=int, default=1024),
+            WeightAttribute("weight"),
+            WeightAttribute("recurrent_weight"),
+            WeightAttribute("bias"),
+            TypeAttribute("weight"),
+            TypeAttribute("recurrent_weight"),
+            TypeAttribute("bias"),
+            TypeAttribute("accum"),
+            TypeAttribute("cell"),
+            TypeAttribute("table"),
+        ]
+
+        def _explicit(self, var: str) -> str | None:
+            cfg = self.model.config.layer_name_precision
+            value = cfg.get(f"{self.name.lower()}_{var}")
+            return None if value in (None, "auto") else value
+
+        def initialize(self):
+            h = self.get_attr("n_out")
+            accelerator.check_lanes(self.get_attr("lanes"), h)
+            n_bits = int(math.log2(check_table_size(self.get_attr("table_size"))))
+            self.set_attr("table_bits", n_bits)
+            if self.get_attr("prune") not in ("state", "output_gate"):
+                raise ValueError(f"layer {self.name!r}: unknown prune mode {self.get_attr('prune')!r}")
+            conv = self.model.config.backend.convert_precision_string
+            shape = [self.get_attr("n_timesteps"), h] if self.get_attr("return_sequences") else [h]
+            result = self._explicit("result") or DEFAULT_STATE
+            self.add_output_variable(shape, precision=conv(result))
+            default = self.model.config.model_precision.get("default", "ap_fixed<16,6>")
+            for var, var_name in (("weight", "w{index}"), ("recurrent_weight", "wr{index}"), ("bias", "b{index}")):
+                prec = conv(self._explicit(var) or default)
+                self.add_weights_variable(name=var, var_name=var_name, type_name=f"{self.name}_{var}_t",
+                                          precision=prec)
+            table_prec = conv(self._explicit("table") or DEFAULT_TABLE)
+            self.set_attr("table_t", self._wrap_precision_to_type(f"{self.name}_table_t", table_prec))
+            table_t = to_fixed(table_prec)
+            size = self.get_attr("table_size")
+            for kind in ("sigmoid", "tanh"):
+                values = fixed.quantise_value(lut_values(kind, size), table_t)
+                self.add_weights_variable(name=f"{kind}_table", var_name=f"{kind}_table{{index}}",
+                                          type_name=f"{self.name}_table_t", precision=table_prec, data=values)
+            cell = self._explicit("cell") or DEFAULT_CELL
+            self.set_attr("cell_t", self._wrap_precision_to_type(f"{self.name}_cell_t", conv(cell)))
+            accum = self._explicit("accum")
+            if accum is None:
+                x_prec = self.get_input_variable().type.precision
+                if type(x_prec).__name__ == "UnspecifiedPrecisionType":
+                    x_prec = conv(default)
+                x_t = to_fixed(x_prec)
+                h_t = to_fixed(conv(result))
+                w_t = to_fixed(self.get_attr("weight").type.precision)
+                wr_t = to_fixed(self.get_attr("recurrent_weight").type.precision)
+                b_t = to_fixed(self.get_attr("bias").type.precision)
+                accum = exact_accum([(w_t, x_t), (wr_t, h_t)], b_t, self.get_attr("n_in") + h).cpp()
+            self.set_attr("accum_t", self._wrap_precision_to_type(f"{self.name}_accum_t", conv(accum)))
+
+    class SparseStateLSTMConfigTemplate(LayerConfigTemplate):
+        def __init__(self):
+            super().__init__(SparseStateLSTMLayer)
+
+        def format(self, node):
+            params = self._default_config_params(node)
+            state_t = to_fixed(node.get_output_variable().type.precision)
+            table_t = to_fixed(node.get_attr("table_t").precision)
+            thr_t = table_t if node.get_attr("prune") == "output_gate" else state_t
+            thr = quantise_threshold(node.get_attr("threshold"), thr_t)
+            return render(
+                "sparse_lstm_config.h.j2",
+                name=node.name, index=params["index"], n_in=node.get_attr("n_in"), n_state=node.get_attr("n_out"),
+                n_timesteps=node.get_attr("n_timesteps"), n_lanes=node.get_attr("lanes"),
+                table_size=node.get_attr("table_size"), table_bits=node.get_attr("table_bits"),
+                skip_zeros=node.get_attr("skip_zeros"), prune=node.get_attr("prune"),
+                return_sequences=node.get_attr("return_sequences"),
+                weight_t=node.get_attr("weight").type.name, recurrent_weight_t=node.get_attr("recurrent_weight").type.name,
+                bias_t=node.get_attr("bias").type.name, accum_t=node.get_attr("accum_t").name,
+                cell_t=node.get_attr("cell_t").name, table_t=node.get_attr("table_t").name,
+                threshold_t=thr_t.cpp(), threshold_literal=repr(thr), threshold_text=f"{node.get_attr('threshold'):.6g}",
+                mac_depth=accelerator.MAC_DEPTH, gate_depth=accelerator.GATE_DEPTH,
+            )
+
+    class SparseStateLSTMFunctionTemplate(FunctionCallTemplate):
+        def __init__(self):
+            super().__init__(SparseStateLSTMLayer, include_header=["nnet_utils/nnet_sparse_lstm.h"])
+
+        def format(self, node):
+            params = self._default_function_params(node)
+            return render(
+                "sparse_lstm_function.j2", input_t=params["input_t"], output_t=params["output_t"],
+                config=params["config"], input=params["input"], output=params["output"],
+                w=node.get_weights("weight").name, wr=node.get_weights("recurrent_weight").name,
+                b=node.get_weights("bias").name, sig=node.get_weights("sigmoid_table").name,
+                tanh=node.get_weights("tanh_table").name,
+            ).rstrip("\n")
+
+    hls4ml.model.layers.register_layer("SparseStateLSTM", SparseStateLSTMLayer)
+    for backend_name in ("Vivado", "Vitis"):
+        backend = hls4ml.backends.get_backend(backend_name)
+        backend.register_template(SparseStateLSTMConfigTemplate)
+        backend.register_template(SparseStateLSTMFunctionTemplate)
+        backend.register_source(str(template_dir() / "nnet_sparse_lstm.h"))
+    _REGISTERED = True
+    globals()["SparseStateLSTMHandler"] = SparseStateLSTMHandler

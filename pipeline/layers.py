@@ -1,0 +1,390 @@
+"""`SparseStateLSTM`: an LSTM that learns to keep its hidden state sparse.
+
+Forward step (gate order i, f, c, o as in `keras.layers.LSTM`):
+
+    z   = x_t W_x + h_{t-1} W_h + b                      (z has 4H columns)
+    i   = sigmoid(z_i)   f = sigmoid(z_f)   g = tanh(z_c)   o = sigmoid(z_o)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+then one of two pruning rules (``prune=``):
+
+* ``"state"`` (default, the paper's): ``h_t <- h_t * (|h_t| > threshold)``;
+* ``"output_gate"``: ``o <- o * (o > threshold)`` before ``h_t = o * tanh(c_t)``.
+
+Both leave exact zeros in ``h_t``, which is both the layer's output and the state fed to the next
+step, so the accelerator skips the recurrent multiply-accumulates of those columns. The mask is a
+hard step; its gradient is straight-through (as if nothing were pruned).
+
+``threshold`` is a non-trainable weight (saved in ``.keras`` files, read by the code generator);
+`pipeline.sparsity.SparsityController` can steer it during training.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+PRUNE_MODES = ("state", "output_gate")
+
+
+def _straight_through_mask(x, keep):
+    """Return ``x * keep`` in the forward pass with the gradient of ``x`` (straight-through)."""
+    pruned = x * ops.cast(keep, x.dtype)
+    return x + ops.stop_gradient(pruned - x)
+
+
+def _check_units(units) -> int:
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(f"units must be a positive integer, got units={units!r}")
+    return units
+
+
+def _check_threshold(threshold) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number >= 0, got threshold={threshold!r}") from None
+    if not value >= 0.0 or value == float("inf"):
+        raise ValueError(f"threshold must be a finite number >= 0, got threshold={threshold!r}")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="skiplstm")
+class SparseStateLSTMCell(keras.layers.Layer):
+    """One step of `SparseStateLSTM` (weights laid out exactly as `keras.layers.LSTMCell`).
+
+    Args:
+        units: hidden size H (> 0).
+        threshold: pruning threshold tau >= 0 (0 reproduces a plain LSTM).
+        prune: ``"state"`` (``|h_t| > tau``) or ``"output_gate"`` (``o_t > tau``).
+        gate_l1: weight lam of the penalty ``lam * mean(o_t)`` (mean over batch, steps and units;
+            added by `SparseStateLSTM`) in ``"output_gate"`` mode (Yu, Weber & Hu, ICANN 2019);
+            0 disables it.
+        use_bias, unit_forget_bias, *_initializer, *_regularizer, *_constraint: as in Keras.
+    """
+
+    def __init__(
+        self,
+        units,
+        threshold=0.0,
+        prune="state",
+        gate_l1=0.0,
+        use_bias=True,
+        unit_forget_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = _check_units(units)
+        self.initial_threshold = _check_threshold(threshold)
+        if prune not in PRUNE_MODES:
+            raise ValueError(f"prune must be one of {PRUNE_MODES}, got prune={prune!r}")
+        self.prune = prune
+        if not float(gate_l1) >= 0.0:
+            raise ValueError(f"gate_l1 must be >= 0, got gate_l1={gate_l1!r}")
+        self.gate_l1 = float(gate_l1)
+        self.use_bias = bool(use_bias)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.state_size = [self.units, self.units]
+        self.output_size = self.units
+
+    def build(self, input_shape):
+        n_in = input_shape[-1]
+        self.kernel = self.add_weight(
+            shape=(n_in, 4 * self.units), name="kernel", initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, 4 * self.units), name="recurrent_kernel",
+            initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            if self.unit_forget_bias:
+                base = self.bias_initializer
+
+                def bias_initializer(shape, *args, **kwargs):
+                    h = self.units
+                    return ops.concatenate([
+                        base((h,), *args, **kwargs),
+                        keras.initializers.get("ones")((h,), *args, **kwargs),
+                        base((2 * h,), *args, **kwargs),
+                    ])
+            else:
+                bias_initializer = self.bias_initializer
+            self.bias = self.add_weight(
+                shape=(4 * self.units,), name="bias", initializer=bias_initializer,
+                regularizer=self.bias_regularizer, constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.threshold = self.add_weight(
+            shape=(), name="threshold", trainable=False,
+            initializer=keras.initializers.Constant(self.initial_threshold),
+        )
+        self.built = True
+
+    def call(self, inputs, states, training=False):
+        h_prev, c_prev = states[0], states[1]
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel)
+        if self.use_bias:
+            z = z + self.bias
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        i = ops.sigmoid(z_i)
+        f = ops.sigmoid(z_f)
+        g = ops.tanh(z_c)
+        o = ops.sigmoid(z_o)
+        c = f * c_prev + i * g
+        tau = ops.cast(self.threshold, o.dtype)
+        if self.prune == "output_gate":
+            # The gate_l1 penalty is added by `SparseStateLSTM.call` (add_loss inside the RNN's
+            # while loop leaks a loop tensor out of scope under tf.function).
+            o = _straight_through_mask(o, o > tau)
+            h = o * ops.tanh(c)
+        else:
+            h = o * ops.tanh(c)
+            h = _straight_through_mask(h, ops.abs(h) > tau)
+        return h, [h, c]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "threshold": self.initial_threshold,
+            "prune": self.prune,
+            "gate_l1": self.gate_l1,
+            "use_bias": self.use_bias,
+            "unit_forget_bias": self.unit_forget_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": keras.regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": keras.constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+        })
+        return config
+
+
+_UNSUPPORTED_RNN_OPTIONS = {
+    "go_backwards": False, "stateful": False, "return_state": False, "unroll": False,
+    "time_major": False,
+}
+
+_CELL_ARGS = (
+    "use_bias", "unit_forget_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer",
+    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
+    "recurrent_constraint", "bias_constraint",
+)
+
+
+@keras.saving.register_keras_serializable(package="skiplstm")
+class SparseStateLSTM(keras.layers.RNN):
+    """LSTM layer whose hidden state is pruned to exact zeros (see module docstring).
+
+    Weight-compatible with `keras.layers.LSTM`: ``get_weights()`` returns
+    ``[kernel (n_in, 4H), recurrent_kernel (H, 4H), bias (4H,)]`` followed by the scalar
+    ``threshold``; ``set_weights`` accepts either the three LSTM arrays plus the threshold or the
+    same list as `keras.layers.LSTM` via `load_lstm_weights`.
+
+    The layer keeps a non-trainable scalar ``last_state_sparsity`` (the state sparsity of the last
+    training batch, see `pipeline.sparsity.state_sparsity`) for the sparsity controller, and a
+    ``<name>_state_sparsity`` metric that Keras logs every epoch.
+
+    Masking, ``stateful``, ``go_backwards``, ``return_state`` and ``unroll`` are not supported and
+    raise ``ValueError``.
+    """
+
+    def __init__(
+        self,
+        units,
+        threshold=0.0,
+        prune="state",
+        gate_l1=0.0,
+        return_sequences=False,
+        use_bias=True,
+        unit_forget_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        for option, supported in _UNSUPPORTED_RNN_OPTIONS.items():
+            if option in kwargs and kwargs[option] != supported:
+                raise ValueError(
+                    f"SparseStateLSTM does not support {option}={kwargs[option]!r} "
+                    f"(only {option}={supported!r}: the accelerator runs one forward pass per sequence)"
+                )
+            kwargs.pop(option, None)
+        for option in ("activation", "recurrent_activation"):
+            value = kwargs.pop(option, None)
+            default = "tanh" if option == "activation" else "sigmoid"
+            if value not in (None, default):
+                raise ValueError(
+                    f"SparseStateLSTM supports only {option}={default!r} (the accelerator's LUTs), "
+                    f"got {option}={value!r}"
+                )
+        for option in ("dropout", "recurrent_dropout"):
+            value = kwargs.pop(option, 0.0)
+            if value:
+                raise ValueError(f"SparseStateLSTM does not support {option}={value!r} (use 0.0)")
+        cell = SparseStateLSTMCell(
+            units, threshold=threshold, prune=prune, gate_l1=gate_l1, use_bias=use_bias,
+            unit_forget_bias=unit_forget_bias, kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
+            name="sparse_state_lstm_cell", dtype=kwargs.get("dtype"),
+        )
+        self._user_return_sequences = bool(return_sequences)
+        # Run with sequences internally: the state sparsity is measured on every h_t.
+        super().__init__(cell, return_sequences=True, **kwargs)
+        self.return_sequences = self._user_return_sequences
+        self.supports_masking = False
+        self.sparsity_metric = keras.metrics.Mean(name=f"{self.name}_state_sparsity")
+
+    units = property(lambda self: self.cell.units)
+    prune = property(lambda self: self.cell.prune)
+
+    @property
+    def threshold(self):
+        """The threshold variable (non-trainable, saved with the model)."""
+        return self.cell.threshold
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                f"SparseStateLSTM expects input of shape (batch, time, features), got {sequences_shape}"
+            )
+        super().build(sequences_shape, initial_state_shape)
+        self.last_state_sparsity = self.add_weight(
+            shape=(), name="last_state_sparsity", trainable=False, initializer="zeros"
+        )
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        if self.return_sequences:
+            return (sequences_shape[0], sequences_shape[1], self.units)
+        return (sequences_shape[0], self.units)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if mask is not None:
+            raise ValueError(
+                "SparseStateLSTM does not support masking (got a mask from the previous layer); "
+                "remove mask_zero/Masking: the accelerator runs fixed-length sequences"
+            )
+        if initial_state is not None:
+            raise ValueError("SparseStateLSTM does not support initial_state (the accelerator starts at 0)")
+        rs = self.return_sequences
+        self.return_sequences = True
+        try:
+            seq = super().call(sequences, training=training)
+        finally:
+            self.return_sequences = rs
+        # h_1 .. h_{T-1}: the computed states that feed a recurrent product (h_0 = 0 is excluded).
+        fed = seq[:, :-1, :]
+        if fed.shape[1] is not None and fed.shape[1] > 0:
+            sparsity = ops.mean(ops.cast(ops.equal(fed, 0.0), "float32"))
+            if training:
+                self.last_state_sparsity.assign(sparsity)
+            self.sparsity_metric.update_state(sparsity)
+        cell = self.cell
+        if training and cell.prune == "output_gate" and cell.gate_l1 > 0.0:
+            self.add_loss(cell.gate_l1 * ops.mean(self._output_gates(sequences, seq)))
+        return seq if rs else seq[:, -1, :]
+
+    def _output_gates(self, sequences, seq):
+        """The unpruned output gates o_1..o_T, recomputed from the inputs and the pruned states
+        (o_t depends only on x_t and h_{t-1}, with h_0 = 0); used for the ``gate_l1`` penalty."""
+        cell, h = self.cell, self.cell.units
+        h_prev = ops.concatenate([ops.zeros_like(seq[:, :1, :]), seq[:, :-1, :]], axis=1)
+        z_o = ops.matmul(sequences, cell.kernel[:, 3 * h :]) + ops.matmul(h_prev, cell.recurrent_kernel[:, 3 * h :])
+        if cell.use_bias:
+            z_o = z_o + cell.bias[3 * h :]
+        return ops.sigmoid(z_o)
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("cell", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask"):
+            config.pop(key, None)
+        config["return_sequences"] = self.return_sequences
+        cell_config = self.cell.get_config()
+        config["units"] = cell_config["units"]
+        config["threshold"] = cell_config["threshold"]
+        config["prune"] = cell_config["prune"]
+        config["gate_l1"] = cell_config["gate_l1"]
+        for key in _CELL_ARGS:
+            config[key] = cell_config[key]
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_weights(self):
+        """``[kernel, recurrent_kernel, bias, threshold]`` (no bias entry when ``use_bias=False``)."""
+        return self.lstm_weights() + [keras.ops.convert_to_numpy(self.cell.threshold)]
+
+    def set_weights(self, weights):
+        """Accept `get_weights()`'s list, or the ``[kernel, recurrent_kernel, bias]`` of a
+        `keras.layers.LSTM` (the threshold is then left as it is)."""
+        n = 3 if self.cell.use_bias else 2
+        if len(weights) not in (n, n + 1):
+            raise ValueError(
+                f"SparseStateLSTM.set_weights expects {n} arrays (keras LSTM layout) or {n + 1} "
+                f"(with the threshold), got {len(weights)}"
+            )
+        self.load_lstm_weights(weights[:n])
+        if len(weights) == n + 1:
+            self.cell.threshold.assign(_check_threshold(float(weights[n])))
+
+    def load_lstm_weights(self, lstm_weights):
+        """Copy ``[kernel, recurrent_kernel, bias]`` of a `keras.layers.LSTM` into this layer."""
+        cell = self.cell
+        expected = [tuple(cell.kernel.shape), tuple(cell.recurrent_kernel.shape)]
+        if cell.use_bias:
+            expected.append(tuple(cell.bias.shape))
+        got = [tuple(getattr(w, "shape", ())) for w in lstm_weights]
+        if got[: len(expected)] != expected:
+            raise ValueError(f"LSTM weight shapes {got} do not match this layer's {expected}")
+        cell.kernel.assign(lstm_weights[0])
+        cell.recurrent_kernel.assign(lstm_weights[1])
+        if cell.use_bias:
+            cell.bias.assign(lstm_weights[2])
+
+    def lstm_weights(self):
+        """``[kernel, recurrent_kernel, bias]`` (numpy), the layout of `keras.layers.LSTM`."""
+        cell = self.cell
+        out = [keras.ops.convert_to_numpy(cell.kernel), keras.ops.convert_to_numpy(cell.recurrent_kernel)]
+        if cell.use_bias:
+            out.append(keras.ops.convert_to_numpy(cell.bias))
+        return out

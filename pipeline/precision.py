@@ -1,0 +1,59 @@
+"""Precision per tensor, read from hls4ml's IR (one source of truth for the generator and the emulator).
+
+`to_fixed` maps an hls4ml precision object (``FixedPrecisionType``, ``IntegerPrecisionType``) to a
+`pipeline.fixed.FixedType`. The default types of a `SparseStateLSTM` that the user's hls4ml config
+leaves unset are chosen here (`default_lstm_types`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from pipeline.fixed import FixedType
+
+# Gate activations lie in [-1, 1]: 2 integer bits (sign + 1) suffice.
+DEFAULT_TABLE = "ap_fixed<18,2,AP_RND,AP_SAT>"
+# The memory cell c_t can exceed 1 in magnitude (|c_t| <= t); saturate rather than wrap.
+DEFAULT_CELL = "ap_fixed<24,8,AP_RND,AP_SAT>"
+# h_t = o * tanh(c_t) lies in [-1, 1].
+DEFAULT_STATE = "ap_fixed<16,2,AP_RND,AP_SAT>"
+
+
+def to_fixed(precision) -> FixedType:
+    """An hls4ml precision object (or a type string) as a `FixedType`."""
+    if isinstance(precision, FixedType):
+        return precision
+    if isinstance(precision, str):
+        return FixedType.parse(precision)
+    from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
+
+    name = type(precision).__name__
+    if isinstance(precision, FixedPrecisionType):
+        q = "AP_" + str(precision.rounding_mode)
+        o = "AP_" + str(precision.saturation_mode)
+        return FixedType(int(precision.width), int(precision.integer), bool(precision.signed), q, o)
+    if isinstance(precision, IntegerPrecisionType):
+        return FixedType(int(precision.width), int(precision.width), bool(precision.signed))
+    raise ValueError(
+        f"unsupported precision {precision!r} ({name}); SkipLSTM needs ap_fixed/ap_int types "
+        "(set the hls4ml config's Precision to e.g. 'ap_fixed<16,6>')"
+    )
+
+
+def exact_accum(products: list[tuple[FixedType, FixedType]], bias: FixedType, n_terms: int) -> FixedType:
+    """The narrowest accumulator that holds ``bias + sum of n_terms products`` with no rounding.
+
+    F = max over products of (F_a + F_b) and F_bias; I = max over products of (I_a + I_b), and I_bias,
+    plus ceil(log2(n_terms + 1)) growth bits. AP_WRAP: nothing can overflow, and a wrapping
+    accumulator keeps sums exact modulo 2^W in any order, which the emulator's single matmul relies on.
+    """
+    frac = max([a.frac + b.frac for a, b in products] + [bias.frac])
+    integer = max([a.integer + b.integer for a, b in products] + [bias.integer])
+    integer += math.ceil(math.log2(n_terms + 1))
+    width = integer + frac
+    if width > 64:
+        raise ValueError(
+            f"an exact accumulator needs {width} bits (> 64) for these weight/input types; set the layer's "
+            "'accum' precision explicitly in the hls4ml config"
+        )
+    return FixedType(width, integer, True, "AP_TRN", "AP_WRAP")

@@ -1,0 +1,70 @@
+"""Task recipes: one TOML file per task in ``models/`` (data, model size, schedule, budget, precision).
+
+A recipe is looked up by name (``models/<name>.toml``) or given as a path. Unknown sections or keys are
+errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from pathlib import Path
+
+DEFAULTS: dict[str, dict] = {
+    "data": {"name": "mnist_rows", "source": "auto", "root": None, "seq_len": 100,
+             "max_train_chars": None, "max_eval_chars": 400000, "limit": None},
+    "model": {"units": [128], "prune": "state", "embedding": 0, "return_sequences": False,
+              "gate_l1": 0.0, "threshold": 0.0},
+    "train": {"epochs": 10, "batch_size": 64, "learning_rate": 0.002, "seed": 0, "distribute": "none",
+              "max_steps_per_epoch": None},
+    "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9,
+                 "begin_epoch": 0, "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95},
+    "hls": {"precision": "ap_fixed<16,6>", "lanes": 32, "test_vectors": 16, "io_type": "io_parallel",
+            "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5},
+}
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def recipe_path(name_or_path: str | os.PathLike) -> Path:
+    """``models/<name>.toml`` for a bare name; the path itself otherwise."""
+    text = str(name_or_path)
+    if not text:
+        raise ValueError("MODEL is empty: give a recipe name from models/ or a .toml path")
+    path = Path(text)
+    if path.suffix == ".toml" or path.parent != Path("."):
+        candidate = path
+    else:
+        candidate = MODELS_DIR / f"{text}.toml"
+    if not candidate.is_file():
+        known = sorted(p.stem for p in MODELS_DIR.glob("*.toml"))
+        raise FileNotFoundError(f"recipe {text!r} not found (looked for {candidate}); known recipes: {known}")
+    return candidate
+
+
+def load_recipe(name_or_path: str | os.PathLike) -> dict:
+    """Read a recipe, check its keys against `DEFAULTS`, and fill in the defaults."""
+    path = recipe_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"recipe {path} is not valid TOML: {err}") from None
+    recipe = copy.deepcopy(DEFAULTS)
+    for section, values in raw.items():
+        if section not in DEFAULTS:
+            raise ValueError(f"recipe {path}: unknown section [{section}]; expected one of {sorted(DEFAULTS)}")
+        for key, value in values.items():
+            if key not in DEFAULTS[section]:
+                raise ValueError(
+                    f"recipe {path}: unknown key {section}.{key}; expected one of {sorted(DEFAULTS[section])}"
+                )
+            recipe[section][key] = value
+    units = recipe["model"]["units"]
+    if isinstance(units, int):
+        recipe["model"]["units"] = units = [units]
+    if not units or any(not isinstance(u, int) or u <= 0 for u in units):
+        raise ValueError(f"recipe {path}: model.units must be positive integers, got {units!r}")
+    recipe["name"] = path.stem
+    recipe["path"] = str(path)
+    return recipe

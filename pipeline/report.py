@@ -1,0 +1,122 @@
+"""Report stage: ``report.md`` and PNG plots from the stage records of one recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.util import atomic_write_text
+
+
+def _load(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the stage that writes it first")
+    return json.loads(path.read_text())
+
+
+def plot_cycles(emu: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for name, layer in emu["layers"].items():
+        steps = range(1, len(layer["per_step_cycles_dense"]) + 1)
+        ax.plot(steps, layer["per_step_cycles_dense"], "--", label=f"{name} dense")
+        ax.plot(steps, layer["per_step_cycles_sparse"], "-", label=f"{name} sparse")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("cycles per step (mean over sequences)")
+    ax.set_title(f"{emu['recipe']}: accelerator cycles, dense vs sparse ({emu['speedup']:.2f}x)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_training(train: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = train["history"]
+    fig, ax1 = plt.subplots(figsize=(7, 3.5))
+    metric = "accuracy" if "accuracy" in hist else "bpc"
+    for key in (metric, f"val_{metric}"):
+        if key in hist:
+            ax1.plot(range(1, len(hist[key]) + 1), hist[key], label=key)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel(metric)
+    ax2 = ax1.twinx()
+    for key in hist:
+        if key.endswith("_state_sparsity") and not key.startswith("val_"):
+            ax2.plot(range(1, len(hist[key]) + 1), hist[key], ":", color="k", label=key)
+    ax2.set_ylabel("state sparsity")
+    ax2.set_ylim(0, 1)
+    fig.legend(fontsize=8, loc="lower right")
+    ax1.set_title(f"{train['recipe']}: training")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
+    train = _load(outdir / "train_metrics.json")
+    emu = _load(outdir / "emulate.json")
+    cs = _load(outdir / "csim.json")
+    plot_cycles(emu, outdir / "cycles.png")
+    plot_training(train, outdir / "training.png")
+    m = emu["fixed"]["metric"]
+    lines = [
+        f"# SkipLSTM report: {recipe['name']}",
+        "",
+        "**Headline:** state sparsity "
+        + ", ".join(f"{k} {v['state_sparsity']:.1%}" for k, v in emu["layers"].items())
+        + f"; {m} float {emu['float']['value']:.4f}, fixed point ({emu['precision']}) {emu['fixed']['value']:.4f};"
+        f" accelerator speedup sparse vs dense {emu['speedup']:.2f}x (ideal MAC bound {emu['ideal_speedup']:.2f}x),"
+        f" modelled energy ratio {emu['energy_ratio_model']:.2f}x.",
+        "",
+        "## Verification",
+        f"- C-simulation ({cs['vectors']} test vectors, g++): "
+        + "; ".join(f"{k}: {v}" for k, v in cs["checks"].items()),
+        f"- csim cycles dense/sparse: {cs['cycles_dense']}/{cs['cycles_sparse']} = {cs['speedup']:.2f}x",
+        "",
+        f"## Accuracy ({emu['split']} split, {emu['n']} sequences)",
+        "| | float (Keras) | fixed point (emulator) |",
+        "|---|---|---|",
+        f"| {m} | {emu['float']['value']:.4f} | {emu['fixed']['value']:.4f} |",
+        "",
+        f"Max / mean abs error of the outputs vs float: {emu['max_abs_err_vs_float']:.4g} / "
+        f"{emu['mean_abs_err_vs_float']:.4g}.",
+        "",
+        "## Accelerator (emulator, whole split)",
+        "| layer | n_in | units | lanes | state sparsity | cycles dense | cycles sparse | speedup |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, la in emu["layers"].items():
+        lines.append(f"| {name} | {la['n_in']} | {la['units']} | {la['lanes']} | {la['state_sparsity']:.1%} | "
+                     f"{la['cycles_dense']} | {la['cycles_sparse']} | {la['cycles_dense'] / la['cycles_sparse']:.2f}x |")
+    over = emu["overflow"]
+    lines += [
+        "",
+        f"Total: {emu['cycles_dense']} / {emu['cycles_sparse']} cycles = **{emu['speedup']:.2f}x**; MACs "
+        f"{emu['macs_dense']} / {emu['macs_sparse']}; energy ratio {emu['energy_ratio_model']:.2f}x "
+        "(model: pipeline/accelerator.py, Horowitz ISSCC 2014 per-operation energies).",
+        "",
+        "![cycles per step](cycles.png)",
+        "",
+        "![training](training.png)",
+        "",
+        "## Overflow (saturations/wraps counted per tensor)",
+        ("none" if not over else "\n".join(f"- {k}: {v} (widen this type)" for k, v in sorted(over.items()))),
+        "",
+        "## Generated project",
+        f"`{project}` — synthesize with Vitis HLS: `cd {project} && vitis_hls -f build_prj.tcl "
+        "\"reset=1 synth=1 csim=0 cosim=0 export=0\"` (or `make synth MODEL=" + recipe["name"] + "`).",
+        "",
+    ]
+    path = outdir / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,245 @@
+"""The pipeline's stages, each callable from Python and from the CLI (`pipeline.cli`):
+
+    train -> hls -> csim -> emulate -> report        (demo = all of them)
+
+Artifacts: ``<out>/<recipe>/`` holds model.keras, train_metrics.json, csim.json, emulate.json,
+report.md and plots; the generated project is ``hls_project/<recipe>/``. Stages are incremental:
+each records the hash of what it consumed and is skipped when that is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.recipes import load_recipe
+from pipeline.util import atomic_write_text, stage
+
+HLS_ROOT = Path("hls_project")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _recipe_hash(recipe: dict, section: str) -> str:
+    return hashlib.sha256(json.dumps(recipe[section], sort_keys=True).encode()).hexdigest()
+
+
+def _outdir(recipe: dict, out) -> Path:
+    return Path(out) / recipe["name"]
+
+
+def _load_model(recipe: dict, out):
+    import keras
+
+    import pipeline.layers  # noqa: F401 - registers SparseStateLSTM for loading
+
+    path = _outdir(recipe, out) / "model.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the train stage first (make train MODEL={recipe['name']})")
+    try:
+        return keras.models.load_model(path)
+    except Exception as err:  # corrupted or foreign file
+        raise ValueError(f"cannot load {path}: {type(err).__name__}: {err}") from None
+
+
+def _up_to_date(record: Path, key: dict) -> bool:
+    if not record.is_file():
+        return False
+    try:
+        return json.loads(record.read_text()).get("inputs") == key
+    except json.JSONDecodeError:
+        return False
+
+
+def run_train(recipe_name: str, out="out", force: bool = False, epochs: int | None = None,
+              limit: int | None = None) -> dict:
+    recipe = load_recipe(recipe_name)
+    d = _outdir(recipe, out)
+    metrics = d / "train_metrics.json"
+    key = {"recipe": _sha(Path(recipe["path"])), "epochs": epochs, "limit": limit}
+    stamp = d / ".train_inputs.json"
+    if not force and (d / "model.keras").is_file() and metrics.is_file() and _up_to_date(stamp, key):
+        stage(f"train: {recipe['name']}: up to date ({d / 'model.keras'})")
+        return json.loads(metrics.read_text())
+    stage(f"train: {recipe['name']}: training ({recipe['train']['epochs'] if epochs is None else epochs} epochs)")
+    from pipeline.train import train
+
+    result = train(recipe_name, out=out, epochs=epochs, limit=limit)
+    atomic_write_text(stamp, json.dumps({"inputs": key}))
+    return result
+
+
+def run_hls(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) -> Path:
+    recipe = load_recipe(recipe_name)
+    model_path = _outdir(recipe, out) / "model.keras"
+    project = Path(root) / recipe["name"]
+    key = {"model": _sha(model_path) if model_path.is_file() else None, "hls": _recipe_hash(recipe, "hls")}
+    stamp = project / "skiplstm_inputs.json"
+    if not force and _up_to_date(stamp, key):
+        stage(f"hls: {recipe['name']}: up to date ({project})")
+        return project
+    from pipeline.hls.project import generate
+
+    model = _load_model(recipe, out)
+    t0 = time.time()
+    path = generate(model, recipe["hls"], root, name=recipe["name"])
+    atomic_write_text(path / "skiplstm_inputs.json", json.dumps({"inputs": key}))
+    stage(f"hls: {recipe['name']}: wrote {path} ({time.time() - t0:.1f} s)")
+    return path
+
+
+def _test_split(recipe: dict):
+    from pipeline.train import load_dataset
+
+    return load_dataset(recipe)
+
+
+def _emulator(recipe: dict, model, skip_zeros: bool = True):
+    import tempfile
+
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+
+    with tempfile.TemporaryDirectory(prefix="skiplstm_emu_") as tmp:
+        return Emulator(convert(model, recipe["hls"], tmp, skip_zeros=skip_zeros))
+
+
+def _lstm_ids(project: Path) -> list[int]:
+    manifest = json.loads((project / "skiplstm_manifest.json").read_text())
+    return [layer["layer_id"] for layer in manifest["lstm_layers"]]
+
+
+def run_csim(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) -> dict:
+    """C-simulate the first ``hls.test_vectors`` test samples in both modes and verify them against
+    the emulator, bit for bit (outputs, nnz and cycles per step). Raises `VerificationError`."""
+    from pipeline import csim
+    from pipeline.verify import compare
+
+    recipe = load_recipe(recipe_name)
+    project = Path(root) / recipe["name"]
+    if not (project / "skiplstm_manifest.json").is_file():
+        raise FileNotFoundError(f"{project} is not a generated project: run the hls stage first")
+    d = _outdir(recipe, out)
+    record = d / "csim.json"
+    key = {"project": csim.sha256_files(csim._sources(project)), "hls": _recipe_hash(recipe, "hls")}
+    if not force and _up_to_date(record, key):
+        stage(f"csim: {recipe['name']}: up to date ({record})")
+        return json.loads(record.read_text())
+    ds = _test_split(recipe)
+    n = int(recipe["hls"]["test_vectors"])
+    x = ds.test.x[:n]
+    t0 = time.time()
+    stage(f"csim: {recipe['name']}: g++ build of {project} (cached by content hash)")
+    csim.build(project)
+    t_build = time.time() - t0
+    stage(f"csim: {recipe['name']}: running {len(x)} test vectors in sparse and dense mode")
+    t1 = time.time()
+    res = csim.run(project, x)
+    t_run = time.time() - t1
+    emu = _emulator(recipe, _load_model(recipe, out)).run(x)
+    checks = compare(res, emu, _lstm_ids(project))
+    cyc_s = int(sum(np.sum(res.layer_steps("sparse", lid)[:, 7]) for lid in _lstm_ids(project)))
+    cyc_d = int(sum(np.sum(res.layer_steps("dense", lid)[:, 7]) for lid in _lstm_ids(project)))
+    result = {
+        "inputs": key, "project": str(project), "vectors": len(x), "checks": checks,
+        "cycles_sparse": cyc_s, "cycles_dense": cyc_d, "speedup": cyc_d / cyc_s,
+        "build_s": round(t_build, 2), "run_s": round(t_run, 2),
+        "steps_per_s": round(2 * len(x) * sum(la["steps"] for la in
+                                              json.loads((project / "skiplstm_manifest.json").read_text())["lstm_layers"])
+                             / max(t_run, 1e-9), 1),
+    }
+    atomic_write_text(record, json.dumps(result, indent=2, sort_keys=True))
+    stage(f"csim: {recipe['name']}: csim == emulator bit for bit, sparse == dense; "
+          f"cycles dense/sparse {cyc_d}/{cyc_s} = {cyc_d / cyc_s:.2f}x")
+    return result
+
+
+def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = False) -> dict:
+    """Emulate the whole split at fixed point: metric vs float, state sparsity, cycles, energy, overflow."""
+    from pipeline.sparsity import sequence_state_sparsity
+    from pipeline.train import task_metric
+
+    recipe = load_recipe(recipe_name)
+    d = _outdir(recipe, out)
+    record = d / "emulate.json"
+    model_path = d / "model.keras"
+    key = {"model": _sha(model_path) if model_path.is_file() else None, "hls": _recipe_hash(recipe, "hls"),
+           "split": split}
+    if not force and _up_to_date(record, key):
+        stage(f"emulate: {recipe['name']}: up to date ({record})")
+        return json.loads(record.read_text())
+    model = _load_model(recipe, out)
+    ds = _test_split(recipe)
+    s = ds.split(split)
+    stage(f"emulate: {recipe['name']}: {len(s)} {split} sequences at fixed point")
+    emu = _emulator(recipe, model)
+    t0 = time.time()
+    res = emu.run(s.x, keep_states=True)
+    wall = time.time() - t0
+    out_shape = (len(s),) + tuple(model.output_shape[1:])
+    fixed_logits = res.values().reshape(out_shape)
+    float_logits = model.predict(s.x, batch_size=256, verbose=0)
+    layers = {}
+    tot_s = tot_d = e_s = e_d = mac_s = mac_d = 0
+    for tr in res.traces:
+        c = tr.costs()
+        layers[tr.layer] = {
+            "state_sparsity": sequence_state_sparsity(tr.states),
+            "cycles_sparse": int(c["sparse_cycles"].sum()), "cycles_dense": int(c["dense_cycles"].sum()),
+            "per_step_cycles_sparse": c["sparse_cycles"].mean(axis=0).tolist(),
+            "per_step_cycles_dense": c["dense_cycles"].mean(axis=0).tolist(),
+            "lanes": tr.shape.lanes, "units": tr.shape.units, "n_in": tr.shape.n_in,
+        }
+        tot_s += int(c["sparse_cycles"].sum())
+        tot_d += int(c["dense_cycles"].sum())
+        e_s += c["sparse_energy_pj"]
+        e_d += c["dense_energy_pj"]
+        mac_s += int(c["sparse_macs"].sum())
+        mac_d += int(c["dense_macs"].sum())
+    steps = sum(tr.nnz_x.size for tr in res.traces)
+    result = {
+        "inputs": key, "recipe": recipe["name"], "split": split, "n": len(s),
+        "precision": recipe["hls"]["precision"],
+        "float": task_metric(float_logits, s.y, ds.task),
+        "fixed": task_metric(fixed_logits, s.y, ds.task),
+        "max_abs_err_vs_float": float(np.abs(fixed_logits - float_logits).max()),
+        "mean_abs_err_vs_float": float(np.abs(fixed_logits - float_logits).mean()),
+        "layers": layers,
+        "cycles_sparse": tot_s, "cycles_dense": tot_d, "speedup": tot_d / tot_s,
+        "macs_sparse": mac_s, "macs_dense": mac_d, "ideal_speedup": mac_d / max(mac_s, 1),
+        "energy_ratio_model": e_d / e_s,
+        "overflow": res.overflow, "paths": res.path,
+        "emulator_steps_per_s": round(steps / max(wall, 1e-9), 1),
+    }
+    atomic_write_text(record, json.dumps(result, indent=2, sort_keys=True))
+    stage(f"emulate: {recipe['name']}: {result['fixed']['metric']} fixed {result['fixed']['value']:.4f} vs float "
+          f"{result['float']['value']:.4f}; speedup {result['speedup']:.2f}x (ideal {result['ideal_speedup']:.2f}x); "
+          f"overflows {sum(res.overflow.values())}")
+    return result
+
+
+def run_report(recipe_name: str, out="out", root=HLS_ROOT) -> Path:
+    from pipeline.report import write_report
+
+    recipe = load_recipe(recipe_name)
+    path = write_report(recipe, _outdir(recipe, out), Path(root) / recipe["name"])
+    stage(f"report: {path}")
+    return path
+
+
+def run_demo(recipe_name: str, out="out", root=HLS_ROOT, epochs: int | None = None,
+             limit: int | None = None) -> Path:
+    t0 = time.time()
+    run_train(recipe_name, out, epochs=epochs, limit=limit)
+    run_hls(recipe_name, out, root)
+    run_csim(recipe_name, out, root)
+    run_emulate(recipe_name, out)
+    path = run_report(recipe_name, out, root)
+    stage(f"demo: done in {time.time() - t0:.0f} s")
+    return path

@@ -1,0 +1,217 @@
+"""Training stage: recipe -> trained ``model.keras`` + ``train_metrics.json`` under ``<out>/<recipe>/``.
+
+Models (all hardware-mappable, see `pipeline.hls`):
+
+* classify: ``Input(T, F) -> SparseStateLSTM(H1) [-> SparseStateLSTM(H2) ...] -> Dense(classes)``
+* lm:       ``Input(T,) int -> Embedding(V, E) -> SparseStateLSTM(H, seq) -> Dense(V)`` per step
+
+The head outputs logits (the accelerator needs no softmax: argmax and cross-entropy are taken
+from logits). Metrics: accuracy (classify) or bits per character, BPC = cross-entropy / ln 2 (lm).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import data as data_mod
+from pipeline.recipes import load_recipe
+from pipeline.util import atomic_write_text, stage
+
+
+def load_dataset(recipe: dict, split_limit: int | None = None) -> data_mod.Dataset:
+    """The recipe's dataset (arguments from its ``[data]`` section)."""
+    d = recipe["data"]
+    if d["name"] in ("mnist_rows", "fashion_mnist_rows"):
+        kwargs = {"limit": d["limit"] or split_limit}
+        if d["name"] == "mnist_rows":
+            kwargs["source"] = d["source"]
+        if d["root"]:
+            kwargs["root"] = d["root"]
+        return data_mod.load(d["name"], **kwargs)
+    if d["name"] == "ptb_chars":
+        ds = data_mod.load_ptb_chars(root=d["root"], seq_len=d["seq_len"], max_train_chars=d["max_train_chars"],
+                                     max_eval_chars=d["max_eval_chars"])
+        if d["limit"] or split_limit:
+            n = d["limit"] or split_limit
+            ds.train = data_mod.Split(ds.train.x[:n], ds.train.y[:n])
+        return ds
+    return data_mod.load(d["name"])
+
+
+def build_model(recipe: dict, dataset: data_mod.Dataset):
+    """The Keras model a recipe describes (uncompiled)."""
+    import keras
+
+    from pipeline.layers import SparseStateLSTM
+
+    m = recipe["model"]
+    if dataset.task == "lm":
+        inp = keras.Input(shape=(dataset.train.x.shape[1],), dtype="int32", name="chars")
+        if not m["embedding"]:
+            raise ValueError("a language-model recipe needs model.embedding > 0")
+        x = keras.layers.Embedding(dataset.n_classes, m["embedding"], name="embedding")(inp)
+    else:
+        inp = keras.Input(shape=dataset.train.x.shape[1:], name="rows")
+        x = inp
+    units = m["units"]
+    final_seq = bool(m["return_sequences"]) or dataset.task == "lm"
+    for k, h in enumerate(units):
+        last = k == len(units) - 1
+        x = SparseStateLSTM(
+            h, threshold=float(recipe["sparsity"]["threshold"] or m["threshold"]), prune=m["prune"],
+            gate_l1=m["gate_l1"], return_sequences=(not last) or final_seq, name=f"sparse_lstm_{k}",
+        )(x)
+    out = keras.layers.Dense(dataset.n_classes, name="logits")(x)
+    return keras.Model(inp, out, name=recipe["name"])
+
+
+def compile_model(model, recipe: dict, task: str) -> None:
+    import keras
+
+    metrics = ["accuracy"] if task == "classify" else [BitsPerChar()]
+    model.compile(
+        optimizer=keras.optimizers.Adam(recipe["train"]["learning_rate"]),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=metrics,
+    )
+
+
+def BitsPerChar():  # noqa: N802 - a metric factory reads like a class at the call site
+    """Keras metric: mean cross-entropy in bits (BPC = CE / ln 2)."""
+    import keras
+
+    class _BPC(keras.metrics.MeanMetricWrapper):
+        def __init__(self, name="bpc", **kwargs):
+            super().__init__(fn=_bpc, name=name, **kwargs)
+
+    return _BPC()
+
+
+def _bpc(y_true, y_pred):
+    import keras
+
+    ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+    return ce / math.log(2.0)
+
+
+def make_schedule(recipe: dict, steps_per_epoch: int):
+    """The recipe's tfmot schedule, or None for a fixed threshold."""
+    from pipeline import sparsity
+
+    s = recipe["sparsity"]
+    if s["schedule"] == "fixed":
+        return None
+    begin = int(s["begin_epoch"] * steps_per_epoch)
+    if s["schedule"] == "constant":
+        return sparsity.constant_sparsity(s["target"], begin_step=begin)
+    if s["schedule"] == "polynomial":
+        end = max(int(s["end_epoch"] * steps_per_epoch), begin + 1)
+        return sparsity.polynomial_decay(s["initial"], s["target"], begin, end)
+    raise ValueError(f"sparsity.schedule must be 'fixed', 'constant' or 'polynomial', got {s['schedule']!r}")
+
+
+def get_strategy(name: str):
+    """``none`` -> default strategy; ``mirrored`` -> MirroredStrategy over local devices;
+    ``multiworker`` -> MultiWorkerMirroredStrategy configured from ``TF_CONFIG``."""
+    import tensorflow as tf
+
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"train.distribute must be 'none', 'mirrored' or 'multiworker', got {name!r}")
+
+
+def evaluate(model, dataset: data_mod.Dataset, split: str = "test", batch_size: int = 256) -> dict:
+    """Float metric and per-layer state sparsity of ``model`` on a split."""
+    from pipeline.sparsity import state_sparsity
+
+    s = dataset.split(split)
+    logits = model.predict(s.x, batch_size=batch_size, verbose=0)
+    return {**task_metric(logits, s.y, dataset.task), "state_sparsity": state_sparsity(model, s.x, batch_size)}
+
+
+def task_metric(logits: np.ndarray, y: np.ndarray, task: str) -> dict:
+    """Accuracy (classify) or BPC (lm) of logits against integer targets."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if task == "classify":
+        return {"metric": "accuracy", "value": float(np.mean(np.argmax(logits, -1) == y))}
+    z = logits - logits.max(-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    ce = -np.take_along_axis(logp, y[..., None].astype(np.int64), -1).mean()
+    return {"metric": "bpc", "value": float(ce / math.log(2.0))}
+
+
+def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, limit: int | None = None,
+          verbose: int | str = "auto", distribute: str | None = None) -> dict:
+    """Train a recipe; write ``model.keras`` and ``train_metrics.json``; return the metrics."""
+    import keras
+    import tensorflow as tf
+
+    from pipeline.callbacks import SparsityController
+
+    recipe = load_recipe(recipe_name)
+    if epochs is not None:
+        recipe["train"]["epochs"] = epochs
+    t0 = time.time()
+    seed = int(recipe["train"]["seed"])
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    dataset = load_dataset(recipe, split_limit=limit)
+    strategy = get_strategy(distribute or recipe["train"]["distribute"])
+    with strategy.scope():
+        model = build_model(recipe, dataset)
+        compile_model(model, recipe, dataset.task)
+    bs = int(recipe["train"]["batch_size"])
+    steps = math.ceil(len(dataset.train) / bs)
+    if recipe["train"]["max_steps_per_epoch"]:
+        steps = min(steps, int(recipe["train"]["max_steps_per_epoch"]))
+    callbacks = []
+    schedule = make_schedule(recipe, steps)
+    controller = None
+    if schedule is not None:
+        s = recipe["sparsity"]
+        controller = SparsityController(schedule, gain=s["gain"], max_threshold=s["max_threshold"])
+        callbacks.append(controller)
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    history = model.fit(
+        dataset.train.x, dataset.train.y, batch_size=bs, epochs=recipe["train"]["epochs"],
+        steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None,
+        validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose, shuffle=True,
+    )
+    result = evaluate(model, dataset, "test")
+    outdir = Path(out) / recipe["name"]
+    outdir.mkdir(parents=True, exist_ok=True)
+    tmp = outdir / "model.keras.tmp.keras"
+    model.save(tmp)
+    tmp.replace(outdir / "model.keras")
+    metrics = {
+        "recipe": recipe["name"],
+        "dataset": dataset.name,
+        "test": result,
+        "thresholds": {layer.name: float(layer.threshold.numpy()) for layer in _sparse_layers(model)},
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "epochs": recipe["train"]["epochs"],
+        "seed": seed,
+        "wall_s": round(time.time() - t0, 1),
+    }
+    atomic_write_text(outdir / "train_metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
+    stage(f"train: {recipe['name']}: test {result['metric']} {result['value']:.4f}, state sparsity "
+          + ", ".join(f"{k} {v:.1%}" for k, v in result["state_sparsity"].items())
+          + f" ({metrics['wall_s']} s)")
+    return metrics
+
+
+def _sparse_layers(model):
+    from pipeline.layers import SparseStateLSTM
+
+    return [layer for layer in model.layers if isinstance(layer, SparseStateLSTM)]
