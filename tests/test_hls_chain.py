@@ -287,6 +287,45 @@ def test_configurations_cover_the_corners():
     assert max(t for c in CONFIGS for t in c.thresholds) == 0.6
 
 
+def test_threshold_ties_are_pruned(tmp_path):
+    """A gate or state exactly equal to tau is pruned (strict '>'), in csim and emulator alike.
+
+    Layer 0 (output_gate): on the all-zero sample, step 0 sees x = 0 and h = 0, so o[u] is the sigmoid
+    LUT entry of its bias; tau0 is set to exactly that entry. Layer 1 (state): tau1 is set to exactly
+    |h| of one unit at that step (read from the emulator with tau1 = 0; tau1 does not change it).
+    """
+    c = draw("ties", 41, slow=False, units=(6, 5), n_in=3, steps=4, lanes=3, precision=PRECISIONS[0],
+             table_size=1024, prune=("output_gate", "state"), thresholds=(0.0, 0.0), return_sequences=True)
+    model = build_model(c)
+    x = make_inputs(np.random.RandomState(c.seed + 20_000), N_SAMPLES, c.steps, c.n_in)
+    lstm0, lstm1 = model.get_layer("lstm0"), model.get_layer("lstm1")
+    kernel, recurrent, bias = lstm0.lstm_weights()
+    bias[3 * 6 :] = [-0.25, 0.5, -0.25, 1.0, 0.0, -1.5]  # exact in every precision; o = sigmoid LUT[b]
+    lstm0.set_weights([kernel, recurrent, bias])
+    node0 = next(n for n in hls_project.convert(model, c.hls(), tmp_path / "ir0").get_layers() if n.name == "lstm0")
+    table = np.asarray(node0.get_weights("sigmoid_table").data, np.float64).ravel()
+    tau0 = float(table[int(np.floor(-0.25 * 1024 / 16)) + 512])  # LUT index of -0.25 on [-8, 8)
+    assert 0.4 < tau0 < 0.6
+    lstm0.cell.threshold.assign(tau0)
+    hls_model = hls_project.convert(model, c.hls(), tmp_path / "ir1")
+    node1 = next(n for n in hls_model.get_layers() if n.name == "lstm1")
+    state_t = to_fixed(node1.get_output_variable().type.precision)
+    first = Emulator(hls_model).run(x, keep_states=True)
+    assert (first.traces[0].states[0, 0, [0, 2]] == 0).all()  # o == tau0: pruned
+    assert (first.traces[0].states[0, 0, [1, 3]] != 0).all()
+    h1 = np.abs(first.traces[1].states[0, 0])
+    tie = int(np.argmin(np.where(h1 > 0, h1, np.inf)))
+    tau1 = float(h1[tie]) * state_t.lsb
+    assert 0.0 < tau1 <= 0.6
+    lstm1.cell.threshold.assign(tau1)
+    project, res, hls_model = run_chain(model, c.hls(), x, tmp_path)
+    check_chain(project, res, hls_model, x)
+    states = Emulator(hls_model).run(x, keep_states=True).traces[1].states
+    assert states[0, 0, tie] == 0  # |h| == tau1: pruned
+    np.testing.assert_array_equal(res.sparse.reshape(N_SAMPLES, c.steps, 5)[0, 0],
+                                  states[0, 0] * state_t.lsb)
+
+
 # ------------------------------------------------------------------- 2. narrow, saturating accumulator
 LSTM_ACCUM = "ap_fixed<18,6,AP_RND,AP_SAT>"
 DENSE_ACCUM = "ap_fixed<14,6,AP_RND,AP_SAT>"
@@ -331,22 +370,25 @@ def test_saturating_accumulator_sequential_path(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- 3. byte-identical output
 STAMP_FILES = {"skiplstm_csim", ".skiplstm_csim.sha256", "skiplstm_build_warnings.txt"}
-# hls4ml draws a random build stamp per write (the shared-library name of its own `compile`).
-RANDOM_STAMPS = {"build_lib.sh": rb"LIB_STAMP=\w+", "hls4ml_config.yml": rb"Stamp: \w+"}
+STAMPED = {"hls4ml_config.yml", "build_lib.sh"}
 
 
 def _snapshot(project: Path, root: Path) -> dict[str, bytes]:
-    """Every file's bytes, with the root path and hls4ml's random build stamps masked; build outputs out."""
+    """Every file's bytes, with the root path and hls4ml's build stamp masked; build outputs left out.
+
+    hls4ml draws a random 8-hex-digit ``Stamp`` per write (hls4ml_config.yml, and LIB_STAMP in
+    build_lib.sh: the shared-library name of its own ``compile``); it is masked in those two files.
+    """
+    config = (project / "hls4ml_config.yml").read_bytes()
+    stamp = re.search(rb"^Stamp: '?([0-9a-f]{8})'?$", config, re.M).group(1)
+    assert f"LIB_STAMP={stamp.decode()}" in (project / "build_lib.sh").read_text()
     out = {}
     for path in sorted(p for p in project.rglob("*") if p.is_file()):
         rel = path.relative_to(project).as_posix()
         if rel in STAMP_FILES:
             continue
         data = path.read_bytes().replace(str(root).encode(), b"<ROOT>")
-        if rel in RANDOM_STAMPS:
-            data, n_stamps = re.subn(RANDOM_STAMPS[rel], b"<STAMP>", data)
-            assert n_stamps == 1, rel
-        out[rel] = data
+        out[rel] = data.replace(stamp, b"<STAMP>") if rel in STAMPED else data
     return out
 
 
