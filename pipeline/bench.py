@@ -43,7 +43,7 @@ def _model(units, n_in=28, steps=28, threshold=0.0, seed=0):
 
     from pipeline.layers import SparseStateLSTM
 
-    inp = keras.Input((steps, n_in))
+    inp = keras.Input((steps, n_in), name="x")
     layer = SparseStateLSTM(units, threshold=threshold, name="lstm")
     model = keras.Model(inp, keras.layers.Dense(10, name="head")(layer(inp)), name=f"bench_{units}")
     rng = np.random.RandomState(seed)
@@ -114,7 +114,7 @@ def bench_training() -> dict:
             m = keras.Model(inp, keras.layers.Dense(10)(layer(inp)))
             m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             m.train_on_batch(x, y)
-            times[name] = _timed(lambda m=m: [m.train_on_batch(x, y) for _ in range(5)])
+            times[name] = _timed(lambda m=m, x=x, y=y: [m.train_on_batch(x, y) for _ in range(5)])
         ratio = times["sparse_state_lstm"]["median_s"] / times["keras_lstm"]["median_s"]
         out[units] = {**times, "ratio": ratio}
         stage(f"bench: training step LSTM({units}): SparseStateLSTM / keras LSTM = {ratio:.2f}x")

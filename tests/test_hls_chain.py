@@ -380,7 +380,7 @@ def _snapshot(project: Path, root: Path) -> dict[str, bytes]:
     build_lib.sh: the shared-library name of its own ``compile``); it is masked in those two files.
     """
     config = (project / "hls4ml_config.yml").read_bytes()
-    stamp = re.search(rb"^Stamp: '?([0-9a-f]{8})'?$", config, re.M).group(1)
+    stamp = re.search(rb"^Stamp: '?([0-9a-z]{8})'?$", config, re.M).group(1)
     assert f"LIB_STAMP={stamp.decode()}" in (project / "build_lib.sh").read_text()
     out = {}
     for path in sorted(p for p in project.rglob("*") if p.is_file()):

@@ -144,6 +144,30 @@ def _io_info(hls_model) -> dict:
     }
 
 
+def _make_deterministic(tmp: Path, final: Path, hls_model) -> None:
+    """hls4ml writes a random 8-hex 'Stamp' (library name), the temporary output path and a copy of the
+    Keras model (a zip whose config holds memory addresses and a save date): replace the stamp by a
+    content hash and the path by the final one, and drop the copy and its reference (the trained model
+    stays in out/<recipe>/model.keras), so that the same model gives byte-identical projects."""
+    import hashlib
+
+    (tmp / "keras_model.keras").unlink(missing_ok=True)
+    digest = hashlib.sha256()
+    for p in sorted((tmp / "firmware").rglob("*")):
+        if p.is_file() and "ap_types" not in p.parts:
+            digest.update(p.relative_to(tmp).as_posix().encode() + b"\0" + p.read_bytes())
+    old_stamp = str(hls_model.config.get_config_value("Stamp"))
+    new_stamp = "s" + digest.hexdigest()[:7]
+    hls_model.config.config["Stamp"] = new_stamp
+    for name in ("hls4ml_config.yml", "build_lib.sh"):
+        f = tmp / name
+        if f.exists():
+            text = f.read_text(encoding="utf-8").replace(str(tmp), str(final))
+            text = text.replace(f"'{old_stamp}'", new_stamp).replace(old_stamp, new_stamp)
+            text = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("KerasModel:"))
+            f.write_text(text, encoding="utf-8")
+
+
 def generate(model, hls: dict, root: str | Path, name: str | None = None) -> Path:
     """Write the hls4ml project plus the SkipLSTM csim driver to ``<root>/<name>/``, atomically."""
     root = check_output_dir(root)
@@ -157,11 +181,7 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None) -> Pat
         hls_model.write()
         info = _io_info(hls_model)
         (tmp / "skiplstm_csim.cpp").write_text(render("skiplstm_csim.cpp.j2", **info), encoding="utf-8")
-        # keras_model.keras is a zip with timestamps: drop it so generation is byte-identical.
-        (tmp / "keras_model.keras").unlink(missing_ok=True)
-        cfg_file = tmp / "hls4ml_config.yml"
-        if cfg_file.exists():
-            cfg_file.write_text(cfg_file.read_text().replace(str(tmp), str(final)), encoding="utf-8")
+        _make_deterministic(tmp, final, hls_model)
         lstm = [
             {"name": n.name, "layer_id": n.index, "n_in": n.get_attr("n_in"), "units": n.get_attr("n_out"),
              "lanes": n.get_attr("lanes"), "steps": n.get_attr("n_timesteps"), "prune": n.get_attr("prune"),
