@@ -1,17 +1,24 @@
 """``make bench``: ratios measured side by side in one run, written to ``bench/results.json``.
 
-1. accelerator: cycles dense vs sparse at synthetic state sparsities (random LSTM(128) models,
-   threshold chosen per target), speedup and the ideal bound dense MACs / sparse MACs;
-2. emulator vs C-simulation: time steps per second on the same LSTM(128) model and inputs;
-3. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same run;
-4. generation + g++ build vs hls4ml's own ``compile()`` of a stock LSTM(64);
-5. peak memory (ru_maxrss) after each part.
-Each timing is the median of ``REPEATS`` runs, with min and max.
+Parts (each in its own process, so its peak memory, ru_maxrss, is its own):
+
+1. accelerator: cycles dense vs sparse, speedup and the ideal bound (dense MACs / sparse MACs) at
+   synthetic state sparsities 0-98% (random LSTM(H) models on MNIST rows, threshold swept), and for
+   every trained model under ``out/`` (recipes with a model.keras); speedup / bound as a fraction;
+2. emulator vs C-simulation: time steps per second on the same model and inputs (emulator on a batch
+   of 256 sequences; csim on 256 sequences for H <= 128, 32 above: its rate does not depend on batch);
+3. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same process;
+4. generation + g++ build vs hls4ml's own ``compile()`` of a stock keras LSTM of the same size;
+each for H in ``UNITS``. Timings are the median of ``REPEATS`` runs with min and max.
+Run it on an otherwise idle machine: every figure is a ratio taken in one process, but background
+load still skews them.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import resource
 import statistics
 import tempfile
@@ -23,6 +30,8 @@ import numpy as np
 from pipeline.util import atomic_write_text, stage
 
 REPEATS = 3
+UNITS = tuple(int(u) for u in os.environ.get("SKIPLSTM_BENCH_UNITS", "64,128,256,512").split(","))
+SPARSITY_TARGETS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98)
 
 
 def _timed(fn, repeats=REPEATS):
@@ -34,11 +43,8 @@ def _timed(fn, repeats=REPEATS):
     return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _model(units, n_in=28, steps=28, threshold=0.0, seed=0):
+    """Input(steps, n_in) -> SparseStateLSTM(units) -> Dense(10), seeded random weights."""
     import keras
 
     from pipeline.layers import SparseStateLSTM
@@ -47,127 +53,222 @@ def _model(units, n_in=28, steps=28, threshold=0.0, seed=0):
     layer = SparseStateLSTM(units, threshold=threshold, name="lstm")
     model = keras.Model(inp, keras.layers.Dense(10, name="head")(layer(inp)), name=f"bench_{units}")
     rng = np.random.RandomState(seed)
-    layer.set_weights([rng.randn(n_in, 4 * units) * 0.3, rng.randn(units, 4 * units) * 0.3 / np.sqrt(units) * 4,
+    layer.set_weights([rng.randn(n_in, 4 * units) * 0.3, rng.randn(units, 4 * units) * 1.2 / np.sqrt(units),
                        rng.randn(4 * units) * 0.2])
     return model
 
 
-def bench_accelerator(x) -> list[dict]:
+def _hls(units):
+    from pipeline.recipes import DEFAULTS
+
+    return dict(DEFAULTS["hls"], lanes=min(64, 4 * units))
+
+
+def _emulator(model, units):
     from pipeline.emulator import Emulator
     from pipeline.hls.project import convert
-    from pipeline.recipes import DEFAULTS
 
-    rows = []
-    hls = dict(DEFAULTS["hls"], lanes=32)
-    for thr in (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-        model = _model(128, threshold=thr)
-        with tempfile.TemporaryDirectory() as tmp:
-            res = Emulator(convert(model, hls, tmp)).run(x, keep_states=True)
-        tr = res.traces[0]
-        c = tr.costs()
-        sparsity = float(np.mean(tr.states[:, :-1] == 0))
-        speed = c["dense_cycles"].sum() / c["sparse_cycles"].sum()
-        bound = c["dense_macs"].sum() / max(c["sparse_macs"].sum(), 1)
-        rows.append({"threshold": thr, "state_sparsity": sparsity, "speedup": float(speed),
-                     "ideal_bound": float(bound), "fraction_of_bound": float(speed / bound)})
-        stage(f"bench: accelerator LSTM(128) P=32: sparsity {sparsity:.1%}: speedup {speed:.2f}x, "
-              f"bound {bound:.2f}x ({speed / bound:.0%})")
-    return rows
-
-
-def bench_emulator_vs_csim(x) -> dict:
-    from pipeline import csim
-    from pipeline.emulator import Emulator
-    from pipeline.hls.project import convert, generate
-    from pipeline.recipes import DEFAULTS
-
-    hls = dict(DEFAULTS["hls"], lanes=32)
-    model = _model(128, threshold=0.3)
     with tempfile.TemporaryDirectory() as tmp:
-        emu = Emulator(convert(model, hls, Path(tmp) / "c"))
-        project = generate(model, hls, tmp)
-        csim.build(project)
-        steps = x.shape[0] * x.shape[1]
-        t_emu = _timed(lambda: emu.run(x))
-        t_csim = _timed(lambda: csim.run(project, x), repeats=1)
-    # csim runs both modes; count its steps twice
-    emu_rate = steps / t_emu["median_s"]
-    csim_rate = 2 * steps / t_csim["median_s"]
-    stage(f"bench: emulator {emu_rate:,.0f} steps/s vs csim {csim_rate:,.0f} steps/s = {emu_rate / csim_rate:.1f}x")
-    return {"batch": x.shape[0], "emulator": t_emu, "csim": t_csim, "emulator_steps_per_s": emu_rate,
-            "csim_steps_per_s": csim_rate, "ratio": emu_rate / csim_rate}
+        return Emulator(convert(model, _hls(units), tmp))
 
 
-def bench_training() -> dict:
+def _costs_row(res) -> dict:
+    tr = res.traces[0]
+    c = tr.costs()
+    speed = float(c["dense_cycles"].sum() / c["sparse_cycles"].sum())
+    bound = float(c["dense_macs"].sum() / max(c["sparse_macs"].sum(), 1))
+    return {"state_sparsity": float(np.mean(tr.states[:, :-1] == 0)), "speedup": speed, "ideal_bound": bound,
+            "fraction_of_bound": speed / bound}
+
+
+def part_accelerator(x) -> dict:
+    """Speedup vs bound at swept thresholds (the threshold hitting each target sparsity is found by
+    bisection on the emulator), per H."""
+    out = {}
+    for units in UNITS:
+        rows = []
+        for target in SPARSITY_TARGETS:
+            lo, hi = 0.0, 1.0
+            model = _model(units)
+            layer = model.get_layer("lstm")
+            best = None
+            for _ in range(8 if target > 0 else 1):
+                thr = 0.0 if target == 0 else (lo + hi) / 2
+                layer.cell.threshold.assign(thr)
+                row = _costs_row(_emulator(model, units).run(x[:64], keep_states=True))
+                best = row | {"threshold": thr, "target": target}
+                if target == 0:
+                    break
+                if row["state_sparsity"] < target:
+                    lo = thr
+                else:
+                    hi = thr
+                if abs(row["state_sparsity"] - target) < 0.005:
+                    break
+            rows.append(best)
+            stage(f"bench: accelerator H={units} P={_hls(units)['lanes']}: sparsity {best['state_sparsity']:.1%}: "
+                  f"speedup {best['speedup']:.2f}x of bound {best['ideal_bound']:.2f}x "
+                  f"({best['fraction_of_bound']:.0%})")
+        out[str(units)] = rows
+    return out
+
+
+def part_trained() -> dict:
+    """Emulated speedup and bound of every trained model in out/ (its recipe's [hls] settings)."""
+    from pipeline.recipes import MODELS_DIR
+    from pipeline.stages import run_emulate
+
+    out = {}
+    for recipe in sorted(MODELS_DIR.glob("*.toml")):
+        if not (Path("out") / recipe.stem / "model.keras").is_file():
+            continue
+        e = run_emulate(recipe.stem, out="out")
+        sp = {k: v["state_sparsity"] for k, v in e["layers"].items()}
+        out[recipe.stem] = {"state_sparsity": sp, "speedup": e["speedup"], "ideal_bound": e["ideal_speedup"],
+                            "fraction_of_bound": e["speedup"] / e["ideal_speedup"], "fixed_metric": e["fixed"],
+                            "float_metric": e["float"]}
+    return out
+
+
+def part_emulator_vs_csim(x) -> dict:
+    from pipeline import csim
+    from pipeline.hls.project import generate
+
+    out = {}
+    for units in UNITS:
+        model = _model(units, threshold=0.3)
+        emu = _emulator(model, units)
+        n_csim = 256 if units <= 128 else 32
+        with tempfile.TemporaryDirectory() as tmp:
+            project = generate(model, _hls(units), tmp)
+            csim.build(project)
+            t_emu = _timed(lambda emu=emu: emu.run(x))
+            t_csim = _timed(lambda p=project: csim.run(p, x[:n_csim]), repeats=1)
+        emu_rate = x.shape[0] * x.shape[1] / t_emu["median_s"]
+        csim_rate = 2 * n_csim * x.shape[1] / t_csim["median_s"]  # csim runs both modes
+        out[str(units)] = {"emulator": t_emu, "csim": t_csim, "emulator_batch": int(x.shape[0]),
+                           "csim_batch": n_csim, "emulator_steps_per_s": emu_rate, "csim_steps_per_s": csim_rate,
+                           "ratio": emu_rate / csim_rate}
+        stage(f"bench: H={units}: emulator {emu_rate:,.0f} steps/s vs csim {csim_rate:,.0f} steps/s "
+              f"= {emu_rate / csim_rate:.1f}x")
+    return out
+
+
+def part_training() -> dict:
     import keras
 
     from pipeline.layers import SparseStateLSTM
 
     out = {}
     rng = np.random.RandomState(0)
-    for units in (64, 128, 256):
-        x = rng.rand(64, 28, 28).astype("float32")
-        y = rng.randint(0, 10, 64)
+    x = rng.rand(64, 28, 28).astype("float32")
+    y = rng.randint(0, 10, 64)
+    for units in UNITS:
         times = {}
-        for name, layer in (("keras_lstm", keras.layers.LSTM(units)), ("sparse_state_lstm", SparseStateLSTM(units, 0.1))):
+        for name, layer in (("keras_lstm", keras.layers.LSTM(units)),
+                            ("sparse_state_lstm", SparseStateLSTM(units, 0.1))):
             inp = keras.Input((28, 28))
             m = keras.Model(inp, keras.layers.Dense(10)(layer(inp)))
             m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             m.train_on_batch(x, y)
-            times[name] = _timed(lambda m=m, x=x, y=y: [m.train_on_batch(x, y) for _ in range(5)])
+            times[name] = _timed(lambda m=m: [m.train_on_batch(x, y) for _ in range(5)])
         ratio = times["sparse_state_lstm"]["median_s"] / times["keras_lstm"]["median_s"]
-        out[units] = {**times, "ratio": ratio}
-        stage(f"bench: training step LSTM({units}): SparseStateLSTM / keras LSTM = {ratio:.2f}x")
+        out[str(units)] = {**times, "ratio": ratio}
+        stage(f"bench: training step H={units}: SparseStateLSTM / keras LSTM = {ratio:.2f}x")
     return out
 
 
-def bench_build() -> dict:
+def part_build() -> dict:
     import hls4ml
     import keras
 
     from pipeline import csim
     from pipeline.hls.project import generate
-    from pipeline.recipes import DEFAULTS
 
-    model = _model(64)
-    inp = keras.Input((28, 28))
-    stock = keras.Model(inp, keras.layers.Dense(10)(keras.layers.LSTM(64)(inp)))
-    with tempfile.TemporaryDirectory() as tmp:
-        def ours():
-            p = generate(model, dict(DEFAULTS["hls"]), Path(tmp) / "ours")
-            (p / ".skiplstm_csim.sha256").unlink(missing_ok=True)
-            csim.build(p)
+    out = {}
+    for units in UNITS:
+        model = _model(units)
+        inp = keras.Input((28, 28))
+        stock = keras.Model(inp, keras.layers.Dense(10)(keras.layers.LSTM(units)(inp)))
+        with tempfile.TemporaryDirectory() as tmp:
+            def ours(model=model, tmp=tmp, units=units):
+                p = generate(model, _hls(units), Path(tmp) / "ours")
+                (p / ".skiplstm_csim.sha256").unlink(missing_ok=True)
+                csim.build(p)
 
-        def theirs():
-            cfg = hls4ml.utils.config_from_keras_model(stock, granularity="model", default_precision="ap_fixed<16,6>")
-            hm = hls4ml.converters.convert_from_keras_model(stock, hls_config=cfg, output_dir=str(Path(tmp) / "stock"),
-                                                            backend="Vivado", io_type="io_parallel")
-            hm.compile()
+            def theirs(stock=stock, tmp=tmp):
+                cfg = hls4ml.utils.config_from_keras_model(stock, granularity="model",
+                                                          default_precision="ap_fixed<16,6>")
+                hm = hls4ml.converters.convert_from_keras_model(
+                    stock, hls_config=cfg, output_dir=str(Path(tmp) / "stock"), backend="Vivado",
+                    io_type="io_parallel")
+                hm.compile()
 
-        t_ours, t_theirs = _timed(ours, 1), _timed(theirs, 1)
-    ratio = t_ours["median_s"] / t_theirs["median_s"]
-    stage(f"bench: generate+g++ LSTM(64) {t_ours['median_s']:.1f} s vs hls4ml compile() {t_theirs['median_s']:.1f} s "
-          f"= {ratio:.2f}x")
-    return {"ours": t_ours, "hls4ml_compile": t_theirs, "ratio": ratio}
+            t_ours, t_theirs = _timed(ours, 2), _timed(theirs, 2)
+        ratio = t_ours["median_s"] / t_theirs["median_s"]
+        out[str(units)] = {"ours": t_ours, "hls4ml_compile": t_theirs, "ratio": ratio}
+        stage(f"bench: H={units}: generate+g++ {t_ours['median_s']:.1f} s vs hls4ml compile() "
+              f"{t_theirs['median_s']:.1f} s = {ratio:.2f}x")
+    return out
 
 
-def main(out_dir="bench") -> dict:
-    import os
-
+def _child(name: str, queue) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from pipeline.data import load_mnist_rows
 
     x = load_mnist_rows().test.x[:256]
-    results = {"machine": {"cpus": os.cpu_count()}, "repeats": REPEATS}
-    results["accelerator"] = bench_accelerator(x)
-    results["peak_mb_after_accelerator"] = _peak_mb()
-    results["emulator_vs_csim"] = bench_emulator_vs_csim(x)
-    results["peak_mb_after_csim"] = _peak_mb()
-    results["training"] = bench_training()
-    results["peak_mb_after_training"] = _peak_mb()
-    results["build"] = bench_build()
-    results["peak_mb_after_build"] = _peak_mb()
+    fn = {"accelerator": lambda: part_accelerator(x), "trained": part_trained,
+          "emulator_vs_csim": lambda: part_emulator_vs_csim(x), "training": part_training,
+          "build": part_build}[name]
+    t0 = time.time()
+    result = fn()
+    queue.put({"result": result, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "wall_s": time.time() - t0})
+
+
+def _run_part(name: str) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(name, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def table(results: dict) -> str:
+    """The printed summary (markdown)."""
+    lines = ["| H | speedup/bound at ~90% | emulator steps/s | csim steps/s | emu/csim | train ratio | build ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for u in map(str, UNITS):
+        acc = min(results["accelerator"]["result"][u], key=lambda r: abs(r["target"] - 0.9))
+        ec = results["emulator_vs_csim"]["result"][u]
+        lines.append(
+            f"| {u} | {acc['speedup']:.2f}x / {acc['ideal_bound']:.2f}x = {acc['fraction_of_bound']:.0%} "
+            f"(at {acc['state_sparsity']:.1%}) | {ec['emulator_steps_per_s']:,.0f} | {ec['csim_steps_per_s']:,.0f} | "
+            f"{ec['ratio']:.1f}x | {results['training']['result'][u]['ratio']:.2f}x | "
+            f"{results['build']['result'][u]['ratio']:.2f}x |")
+    lines += ["", "| trained model | state sparsity | speedup | bound | fraction |", "|---|---|---|---|---|"]
+    for name, r in results["trained"]["result"].items():
+        sp = ", ".join(f"{v:.1%}" for v in r["state_sparsity"].values())
+        lines.append(f"| {name} | {sp} | {r['speedup']:.2f}x | {r['ideal_bound']:.2f}x | {r['fraction_of_bound']:.0%} |")
+    lines += ["", "peak memory per part (MB): " + ", ".join(
+        f"{k} {v['peak_rss_mb']:.0f}" for k, v in results.items() if isinstance(v, dict) and "peak_rss_mb" in v)]
+    return "\n".join(lines)
+
+
+def main(out_dir="bench") -> dict:
+    t0 = time.time()
+    results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
+                     "repeats": REPEATS, "units": list(UNITS)}
+    for name in ("accelerator", "trained", "emulator_vs_csim", "training", "build"):
+        stage(f"bench: {name}")
+        results[name] = _run_part(name)
+    results["wall_s"] = time.time() - t0
     path = Path(out_dir) / "results.json"
     atomic_write_text(path, json.dumps(results, indent=2, sort_keys=True, default=float))
-    stage(f"bench: wrote {path}")
+    text = table(results)
+    atomic_write_text(Path(out_dir) / "results.md", text + "\n")
+    print(text)
+    stage(f"bench: wrote {path} ({results['wall_s']:.0f} s)")
     return results

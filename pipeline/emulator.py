@@ -132,8 +132,14 @@ class _LSTM:
         self.shape = accelerator.LayerShape(self.n_in, self.units, self.lanes)
 
     def _lut(self, table: Tensor, index_t: FixedType, raw, frac):
-        code = fixed.cast(raw, frac, index_t)
-        return table.raw[code + self.table_size // 2]
+        """table[code + N/2], code = (ap_fixed<n, r+1, AP_TRN, AP_SAT>) raw: a floor shift and a clip
+        (the same cast as `fixed.cast`, specialised: this is the emulator's hot loop)."""
+        shift = frac - index_t.frac
+        code = raw >> shift if shift >= 0 else raw << -shift
+        half = self.table_size // 2
+        np.clip(code, -half, half - 1, out=code)
+        code += half
+        return table.raw[code]
 
     def run(self, x: Tensor, counter: _Counter, keep_states: bool, force_sequential: bool, sparse: bool):
         n, steps, h_units = x.raw.shape[0], self.steps, self.units
@@ -193,20 +199,26 @@ class _LSTM:
 
 
 class _Dense:
+    """hls4ml Dense (dense_latency), or PointwiseConv1D (a Dense applied at every time step, which
+    is what hls4ml makes of a Dense after a sequence; conv_1d_latency_cl has the same cast order)."""
+
     def __init__(self, node):
         self.name = node.name
         self.w = _weights(node.get_weights("weight"))
         self.b = _weights(node.get_weights("bias"))
         self.accum_t = to_fixed(node.get_attr("accum_t").precision)
         self.result_t = to_fixed(node.get_output_variable().type.precision)
-        self.n_in = node.get_attr("n_in")
-        self.n_out = node.get_attr("n_out")
+        pointwise = node.class_name == "PointwiseConv1D"
+        self.n_in = node.get_attr("n_chan" if pointwise else "n_in")
+        self.n_out = node.get_attr("n_filt" if pointwise else "n_out")
+        self.width = node.get_attr("out_width") if pointwise else 1
 
     def run(self, x: Tensor, counter: _Counter, force_sequential: bool):
         acc_t, fx, fw = self.accum_t, x.type.frac, self.w.type.frac
         w = self.w.raw.reshape(self.n_in, self.n_out)
-        n = x.raw.shape[0]
-        xr = x.raw.reshape(n, -1)
+        n_seq = x.raw.shape[0]
+        xr = x.raw.reshape(n_seq * self.width, -1)
+        n = xr.shape[0]
         if xr.shape[1] != self.n_in:
             raise ValueError(f"Dense {self.name!r}: expected {self.n_in} inputs, got {xr.shape[1]}")
         acc = np.broadcast_to(counter.cast(self.b.raw, self.b.type.frac, acc_t, f"{self.name}.accum"),
@@ -222,7 +234,8 @@ class _Dense:
                 prod = counter.cast(xr[:, j : j + 1] * w[j][None, :], fx + fw, acc_t, f"{self.name}.accum")
                 acc = counter.cast(acc + prod, acc_t.frac, acc_t, f"{self.name}.accum")
             path = "sequential"
-        return Tensor(counter.cast(acc, acc_t.frac, self.result_t, f"{self.name}.result"), self.result_t), path
+        out = counter.cast(acc, acc_t.frac, self.result_t, f"{self.name}.result").reshape(n_seq, -1)
+        return Tensor(out, self.result_t), path
 
 
 class Emulator:
@@ -239,7 +252,7 @@ class Emulator:
                 self.input_shape = tuple(node.get_output_variable().shape)
             elif cls == "SparseStateLSTMLayer" or cls == "SparseStateLSTM":
                 self.ops.append(("lstm", _LSTM(node)))
-            elif cls == "Dense":
+            elif cls in ("Dense", "PointwiseConv1D"):
                 self.ops.append(("dense", _Dense(node)))
             elif cls in ("Activation", "ReLU") and node.get_attr("activation", "").lower() in ("relu", "linear"):
                 self.ops.append((node.get_attr("activation").lower(), node.name,

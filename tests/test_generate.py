@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import keras
+import numpy as np
 
 from pipeline.bench import _model
 from pipeline.hls.project import generate
@@ -36,3 +37,30 @@ def test_fresh_model_object_gives_same_project(tmp_path):
         digests.append(_digest(generate(model, dict(DEFAULTS["hls"]), tmp_path, name="m")))
     a, b = digests
     assert a == b
+
+
+def test_embedding_lm_model_chain(tmp_path):
+    """The PTB-char shape: Embedding -> SparseStateLSTM(seq) -> Dense per step (hls4ml: PointwiseConv1D).
+
+    csim == emulator bit for bit, sparse == dense, and csim within 0.05 of Keras."""
+    from pipeline.csim import run
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+    from pipeline.layers import SparseStateLSTM
+
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((6,), dtype="int32", name="chars")
+    e = keras.layers.Embedding(50, 8, name="embedding", embeddings_initializer=keras.initializers.RandomNormal(0, 1))(inp)
+    lstm = SparseStateLSTM(16, threshold=0.05, return_sequences=True, name="lstm")
+    model = keras.Model(inp, keras.layers.Dense(50, name="logits")(lstm(e)), name="lm")
+    x = np.random.RandomState(0).randint(0, 50, (12, 6))
+    hls = dict(DEFAULTS["hls"], lanes=8)
+    emu = Emulator(convert(model, hls, tmp_path / "c")).run(x, keep_states=True)
+    res = run(generate(model, hls, tmp_path / "root"), x)
+    assert np.array_equal(emu.values(), res.sparse)
+    assert np.array_equal(res.sparse, res.dense)
+    sparsity = float(np.mean(emu.traces[0].states[:, :-1] == 0))
+    assert 0.05 < sparsity < 0.95  # pruning is active but not total
+    ref = model.predict(x, verbose=0).reshape(12, -1)
+    assert np.abs(ref).max() > 0.1
+    assert np.abs(ref - res.sparse).max() < 0.05
