@@ -143,7 +143,7 @@ def part_emulator_vs_csim(x) -> dict:
             project = generate(model, _hls(units), tmp)
             csim.build(project)
             t_emu = _timed(lambda emu=emu: emu.run(x))
-            t_csim = _timed(lambda p=project: csim.run(p, x[:n_csim]), repeats=1)
+            t_csim = _timed(lambda p=project, xs=x[:n_csim]: csim.run(p, xs), repeats=1)
         emu_rate = x.shape[0] * x.shape[1] / t_emu["median_s"]
         csim_rate = 2 * n_csim * x.shape[1] / t_csim["median_s"]  # csim runs both modes
         out[str(units)] = {"emulator": t_emu, "csim": t_csim, "emulator_batch": int(x.shape[0]),
