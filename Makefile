@@ -7,7 +7,7 @@ MODEL  ?= mnist_rows_demo
 OUT    ?= out
 CLI    := $(PY) -m pipeline.cli
 
-.PHONY: setup test test-fast demo train hls csim emulate report synth bench fuzz lint clean
+.PHONY: setup test test-fast demo train hls csim emulate report synth bench results fuzz lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "== setup: creating $(VENV) and installing the project (one-time, a few minutes)"
@@ -47,6 +47,9 @@ demo: setup
 
 synth: setup
 	$(CLI) synth --model $(MODEL) --out $(OUT)
+
+results: setup
+	$(CLI) results --out $(OUT)
 
 bench: setup
 	$(CLI) bench --out bench

@@ -35,7 +35,7 @@ def _synth(args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="skiplstm", description=__doc__)
-    parser.add_argument("stage", choices=["train", "hls", "csim", "emulate", "report", "demo", "synth", "bench"])
+    parser.add_argument("stage", choices=["train", "hls", "csim", "emulate", "report", "demo", "synth", "bench", "results"])
     parser.add_argument("--model", default="mnist_rows_demo", help="recipe name in models/ or a .toml path")
     parser.add_argument("--out", default="out", help="artifact folder (default: out)")
     parser.add_argument("--root", default="hls_project", help="generated projects folder")
@@ -62,6 +62,10 @@ def main(argv=None) -> int:
             print(path.read_text().split("\n")[2])
         elif args.stage == "synth":
             _synth(args)
+        elif args.stage == "results":
+            from pipeline.results import main as results_main
+
+            results_main(args.out)
         elif args.stage == "bench":
             from pipeline.bench import main as bench_main
 

@@ -43,7 +43,7 @@ def _load_model(recipe: dict, out):
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the train stage first (make train MODEL={recipe['name']})")
     try:
-        return keras.models.load_model(path)
+        return keras.models.load_model(path, compile=False)  # inference only: no optimizer or metrics
     except Exception as err:  # corrupted or foreign file
         raise ValueError(f"cannot load {path}: {type(err).__name__}: {err}") from None
 

@@ -74,30 +74,14 @@ def build_model(recipe: dict, dataset: data_mod.Dataset):
 def compile_model(model, recipe: dict, task: str) -> None:
     import keras
 
+    from pipeline.metrics import BitsPerChar
+
     metrics = ["accuracy"] if task == "classify" else [BitsPerChar()]
     model.compile(
         optimizer=keras.optimizers.Adam(recipe["train"]["learning_rate"]),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=metrics,
     )
-
-
-def BitsPerChar():  # noqa: N802 - a metric factory reads like a class at the call site
-    """Keras metric: mean cross-entropy in bits (BPC = CE / ln 2)."""
-    import keras
-
-    class _BPC(keras.metrics.MeanMetricWrapper):
-        def __init__(self, name="bpc", **kwargs):
-            super().__init__(fn=_bpc, name=name, **kwargs)
-
-    return _BPC()
-
-
-def _bpc(y_true, y_pred):
-    import keras
-
-    ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
-    return ce / math.log(2.0)
 
 
 def make_schedule(recipe: dict, steps_per_epoch: int):
