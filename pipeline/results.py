@@ -86,7 +86,8 @@ def plot(rows: list[dict], task: str, path: Path) -> None:
     for r in sel:
         if r["prune"] == "none":
             ax.axhline(r["float"], ls="--", lw=0.8, color="gray")
-            ax.annotate(f"dense H={r['units']}", (1, r["float"]), fontsize=7, color="gray")
+            ax.annotate(f"dense H={r['units']}", (0.01, r["float"]), xycoords=ax.get_yaxis_transform(),
+                        fontsize=7, color="gray", va="bottom")
     ax.axvline(90, ls=":", color="k", lw=0.8)
     ax.set_xlabel("state sparsity (%)")
     ax.set_ylabel(sel[0]["metric"] + " (test, float)")
