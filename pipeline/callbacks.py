@@ -8,6 +8,15 @@ from pipeline.layers import SparseStateLSTM
 from pipeline.sparsity import schedule_target
 
 
+def _number(name: str, value) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got {name}={value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {name}={value!r}") from None
+
+
 class SparsityController(keras.callbacks.Callback):
     """Steer each `SparseStateLSTM` threshold so that its measured state sparsity follows a schedule.
 
@@ -23,10 +32,23 @@ class SparsityController(keras.callbacks.Callback):
 
     def __init__(self, schedule, gain: float = 0.05, max_threshold: float = 0.95, layers=None):
         super().__init__()
-        if not 0.0 < gain <= 1.0:
+        if not callable(schedule):
+            raise TypeError(
+                f"schedule must be a tfmot pruning schedule (callable step -> (should_prune, sparsity)), "
+                f"got schedule={schedule!r}"
+            )
+        if not 0.0 < _number("gain", gain) <= 1.0:
             raise ValueError(f"gain must be in (0, 1], got gain={gain!r}")
-        if not 0.0 < max_threshold < 1.0:
+        if not 0.0 < _number("max_threshold", max_threshold) < 1.0:
             raise ValueError(f"max_threshold must be in (0, 1), got max_threshold={max_threshold!r}")
+        if layers is not None:
+            layers = list(layers)
+            bad = [layer for layer in layers if not isinstance(layer, SparseStateLSTM)]
+            if not layers or bad:
+                raise ValueError(
+                    "layers must be a non-empty list of SparseStateLSTM layers, got "
+                    f"{[type(b).__name__ for b in bad] or 'an empty list'}"
+                )
         self.schedule = schedule
         self.gain = float(gain)
         self.max_threshold = float(max_threshold)

@@ -33,6 +33,16 @@ def _synth(args) -> None:
     subprocess.run([tool, "-f", "build_prj.tcl", "reset=1 synth=1 csim=1 cosim=0 export=0"], cwd=project, check=True)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="skiplstm", description=__doc__)
     parser.add_argument("stage", choices=["train", "hls", "csim", "emulate", "report", "demo", "synth", "bench", "results"])
@@ -40,8 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="out", help="artifact folder (default: out)")
     parser.add_argument("--root", default="hls_project", help="generated projects folder")
     parser.add_argument("--force", action="store_true", help="rerun even if up to date")
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    parser.add_argument("--limit", type=int, default=None, help="use at most this many training sequences")
+    parser.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--limit", type=_positive_int, default=None, help="use at most this many training sequences")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     try:

@@ -45,15 +45,51 @@ def _sources(project: Path) -> list[Path]:
     return files + [project / "skiplstm_csim.cpp"]
 
 
+def _manifest(project: Path) -> dict:
+    path = project / "skiplstm_manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{project} is not a SkipLSTM project (no skiplstm_manifest.json); run the hls stage first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is corrupted ({err}); regenerate the project (hls stage with --force)") from None
+
+
+def check_inputs(x, manifest: dict) -> np.ndarray:
+    """``x`` as float64 (N, *input_shape), refusing an empty batch, a wrong shape and NaN/Inf."""
+    try:
+        x = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"csim inputs must be numeric: {err}") from None
+    shape = tuple(manifest.get("input_shape", [manifest["in_size"]]))
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"csim inputs must be a non-empty batch of shape (N, {', '.join(map(str, shape))}), "
+                         f"got shape {x.shape}")
+    if tuple(x.shape[1:]) != shape and not (x.ndim == 2 and x.shape[1] == manifest["in_size"]):
+        raise ValueError(f"csim inputs must have shape (N, {', '.join(map(str, shape))}) (or (N, "
+                         f"{manifest['in_size']}) flattened), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("csim inputs contain NaN or Inf")
+    return x
+
+
 def build(project: str | Path) -> Path:
     """Compile (or reuse) ``<project>/skiplstm_csim``; raise `CompileError` with the first messages."""
     project = Path(project).resolve()
     if not (project / "skiplstm_csim.cpp").is_file():
         raise FileNotFoundError(f"{project} is not a SkipLSTM project (no skiplstm_csim.cpp); run the hls stage first")
-    gxx = shutil.which(os.environ.get("CXX", "g++"))
+    cxx = os.environ.get("CXX") or "g++"
+    gxx = shutil.which(cxx)
     if gxx is None:
-        raise FileNotFoundError("g++ not found on PATH: the C-simulation needs a C++14 compiler (apt-get install g++)")
-    manifest = json.loads((project / "skiplstm_manifest.json").read_text())
+        source = "$CXX" if os.environ.get("CXX") else "the default"
+        raise FileNotFoundError(
+            f"C++ compiler {cxx!r} ({source}) not found: the C-simulation needs a C++14 compiler "
+            "(apt-get install g++, or set CXX to one)"
+        )
+    if '"' in str(project) or "\n" in str(project):
+        raise ValueError(f"project path {str(project)!r} contains a double quote or a newline, which a C++ "
+                         "#include cannot name; generate the project under another folder")
+    manifest = _manifest(project)
     digest = sha256_files(_sources(project), extra=" ".join(CXXFLAGS))
     exe = project / "skiplstm_csim"
     stamp = project / ".skiplstm_csim.sha256"
@@ -84,16 +120,12 @@ def build(project: str | Path) -> Path:
 def run(project: str | Path, x: np.ndarray, timeout: float = 600) -> CsimResult:
     """Run inputs ``x`` (N, ...) through the compiled project in both modes."""
     project = Path(project).resolve()
+    if not (project / "skiplstm_csim.cpp").is_file():
+        raise FileNotFoundError(f"{project} is not a SkipLSTM project (no skiplstm_csim.cpp); run the hls stage first")
+    manifest = _manifest(project)
+    flat = check_inputs(x, manifest)  # before the (slow) build
+    flat = flat.reshape(flat.shape[0], -1)
     exe = build(project)
-    manifest = json.loads((project / "skiplstm_manifest.json").read_text())
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim < 1 or x.shape[0] == 0:
-        raise ValueError(f"csim inputs must be a non-empty batch, got shape {x.shape}")
-    flat = x.reshape(x.shape[0], -1)
-    if flat.shape[1] != manifest["in_size"]:
-        raise ValueError(f"csim inputs have {flat.shape[1]} values per sample, the project expects {manifest['in_size']}")
-    if not np.all(np.isfinite(flat)):
-        raise ValueError("csim inputs contain NaN or Inf")
     with tempfile.TemporaryDirectory(prefix="skiplstm_csim_") as tmp:
         fin, fout = Path(tmp) / "in.txt", Path(tmp) / "out.txt"
         with open(fin, "w") as f:

@@ -58,13 +58,43 @@ class LSTMTrace:
 
 @dataclass
 class EmulationResult:
+    """Outputs, per-layer traces and, per overflowing tensor (``<layer>.accum|cell|result``, ``input``):
+    ``overflow`` (number of values that saturated or wrapped), ``max_abs`` (largest |value| before the
+    cast, as float) and ``types`` (the tensor's type); ``overflow_suggestions()`` proposes wider types."""
+
     output: Tensor
     traces: list[LSTMTrace]
     overflow: dict[str, int] = field(default_factory=dict)
     path: dict[str, str] = field(default_factory=dict)
+    max_abs: dict[str, float] = field(default_factory=dict)
+    types: dict[str, FixedType] = field(default_factory=dict)
 
     def values(self) -> np.ndarray:
         return self.output.value()
+
+    def overflow_suggestions(self) -> dict[str, dict]:
+        """Per overflowing tensor: ``{"count", "max_abs", "type", "suggest"}``, where ``suggest`` is the
+        type with the fewest extra integer bits (same fractional bits and modes) that holds
+        ``+-max_abs``, e.g. ``ap_fixed<8,2>`` with max |v| = 11.3 -> ``ap_fixed<11,5>``."""
+        return suggest_types(self.overflow, self.max_abs, self.types)
+
+
+def suggest_types(overflow: dict[str, int], max_abs: dict[str, float], types: dict[str, FixedType]) -> dict:
+    """See `EmulationResult.overflow_suggestions` (JSON-ready: types as C++ strings)."""
+    from pipeline.precision import widen_to_hold
+
+    out = {}
+    for name in sorted(overflow):
+        if not overflow[name] or name not in types:
+            continue
+        t, m = types[name], float(max_abs.get(name, 0.0))
+        wider = widen_to_hold(t, -m, m)
+        layer, _, var = name.rpartition(".")
+        where = ("the recipe's hls.precision (the Input layer's result type)" if name == "input" else
+                 f"Precision['{var}'] of layer {layer!r} in the hls4ml config")
+        out[name] = {"count": int(overflow[name]), "max_abs": m, "type": t.cpp(),
+                     "suggest": wider.cpp() if wider is not None and wider != t else None, "set": where}
+    return out
 
 
 def _weights(var) -> Tensor:
@@ -80,13 +110,29 @@ def _align_add(a_raw, fa, b_raw, fb):
 
 
 class _Counter:
+    """Per tensor name: overflow count, the type, and the largest |value| that reached a cast of it in
+    which it overflowed (the values a wider type must hold; measured only then, which keeps the
+    column-by-column sequential path fast). A value that fits the type needs no wider one, so this is
+    all a suggestion needs."""
+
     def __init__(self):
         self.counts: dict[str, int] = {}
+        self.max_abs: dict[str, float] = {}
+        self.types: dict[str, FixedType] = {}
+
+    def record(self, name: str, t: FixedType, n: int, max_abs: float) -> None:
+        self.types[name] = t
+        if max_abs > self.max_abs.get(name, -1.0):
+            self.max_abs[name] = max_abs
+        if n:
+            self.counts[name] = self.counts.get(name, 0) + n
 
     def cast(self, raw, frac, t: FixedType, name: str):
         out, n = fixed.cast_counting(raw, frac, t)
         if n:
-            self.counts[name] = self.counts.get(name, 0) + n
+            raw = np.asarray(raw)
+            peak = max(int(raw.max()), -int(raw.min()))
+            self.record(name, t, n, float(peak) * 2.0 ** -frac)
         return out
 
 
@@ -290,7 +336,7 @@ class Emulator:
         counter = _Counter()
         raw, n_over = fixed.from_float_counting(x.reshape(x.shape[0], -1).astype(np.float64), self.input_t)
         if n_over:
-            counter.counts["input"] = n_over
+            counter.record("input", self.input_t, n_over, float(np.abs(x).max()))
         cur = Tensor(raw, self.input_t)
         traces, paths = [], {}
         for op in self.ops:
@@ -313,4 +359,4 @@ class Emulator:
                     raise ValueError(f"Embedding {name!r}: token ids must be in 0..{vocab - 1}")
                 rows = table.raw.reshape(vocab, dim)[ids]
                 cur = Tensor(counter.cast(rows.reshape(ids.shape[0], -1), table.type.frac, t, f"{name}.result"), t)
-        return EmulationResult(cur, traces, counter.counts, paths)
+        return EmulationResult(cur, traces, counter.counts, paths, counter.max_abs, counter.types)

@@ -41,6 +41,8 @@ def _check_units(units) -> int:
 
 
 def _check_threshold(threshold) -> float:
+    if isinstance(threshold, bool):
+        raise ValueError(f"threshold must be a number >= 0, got threshold={threshold!r}")
     try:
         value = float(threshold)
     except (TypeError, ValueError):
@@ -89,9 +91,13 @@ class SparseStateLSTMCell(keras.layers.Layer):
         if prune not in PRUNE_MODES:
             raise ValueError(f"prune must be one of {PRUNE_MODES}, got prune={prune!r}")
         self.prune = prune
-        if not float(gate_l1) >= 0.0:
-            raise ValueError(f"gate_l1 must be >= 0, got gate_l1={gate_l1!r}")
-        self.gate_l1 = float(gate_l1)
+        try:
+            gate = float(gate_l1)
+        except (TypeError, ValueError):
+            gate = float("nan")
+        if isinstance(gate_l1, bool) or not 0.0 <= gate < float("inf"):
+            raise ValueError(f"gate_l1 must be a finite number >= 0, got gate_l1={gate_l1!r}")
+        self.gate_l1 = gate
         self.use_bias = bool(use_bias)
         self.unit_forget_bias = bool(unit_forget_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -269,6 +275,22 @@ class SparseStateLSTM(keras.layers.RNN):
         self.return_sequences = self._user_return_sequences
         self.supports_masking = False
         self.sparsity_metric = keras.metrics.Mean(name=f"{self.name}_state_sparsity")
+
+    def __call__(self, sequences, *args, **kwargs):
+        # Keras drops a mask with only a warning for a layer without mask support, and a symbolic call
+        # never reaches `call`: refuse it here, while the model is being built.
+        mask = kwargs.get("mask")
+        if mask is None:
+            mask = getattr(sequences, "_keras_mask", None)
+        if mask is not None:
+            raise ValueError(
+                f"SparseStateLSTM {self.name!r} does not support masking (its input carries a mask from "
+                "Masking or Embedding(mask_zero=True)); remove it: the accelerator runs fixed-length sequences"
+            )
+        if kwargs.get("initial_state") is not None or (args and args[0] is not None):
+            raise ValueError(f"SparseStateLSTM {self.name!r} does not support initial_state (the accelerator "
+                             "starts every sequence at h_0 = c_0 = 0)")
+        return super().__call__(sequences, *args, **kwargs)
 
     units = property(lambda self: self.cell.units)
     prune = property(lambda self: self.cell.prune)

@@ -57,3 +57,20 @@ def exact_accum(products: list[tuple[FixedType, FixedType]], bias: FixedType, n_
             "'accum' precision explicitly in the hls4ml config"
         )
     return FixedType(width, integer, True, "AP_TRN", "AP_WRAP")
+
+
+def widen_to_hold(t: FixedType, low: float, high: float) -> FixedType | None:
+    """The type with the fewest extra integer bits (same fractional bits, rounding and overflow modes)
+    that holds every value in ``[low, high]``; signed when ``low < 0``. ``t`` itself when it already
+    holds them; None when even 64 bits cannot (the fractional bits shrink first once W reaches 64)."""
+    if t.min_value <= low and high <= t.max_value:
+        return t
+    signed = t.signed or low < 0
+    for integer in range(t.integer + 1, 65):
+        width = min(64, t.width + integer - t.integer)
+        if width < 1 or (signed and width < 2):
+            continue
+        cand = FixedType(width, integer, signed, t.q_mode, t.o_mode)
+        if cand.min_value <= low and high <= cand.max_value:
+            return cand
+    return None

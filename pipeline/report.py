@@ -62,6 +62,24 @@ def plot_training(train: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def overflow_section(emu: dict) -> str:
+    """The report's overflow lines: per tensor the count and, from ``overflow_suggestions``, the type,
+    the largest |value| and a wider type that holds it."""
+    over, suggestions = emu.get("overflow", {}), emu.get("overflow_suggestions", {})
+    if not over:
+        return "none"
+    lines = []
+    for name, count in sorted(over.items()):
+        sug = suggestions.get(name)
+        if not sug:
+            lines.append(f"- {name}: {count} (widen this type)")
+            continue
+        wider = f"widen to `{sug['suggest']}`" if sug["suggest"] else "no fixed-point type of <= 64 bits holds it"
+        lines.append(f"- {name}: {count} (type `{sug['type']}`, max |value| {sug['max_abs']:.4g}): {wider} "
+                     f"({sug['set']})")
+    return "\n".join(lines)
+
+
 def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
     train = _load(outdir / "train_metrics.json")
     emu = _load(outdir / "emulate.json")
@@ -98,7 +116,6 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
     for name, la in emu["layers"].items():
         lines.append(f"| {name} | {la['n_in']} | {la['units']} | {la['lanes']} | {la['state_sparsity']:.1%} | "
                      f"{la['cycles_dense']} | {la['cycles_sparse']} | {la['cycles_dense'] / la['cycles_sparse']:.2f}x |")
-    over = emu["overflow"]
     lines += [
         "",
         f"Total: {emu['cycles_dense']} / {emu['cycles_sparse']} cycles = **{emu['speedup']:.2f}x**; MACs "
@@ -110,7 +127,7 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
         "![training](training.png)",
         "",
         "## Overflow (saturations/wraps counted per tensor)",
-        ("none" if not over else "\n".join(f"- {k}: {v} (widen this type)" for k, v in sorted(over.items()))),
+        overflow_section(emu),
         "",
         "## Generated project",
         f"`{project}` — synthesize with Vitis HLS: `cd {project} && vitis_hls -f build_prj.tcl "

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.recipes import load_recipe
-from pipeline.util import atomic_write_text, stage
+from pipeline.util import atomic_write_text, check_output_dir, stage
 
 HLS_ROOT = Path("hls_project")
 
@@ -42,10 +42,17 @@ def _load_model(recipe: dict, out):
     path = _outdir(recipe, out) / "model.keras"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the train stage first (make train MODEL={recipe['name']})")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"cannot load {path}: not a .keras file (not a zip archive: empty, truncated or "
+                         f"corrupted); retrain it (python -m pipeline.cli train --model {recipe['name']} --force)")
     try:
         return keras.models.load_model(path, compile=False)  # inference only: no optimizer or metrics
     except Exception as err:  # corrupted or foreign file
-        raise ValueError(f"cannot load {path}: {type(err).__name__}: {err}") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ValueError(f"cannot load {path}: {type(err).__name__}: {first} (not a model saved by the train "
+                         f"stage? retrain it: python -m pipeline.cli train --model {recipe['name']} --force)") from None
 
 
 def _up_to_date(record: Path, key: dict) -> bool:
@@ -67,6 +74,7 @@ def run_train(recipe_name: str, out="out", force: bool = False, epochs: int | No
     if not force and (d / "model.keras").is_file() and metrics.is_file() and _up_to_date(stamp, key):
         stage(f"train: {recipe['name']}: up to date ({d / 'model.keras'})")
         return json.loads(metrics.read_text())
+    check_output_dir(d)  # before minutes of training, not after
     stage(f"train: {recipe['name']}: training ({recipe['train']['epochs'] if epochs is None else epochs} epochs)")
     from pipeline.train import train
 
@@ -131,6 +139,7 @@ def run_csim(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) ->
     if not force and _up_to_date(record, key):
         stage(f"csim: {recipe['name']}: up to date ({record})")
         return json.loads(record.read_text())
+    check_output_dir(d)
     ds = _test_split(recipe)
     n = int(recipe["hls"]["test_vectors"])
     x = ds.test.x[:n]
@@ -175,6 +184,7 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
         stage(f"emulate: {recipe['name']}: up to date ({record})")
         return json.loads(record.read_text())
     model = _load_model(recipe, out)
+    check_output_dir(d)
     ds = _test_split(recipe)
     s = ds.split(split)
     stage(f"emulate: {recipe['name']}: {len(s)} {split} sequences at fixed point")
@@ -214,13 +224,16 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
         "cycles_sparse": tot_s, "cycles_dense": tot_d, "speedup": tot_d / tot_s,
         "macs_sparse": mac_s, "macs_dense": mac_d, "ideal_speedup": mac_d / max(mac_s, 1),
         "energy_ratio_model": e_d / e_s,
-        "overflow": res.overflow, "paths": res.path,
+        "overflow": res.overflow, "overflow_suggestions": res.overflow_suggestions(), "paths": res.path,
         "emulator_steps_per_s": round(steps / max(wall, 1e-9), 1),
     }
     atomic_write_text(record, json.dumps(result, indent=2, sort_keys=True))
     stage(f"emulate: {recipe['name']}: {result['fixed']['metric']} fixed {result['fixed']['value']:.4f} vs float "
           f"{result['float']['value']:.4f}; speedup {result['speedup']:.2f}x (ideal {result['ideal_speedup']:.2f}x); "
           f"overflows {sum(res.overflow.values())}")
+    for name, sug in result["overflow_suggestions"].items():
+        stage(f"emulate: {recipe['name']}: {name} overflowed {sug['count']} times (max |v| {sug['max_abs']:.4g} > "
+              f"{sug['type']}): widen it to {sug['suggest']} ({sug['set']})")
     return result
 
 

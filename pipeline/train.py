@@ -143,6 +143,9 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
     from pipeline.callbacks import SparsityController
 
     recipe = load_recipe(recipe_name)
+    for key, value in (("epochs", epochs), ("limit", limit)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ValueError(f"{key} must be a positive integer or None, got {key}={value!r}")
     if epochs is not None:
         recipe["train"]["epochs"] = epochs
     t0 = time.time()

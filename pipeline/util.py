@@ -40,13 +40,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
-    """Move a fully written ``tmp_dir`` into place as ``final_dir`` (replacing an old one)."""
+    """Move a fully written ``tmp_dir`` into place as ``final_dir`` (replacing an old one).
+
+    The old folder is first renamed aside; if the second rename fails, it is moved back, so
+    ``final_dir`` is always either the old or the new complete folder.
+    """
     final_dir = Path(final_dir)
     old = None
     if final_dir.exists():
         old = final_dir.with_name(f".{final_dir.name}.old.{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
         os.replace(final_dir, old)
-    os.replace(tmp_dir, final_dir)
+    try:
+        os.replace(tmp_dir, final_dir)
+    except BaseException:
+        if old is not None and not final_dir.exists():
+            os.replace(old, final_dir)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -80,8 +91,14 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"output folder {path} exists and is a file, not a folder")
-    path.mkdir(parents=True, exist_ok=True)
-    if not os.access(path, os.W_OK):
+    for parent in path.parents:  # a file on the way: mkdir's own error would not say which
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(f"output folder {path}: {parent} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"output folder {path} cannot be created: {err.strerror or err}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
         raise PermissionError(f"output folder {path} is not writable")
     return path
 

@@ -144,8 +144,11 @@ def register() -> None:
 
         def initialize(self):
             h = self.get_attr("n_out")
-            accelerator.check_lanes(self.get_attr("lanes"), h)
-            n_bits = int(math.log2(check_table_size(self.get_attr("table_size"))))
+            try:
+                accelerator.check_lanes(self.get_attr("lanes"), h)
+                n_bits = int(math.log2(check_table_size(self.get_attr("table_size"))))
+            except ValueError as err:
+                raise ValueError(f"layer {self.name!r} (units={h}): {err}") from None
             self.set_attr("table_bits", n_bits)
             if self.get_attr("prune") not in ("state", "output_gate"):
                 raise ValueError(f"layer {self.name!r}: unknown prune mode {self.get_attr('prune')!r}")
@@ -178,7 +181,10 @@ def register() -> None:
                 w_t = to_fixed(self.get_attr("weight").type.precision)
                 wr_t = to_fixed(self.get_attr("recurrent_weight").type.precision)
                 b_t = to_fixed(self.get_attr("bias").type.precision)
-                accum = exact_accum([(w_t, x_t), (wr_t, h_t)], b_t, self.get_attr("n_in") + h).cpp()
+                try:
+                    accum = exact_accum([(w_t, x_t), (wr_t, h_t)], b_t, self.get_attr("n_in") + h).cpp()
+                except ValueError as err:
+                    raise ValueError(f"layer {self.name!r}: {err}") from None
             self.set_attr("accum_t", self._wrap_precision_to_type(f"{self.name}_accum_t", conv(accum)))
 
     class SparseStateLSTMConfigTemplate(LayerConfigTemplate):

@@ -9,15 +9,177 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.hls.layer import register, render
+from pipeline.hls.layer import check_table_size, register, render
 from pipeline.util import check_output_dir, cpp_identifier, replace_dir
 
 SUPPORTED_KERAS = ("InputLayer", "Embedding", "SparseStateLSTM", "Dense")
+
+# Identifiers hls4ml generates itself (types, variables, weight arrays, configs) and macro-like
+# all-caps names: a layer must not be named like one, since the Input layer's name becomes a C++
+# variable and every layer's name a prefix of its type names.
+_RESERVED = re.compile(
+    r"(input_t|result_t|model_default_t|loaded_weights|config\d+|layer\d+_(t|out|index)|(w|wr|b|s|z)\d+"
+    r"|(sigmoid|tanh)_table\d+|[A-Z][A-Z0-9_]*)"
+)
+
+
+def _check_int(key: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"hls {key} must be an integer >= {low}, got {key}={value!r}")
+    return int(value)
+
+
+def check_hls(hls) -> dict:
+    """Validate a recipe's ``[hls]`` section (or the dict given to `generate`/`convert`); return it with
+    the defaults of `pipeline.recipes.DEFAULTS` filled in. Errors name the key, the value and what is
+    expected."""
+    from pipeline.precision import to_fixed
+    from pipeline.recipes import DEFAULTS
+
+    if not isinstance(hls, Mapping):
+        raise TypeError(f"hls options must be a dict like pipeline.recipes.DEFAULTS['hls'], got {type(hls).__name__}")
+    unknown = sorted(set(hls) - set(DEFAULTS["hls"]))
+    if unknown:
+        raise ValueError(f"unknown hls option(s) {unknown}; expected some of {sorted(DEFAULTS['hls'])}")
+    out = {**DEFAULTS["hls"], **hls}
+    if not isinstance(out["precision"], str):
+        raise ValueError(f"hls precision must be a type string such as 'ap_fixed<16,6>', got precision={out['precision']!r}")
+    to_fixed(out["precision"])  # the parser's error names the text
+    _check_int("lanes", out["lanes"], 1)
+    _check_int("test_vectors", out["test_vectors"], 1)
+    check_table_size(out["table_size"])
+    if out["io_type"] != "io_parallel":
+        raise ValueError(f"hls io_type must be 'io_parallel' (the only one the SkipLSTM kernel implements), "
+                         f"got io_type={out['io_type']!r}")
+    if not isinstance(out["part"], str) or not out["part"].strip():
+        raise ValueError(f"hls part must be an FPGA part name such as 'xcvu13p-flga2577-2-e', got part={out['part']!r}")
+    period = out["clock_period"]
+    if isinstance(period, bool) or not isinstance(period, int | float) or not 0 < period < float("inf"):
+        raise ValueError(f"hls clock_period must be a number of ns > 0, got clock_period={period!r}")
+    return out
+
+
+def _layer_identifier(name: str) -> str:
+    text = cpp_identifier(name, prefix="l_").rstrip("_") or "unnamed"
+    return "l_" + text if _RESERVED.fullmatch(text) else text
+
+
+def layer_names(model) -> dict[str, str]:
+    """Original Keras layer name -> the C++-safe, unique name the generated project uses.
+
+    Names that are already valid, non-reserved identifiers stay as they are; the others are sanitised
+    with `pipeline.util.cpp_identifier` (spaces, quotes, unicode, ';' -> '_'; keywords and hls4ml's own
+    identifiers get an ``l_`` prefix) and made unique (case-insensitively: hls4ml looks precisions up by
+    lower-cased name) with a ``_<k>`` suffix. Also kept free: ``<name>_<activation>``, the name hls4ml
+    gives the activation it splits off a Dense layer.
+    """
+    import keras
+
+    layers = list(model.layers)
+    inputs = [t._keras_history.operation for t in model.inputs]
+    layers = [lyr for lyr in inputs if lyr not in layers] + layers
+    taken: set[str] = set()
+    mapping: dict[str, str] = {}
+
+    def derived(layer, name):
+        act = getattr(getattr(layer, "activation", None), "__name__", "linear")
+        return [f"{name}_{act}".lower()] if isinstance(layer, keras.layers.Dense) and act != "linear" else []
+
+    pending = []
+    for layer in layers:  # first keep every name that is fine as it is
+        name = layer.name
+        names = [name.lower(), *derived(layer, name)]
+        if _layer_identifier(name) == name and not taken.intersection(names):
+            mapping[name] = name
+            taken.update(names)
+        else:
+            pending.append(layer)
+    for layer in pending:
+        base = _layer_identifier(layer.name)
+        name, k = base, 0
+        while taken.intersection([name.lower(), *derived(layer, name)]):
+            k += 1
+            name = f"{base}_{k}"
+        mapping[layer.name] = name
+        taken.update([name.lower(), *derived(layer, name)])
+    return mapping
+
+
+def sanitised_model(model):
+    """``(model, names)``: the model itself when every layer name is C++-safe, otherwise a clone with the
+    sanitised names of `layer_names` (same architecture, same weights, thresholds included)."""
+    import keras
+
+    names = layer_names(model)
+    if all(k == v for k, v in names.items()):
+        return model, names
+
+    def clone_layer(layer):
+        config = layer.get_config()
+        config["name"] = names[layer.name]
+        return layer.__class__.from_config(config)
+
+    def new_input(t):
+        return keras.Input(batch_shape=t.shape, dtype=t.dtype, name=names[t._keras_history.operation.name])
+
+    if isinstance(model, keras.Sequential):
+        inp = new_input(model.inputs[0])
+        y = inp
+        for layer in model.layers:
+            y = clone_layer(layer)(y)
+        clone = keras.Model(inp, y, name=model.name)
+    else:
+        inputs = keras.tree.map_structure(new_input, model.input)
+        clone = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone_layer)
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.InputLayer) and layer.weights:
+            clone.get_layer(names[layer.name]).set_weights(layer.get_weights())
+    return clone, names
+
+
+def check_weight_ranges(hls_model, names: dict[str, str] | None = None) -> None:
+    """Refuse weights that the weight types cannot hold (they would wrap or saturate silently).
+
+    For each weight tensor of each layer (the LUTs excepted: they are quantised into their type by
+    construction), ``max |w|`` must lie in the type's range; the error names the layer, the tensor,
+    max |w| and the type, and suggests a type with enough integer bits."""
+    from pipeline.precision import to_fixed, widen_to_hold
+
+    original = {v: k for k, v in (names or {}).items()}
+    for node in hls_model.get_layers():
+        for key, var in node.weights.items():
+            if key.endswith("_table"):
+                continue
+            try:
+                t = to_fixed(var.type.precision)
+            except ValueError:
+                continue
+            data = np.asarray(var.data, dtype=np.float64)
+            if data.size == 0:
+                continue
+            low, high = float(data.min()), float(data.max())
+            if t.min_value <= low and high <= t.max_value:
+                continue
+            who = f"layer {node.name!r}"
+            if original.get(node.name, node.name) != node.name:
+                who += f" (Keras layer {original[node.name]!r})"
+            wider = widen_to_hold(t, low, high)
+            hint = (f"use a type with at least {wider.integer} integer bits, e.g. {wider.cpp()!r} (the recipe's "
+                    f"hls.precision, or Precision['{key}'] of this layer in the hls4ml config)" if wider else
+                    "no fixed-point type of <= 64 bits holds them; rescale the model")
+            raise ValueError(
+                f"{who}: weight tensor {key!r} has max |w| = {max(abs(low), abs(high)):.6g} (values in "
+                f"[{low:.6g}, {high:.6g}]), beyond the range [{t.min_value:.6g}, {t.max_value:.6g}] of its type "
+                f"{t.cpp()}, which would {'saturate' if t.o_mode != 'AP_WRAP' else 'wrap'} them; {hint}"
+            )
 
 
 def check_supported(model) -> None:
@@ -59,7 +221,8 @@ def check_supported(model) -> None:
 def make_config(model, hls: dict) -> dict:
     """The hls4ml config for ``model`` from a recipe's ``[hls]`` section.
 
-    Every precision is explicit (no 'auto'): inputs and weights take ``precision``; Dense layers get an
+    Keys are ``model``'s layer names: `convert` calls it on the model of `sanitised_model`, so the
+    config it uses holds the sanitised names. Every precision is explicit (no 'auto'): inputs and weights take ``precision``; Dense layers get an
     exact accumulator (the emulator's fast path); an Embedding's token input is ``ap_uint``.
     """
     import hls4ml
@@ -99,14 +262,17 @@ def make_config(model, hls: dict) -> dict:
         elif isinstance(layer, keras.layers.Dense):
             w_t = to_fixed(default)
             prec.update({"weight": default, "bias": default})
-            acc = exact_accum([(w_t, prev_t)], w_t, layer.kernel.shape[0])
+            try:
+                acc = exact_accum([(w_t, prev_t)], w_t, layer.kernel.shape[0])
+            except ValueError as err:
+                raise ValueError(f"layer {layer.name!r}: {err}") from None
             prec["accum"] = acc.cpp()
             prec["result"] = acc.cpp() if layer.activation.__name__ == "linear" else default
             prev_t = to_fixed(prec["result"])
-            for sub, sub_entry in layers.items():
-                if sub.startswith(f"{layer.name}_") and sub != layer.name:
-                    sub_entry.setdefault("Precision", {})["result"] = default
-                    prev_t = to_fixed(default)
+            sub_entry = layers.get(f"{layer.name}_{layer.activation.__name__}")
+            if layer.activation.__name__ != "linear" and sub_entry is not None:  # hls4ml's split-off activation
+                sub_entry.setdefault("Precision", {})["result"] = default
+                prev_t = to_fixed(default)
         elif isinstance(layer, keras.layers.Embedding):
             prec.update({"embeddings": default, "result": default})
             prev_t = to_fixed(default)
@@ -114,22 +280,29 @@ def make_config(model, hls: dict) -> dict:
 
 
 def convert(model, hls: dict, output_dir: str | Path, skip_zeros: bool = True):
-    """hls4ml ``ModelGraph`` of a supported Keras model (not written)."""
+    """hls4ml ``ModelGraph`` of a supported Keras model (not written).
+
+    Layer names are sanitised first (`sanitised_model`; the mapping is the graph's ``skiplstm_names``),
+    and weights that their types cannot hold are refused (`check_weight_ranges`)."""
     import hls4ml
 
     register()
+    hls = check_hls(hls)
     check_supported(model)
+    model, names = sanitised_model(model)
     cfg = make_config(model, hls)
     from pipeline.layers import SparseStateLSTM
 
     for layer in model.layers:
         if isinstance(layer, SparseStateLSTM):
             cfg["LayerName"][layer.name]["SkipZeros"] = bool(skip_zeros)
-    return hls4ml.converters.convert_from_keras_model(
+    hls_model = hls4ml.converters.convert_from_keras_model(
         model, hls_config=cfg, output_dir=str(output_dir), backend="Vivado", io_type="io_parallel",
-        project_name=cpp_identifier(model.name, prefix="m_"), part=hls.get("part", "xcvu13p-flga2577-2-e"),
-        clock_period=hls.get("clock_period", 5),
+        project_name=cpp_identifier(model.name, prefix="m_"), part=hls["part"], clock_period=hls["clock_period"],
     )
+    check_weight_ranges(hls_model, names)
+    hls_model.skiplstm_names = names
+    return hls_model
 
 
 def _io_info(hls_model) -> dict:
@@ -169,13 +342,25 @@ def _make_deterministic(tmp: Path, final: Path, hls_model) -> None:
 
 
 def generate(model, hls: dict, root: str | Path, name: str | None = None) -> Path:
-    """Write the hls4ml project plus the SkipLSTM csim driver to ``<root>/<name>/``, atomically."""
+    """Write the hls4ml project plus the SkipLSTM csim driver to ``<root>/<name>/``, atomically.
+
+    ``name`` (default: the model's name) is sanitised into one C++ identifier, so the project is always
+    a direct child of ``root``. Everything is written to ``<root>/.<name>.partial`` and renamed into
+    place at the end: a failure leaves the previous project as it was and no ``.partial`` folder.
+    """
+    hls = check_hls(hls)
+    check_supported(model)
     root = check_output_dir(root)
     name = cpp_identifier(name or model.name, prefix="m_")
     final = root / name
     tmp = root / f".{name}.partial"
     if tmp.exists():
         shutil.rmtree(tmp)
+    for stale in sorted(root.glob(f".{name}.old.*"), key=os.path.getmtime, reverse=True):  # a run killed mid-swap
+        if not final.exists():
+            os.replace(stale, final)  # that run's previous project was the last complete one
+        else:
+            shutil.rmtree(stale, ignore_errors=True)
     try:
         hls_model = convert(model, hls, tmp)
         hls_model.write()
@@ -188,7 +373,9 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None) -> Pat
              "threshold": n.get_attr("threshold")}
             for n in hls_model.get_layers() if n.class_name == "SparseStateLSTMLayer"
         ]
-        manifest = {**info, "model": model.name, "lstm_layers": lstm, "hls": {k: hls[k] for k in sorted(hls)}}
+        manifest = {**info, "model": model.name, "lstm_layers": lstm, "hls": {k: hls[k] for k in sorted(hls)},
+                    "input_shape": [int(d) for d in hls_model.get_input_variables()[0].shape],
+                    "names": hls_model.skiplstm_names}
         (tmp / "skiplstm_manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         replace_dir(tmp, final)
     except BaseException:
