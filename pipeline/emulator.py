@@ -136,12 +136,21 @@ class _Counter:
         return out
 
 
-def _exact_matmul(a_raw: np.ndarray, w_raw: np.ndarray) -> np.ndarray:
-    """Integer a @ w, exactly: float64 BLAS when every partial sum stays below 2^53, else int64."""
-    bound = float(np.abs(a_raw).max(initial=0)) * float(np.abs(w_raw).sum(axis=0).max(initial=0))
-    if bound < 2.0**53:
-        return (a_raw.astype(np.float64) @ w_raw.astype(np.float64)).astype(np.int64)
-    return a_raw.astype(np.int64) @ w_raw.astype(np.int64)
+class _IntMatrix:
+    """An integer weight matrix kept also as float64, with its largest column |sum| (for the bound)."""
+
+    def __init__(self, raw: np.ndarray):
+        self.raw = raw.astype(np.int64)
+        self.f64 = self.raw.astype(np.float64)
+        self.col_abs_sum = float(np.abs(self.raw).sum(axis=0).max(initial=0))
+
+
+def _exact_matmul(a_raw: np.ndarray, w: _IntMatrix) -> np.ndarray:
+    """Integer a @ w, exactly: float64 BLAS when every partial sum stays below 2^53
+    (max|a| * max column sum of |w| < 2^53), else int64."""
+    if float(np.abs(a_raw).max(initial=0)) * w.col_abs_sum < 2.0**53:
+        return (a_raw.astype(np.float64) @ w.f64).astype(np.int64)
+    return a_raw.astype(np.int64) @ w.raw
 
 
 def _fast_ok(acc_t: FixedType, *operand_fracs: int) -> bool:
@@ -176,6 +185,8 @@ class _LSTM:
         thr = quantise_threshold(node.get_attr("threshold"), thr_t)
         self.thr_raw = int(round(thr * 2.0**thr_t.frac))
         self.shape = accelerator.LayerShape(self.n_in, self.units, self.lanes)
+        self._w = _IntMatrix(self.kernel.raw.reshape(self.n_in, 4 * self.units))
+        self._wr = _IntMatrix(self.recurrent.raw.reshape(self.units, 4 * self.units))
 
     def _lut(self, table: Tensor, index_t: FixedType, raw, frac):
         """table[code + N/2], code = (ap_fixed<n, r+1, AP_TRN, AP_SAT>) raw: a floor shift and a clip
@@ -209,8 +220,8 @@ class _LSTM:
             nnz_h[:, t] = np.count_nonzero(h, axis=1)
             if fast:
                 total = (np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64)
-                         + (_exact_matmul(xt, w) << (acc_t.frac - fw - fx))
-                         + (_exact_matmul(h, wr) << (acc_t.frac - fwr - fh)))
+                         + (_exact_matmul(xt, self._w) << (acc_t.frac - fw - fx))
+                         + (_exact_matmul(h, self._wr) << (acc_t.frac - fwr - fh)))
                 acc = counter.cast(total, acc_t.frac, acc_t, f"{self.name}.accum")
             else:
                 acc = np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64).copy()
@@ -225,10 +236,10 @@ class _LSTM:
                         s, fs = _align_add(acc[live], acc_t.frac, prod, fp)
                         acc[live] = counter.cast(s, fs, acc_t, f"{self.name}.accum")
             fa = acc_t.frac
-            gi = self._lut(self.sig, self.sig_index_t, acc[:, :h_units], fa)
-            gf = self._lut(self.sig, self.sig_index_t, acc[:, h_units : 2 * h_units], fa)
+            # i, f, o through the sigmoid LUT (one lookup over all 4H, the c columns unused), g through tanh
+            sig = self._lut(self.sig, self.sig_index_t, acc, fa)
+            gi, gf, go = sig[:, :h_units], sig[:, h_units : 2 * h_units], sig[:, 3 * h_units :]
             gg = self._lut(self.tanh, self.tanh_index_t, acc[:, 2 * h_units : 3 * h_units], fa)
-            go = self._lut(self.sig, self.sig_index_t, acc[:, 3 * h_units :], fa)
             if self.prune == "output_gate":
                 go = np.where(go > self.thr_raw, go, 0)
             s, fs = _align_add(gf * c, ft + self.cell_t.frac, gi * gg, 2 * ft)
@@ -258,6 +269,7 @@ class _Dense:
         self.n_in = node.get_attr("n_chan" if pointwise else "n_in")
         self.n_out = node.get_attr("n_filt" if pointwise else "n_out")
         self.width = node.get_attr("out_width") if pointwise else 1
+        self._w = _IntMatrix(self.w.raw.reshape(self.n_in, self.n_out))
 
     def run(self, x: Tensor, counter: _Counter, force_sequential: bool):
         acc_t, fx, fw = self.accum_t, x.type.frac, self.w.type.frac
@@ -270,7 +282,7 @@ class _Dense:
         acc = np.broadcast_to(counter.cast(self.b.raw, self.b.type.frac, acc_t, f"{self.name}.accum"),
                               (n, self.n_out)).astype(np.int64)
         if not force_sequential and _fast_ok(acc_t, fx + fw):
-            total = acc + (_exact_matmul(xr, w) << (acc_t.frac - fx - fw))
+            total = acc + (_exact_matmul(xr, self._w) << (acc_t.frac - fx - fw))
             acc = counter.cast(total, acc_t.frac, acc_t, f"{self.name}.accum")
             path = "fast"
         else:
