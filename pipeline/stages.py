@@ -96,7 +96,8 @@ def run_hls(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) -> 
 
     model = _load_model(recipe, out)
     t0 = time.time()
-    path = generate(model, recipe["hls"], root, name=recipe["name"])
+    tb = _test_split(recipe).test.x[: int(recipe["hls"]["test_vectors"])]
+    path = generate(model, recipe["hls"], root, name=recipe["name"], tb_inputs=tb)
     atomic_write_text(path / "skiplstm_inputs.json", json.dumps({"inputs": key}))
     stage(f"hls: {recipe['name']}: wrote {path} ({time.time() - t0:.1f} s)")
     return path

@@ -64,3 +64,33 @@ def test_embedding_lm_model_chain(tmp_path):
     ref = model.predict(x, verbose=0).reshape(12, -1)
     assert np.abs(ref).max() > 0.1
     assert np.abs(ref - res.sparse).max() < 0.05
+
+
+def test_hls4ml_testbench_runs_with_our_test_vectors(tmp_path):
+    """tb_data holds the test vectors and the emulator's outputs; hls4ml's own testbench (what Vitis
+    csim runs, <project>_test.cpp) compiles with g++ against the project and reproduces them."""
+    import json
+    import subprocess
+
+    keras.utils.set_random_seed(5)
+    model = _model(10, n_in=6, steps=5, threshold=0.2)
+    x = np.random.RandomState(2).rand(7, 5, 6).astype("float32")
+    x[x < 0.4] = 0
+    project = generate(model, dict(DEFAULTS["hls"], lanes=8), tmp_path, tb_inputs=x)
+    expected = np.loadtxt(project / "tb_data" / "tb_output_predictions.dat")
+    assert expected.shape == (7, 10)
+    inputs = np.loadtxt(project / "tb_data" / "tb_input_features.dat").astype(np.float32)
+    np.testing.assert_array_equal(inputs, x.reshape(7, -1))  # %.9g round-trips float32
+    name = json.loads((project / "skiplstm_manifest.json").read_text())["project"]
+    exe = project / "tb_exe"
+    build = subprocess.run(
+        ["g++", "-std=c++14", "-O1", "-isystem", "firmware/ap_types", "-Ifirmware", "-I.",
+         f'-DWEIGHTS_DIR="{project / "firmware" / "weights"}"', f"{name}_test.cpp", f"firmware/{name}.cpp",
+         "-o", str(exe)], cwd=project, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[:2000]
+    run = subprocess.run([str(exe)], cwd=project, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[:2000]
+    got = np.loadtxt(project / "tb_data" / "csim_results.log")
+    # the testbench prints with iostream's default 6 significant digits
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(expected).max() > 0.05

@@ -341,8 +341,25 @@ def _make_deterministic(tmp: Path, final: Path, hls_model) -> None:
             f.write_text(text, encoding="utf-8")
 
 
-def generate(model, hls: dict, root: str | Path, name: str | None = None) -> Path:
+def write_tb_data(project: Path, hls_model, x) -> None:
+    """Fill ``tb_data/`` for hls4ml's testbench (``<project>_test.cpp``, what Vitis csim/cosim run):
+    the inputs, and as expected predictions the emulator's exact fixed-point outputs."""
+    from pipeline.emulator import Emulator
+
+    x = np.asarray(x, dtype=np.float32)
+    expected = Emulator(hls_model).run(x).values()
+    tb = project / "tb_data"
+    tb.mkdir(exist_ok=True)
+    # %.9g round-trips float32 exactly: the testbench reads floats (atof, then float -> input_t).
+    np.savetxt(tb / "tb_input_features.dat", x.reshape(len(x), -1), fmt="%.9g")
+    np.savetxt(tb / "tb_output_predictions.dat", expected.reshape(len(x), -1), fmt="%.17g")
+
+
+def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inputs=None) -> Path:
     """Write the hls4ml project plus the SkipLSTM csim driver to ``<root>/<name>/``, atomically.
+
+    ``tb_inputs`` (N, *input shape), when given, become hls4ml's ``tb_data/`` test vectors, with the
+    emulator's outputs as the expected predictions (`write_tb_data`).
 
     ``name`` (default: the model's name) is sanitised into one C++ identifier, so the project is always
     a direct child of ``root``. Everything is written to ``<root>/.<name>.partial`` and renamed into
@@ -367,6 +384,8 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None) -> Pat
         info = _io_info(hls_model)
         (tmp / "skiplstm_csim.cpp").write_text(render("skiplstm_csim.cpp.j2", **info), encoding="utf-8")
         _make_deterministic(tmp, final, hls_model)
+        if tb_inputs is not None:
+            write_tb_data(tmp, hls_model, tb_inputs)
         lstm = [
             {"name": n.name, "layer_id": n.index, "n_in": n.get_attr("n_in"), "units": n.get_attr("n_out"),
              "lanes": n.get_attr("lanes"), "steps": n.get_attr("n_timesteps"), "prune": n.get_attr("prune"),
