@@ -15,12 +15,12 @@ the nonzero-index list of h_t); MAC_DEPTH and GATE_DEPTH are the fill latencies 
 pipelines, paid once per step. MACs and weight-word reads per step are ``4H * (cols_x + cols_h)``
 (one read per MAC: each weight is used once per step).
 
-Energy proxy (a model, not a measurement): E = MACs * E_MAC + weight reads * E_READ, with 45 nm
-figures from M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014:
-16-bit integer multiply ~ 0.2 pJ... we use 32-bit int add 0.1 pJ + 16-bit mult (scaled from 8-bit
-0.2 pJ and 32-bit 3.1 pJ) ~ 1.0 pJ per MAC, and 5 pJ per 16-bit word from a 32 KB SRAM (10 pJ per
-64-bit access at 8 KB, 20-100 pJ at 32 KB-1 MB; we take the small-SRAM 5 pJ per 16-bit word).
-Only the ratio dense/sparse is reported.
+Energy proxy (a model, not a measurement): E = MACs * E_MAC + weight reads * E_READ, with per-operation
+energies in the range of M. Horowitz, "Computing's energy problem (and what we can do about it)",
+ISSCC 2014 (45 nm): a 16-bit multiply-accumulate ~1 pJ (8-bit mult 0.2 pJ, 32-bit mult 3.1 pJ, 32-bit
+add 0.1 pJ) and ~5 pJ per 16-bit word read from a small on-chip SRAM (10 pJ per 64-bit word at 8 KB).
+Both modes read each used weight once per MAC, so the ratio dense/sparse equals the MAC ratio whatever
+the two constants are; only that ratio is reported.
 """
 
 from __future__ import annotations
