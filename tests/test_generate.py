@@ -94,3 +94,19 @@ def test_hls4ml_testbench_runs_with_our_test_vectors(tmp_path):
     # the testbench prints with iostream's default 6 significant digits
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert np.abs(expected).max() > 0.05
+
+
+def test_energy_model_counts_gate_stage():
+    """Energy ratio dense/sparse lies between 1 and the MAC ratio (the gate stage runs in both modes)."""
+    from pipeline import accelerator as acc
+
+    shape = acc.LayerShape(n_in=32, units=256, lanes=64)
+    nnz_x = np.full((4, 10), 32)
+    nnz_h = np.full((4, 10), 26)
+    c = acc.layer_costs(shape, nnz_x, nnz_h)
+    mac_ratio = c["dense_macs"].sum() / c["sparse_macs"].sum()
+    e_ratio = c["dense_energy_pj"] / c["sparse_energy_pj"]
+    assert 1.0 < e_ratio < mac_ratio
+    # hand computation for one step of one sequence (E_MAC 1 pJ, E_READ 5 pJ, 3 mults + 5 LUT reads per unit)
+    one = acc.layer_costs(shape, np.array([[32]]), np.array([[26]]))
+    assert one["sparse_energy_pj"] == 4 * 256 * (32 + 26) * 6.0 + 256 * (3 * 1.0 + 5 * 5.0)
