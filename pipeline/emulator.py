@@ -153,6 +153,15 @@ def _exact_matmul(a_raw: np.ndarray, w: _IntMatrix) -> np.ndarray:
     return a_raw.astype(np.int64) @ w.raw
 
 
+def _check_product_width(layer: str, a: FixedType, b: FixedType) -> None:
+    """Raw products are int64: refuse operand pairs whose product could exceed 62 bits."""
+    if a.width + b.width > 62:
+        raise ValueError(
+            f"layer {layer!r}: the emulator holds raw products in int64, but {a} * {b} needs "
+            f"{a.width + b.width} bits (> 62); use operand types of at most 62 bits together"
+        )
+
+
 def _fast_ok(acc_t: FixedType, *operand_fracs: int) -> bool:
     return acc_t.o_mode == "AP_WRAP" and all(acc_t.frac >= f for f in operand_fracs) and acc_t.width <= 62
 
@@ -200,6 +209,8 @@ class _LSTM:
 
     def run(self, x: Tensor, counter: _Counter, keep_states: bool, force_sequential: bool, sparse: bool):
         n, steps, h_units = x.raw.shape[0], self.steps, self.units
+        _check_product_width(self.name, x.type, self.kernel.type)
+        _check_product_width(self.name, self.result_t, self.recurrent.type)
         x_raw = x.raw.reshape(n, steps, self.n_in)
         fx, fh = x.type.frac, self.result_t.frac
         acc_t = self.accum_t
@@ -273,6 +284,7 @@ class _Dense:
 
     def run(self, x: Tensor, counter: _Counter, force_sequential: bool):
         acc_t, fx, fw = self.accum_t, x.type.frac, self.w.type.frac
+        _check_product_width(self.name, x.type, self.w.type)
         w = self.w.raw.reshape(self.n_in, self.n_out)
         n_seq = x.raw.shape[0]
         xr = x.raw.reshape(n_seq * self.width, -1)

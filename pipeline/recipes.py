@@ -21,7 +21,10 @@ DEFAULTS: dict[str, dict] = {
     "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9,
                  "begin_epoch": 0, "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95},
     "hls": {"precision": "ap_fixed<16,6>", "lanes": 32, "test_vectors": 16, "io_type": "io_parallel",
-            "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5},
+            "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5,
+            # SparseStateLSTM types; "" keeps the defaults of pipeline.precision (h ap_fixed<16,2,AP_RND,AP_SAT>,
+            # cell ap_fixed<24,8,AP_RND,AP_SAT>, LUT ap_fixed<18,2,AP_RND,AP_SAT>, exact accumulator)
+            "state_precision": "", "cell_precision": "", "table_precision": "", "accum_precision": ""},
 }
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"

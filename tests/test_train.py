@@ -171,3 +171,41 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     # The controller ran (target 0.5 above a sparsity of ~0 raises the threshold from 0).
     assert result["thresholds"]["sparse_lstm_0"] > 0.0
     assert (tmp_path / "out" / "tiny_mirrored" / "model.keras").is_file()
+
+
+def test_wide_precision_emulator_matches_keras_on_trained_model(small_run, tmp_path):
+    """At wide precision (ap_fixed<24,8> data and weights, 65536-entry LUTs of 24 bits, 24-bit state,
+    32-bit cell, exact accumulators) the emulator of the trained, pruned model follows Keras float.
+
+    The pruning compare is a step: a gate within LUT error of tau can land on the other side, and that
+    one unit then changes the logits by up to ~0.2. So: on every sequence whose pruning decisions equal
+    Keras's (all but a few), the logits are within 1e-2; the sequences with a flipped decision are rare."""
+    import keras
+
+    from pipeline.data import load_mnist_rows
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+    from pipeline.recipes import DEFAULTS
+
+    _, outdir = small_run
+    model = keras.models.load_model(outdir / "model.keras", compile=False)
+    x = load_mnist_rows().test.x[:200]
+    hls = dict(DEFAULTS["hls"], precision="ap_fixed<24,8>", table_size=65536,
+               state_precision="ap_fixed<24,2,AP_RND,AP_SAT>", cell_precision="ap_fixed<32,8,AP_RND,AP_SAT>",
+               table_precision="ap_fixed<24,2,AP_RND,AP_SAT>")
+    res = Emulator(convert(model, hls, tmp_path)).run(x, keep_states=True)
+    assert res.overflow == {}
+    assert set(res.path.values()) == {"fast"}
+    lstm = model.get_layer("sparse_lstm_0")
+    lstm.return_sequences = True
+    try:
+        h_float = keras.Model(model.inputs, lstm(lstm.input)).predict(x, verbose=0)
+    finally:
+        lstm.return_sequences = False
+    same = np.all((h_float == 0) == (res.traces[0].states == 0), axis=(1, 2))
+    print(f"identical pruning on {same.mean():.1%} of sequences")
+    assert same.mean() >= 0.9, same.mean()
+    err = np.abs(res.values() - model.predict(x, verbose=0))
+    print(f"max |emulator - keras| there: {err[same].max():.2e}; over all: {err.max():.3f}")
+    assert err[same].max() <= 1e-2, err[same].max()
+    assert np.mean(np.argmax(res.values(), 1) == np.argmax(model.predict(x, verbose=0), 1)) >= 0.99

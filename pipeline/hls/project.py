@@ -53,6 +53,11 @@ def check_hls(hls) -> dict:
     if not isinstance(out["precision"], str):
         raise ValueError(f"hls precision must be a type string such as 'ap_fixed<16,6>', got precision={out['precision']!r}")
     to_fixed(out["precision"])  # the parser's error names the text
+    for key in ("state_precision", "cell_precision", "table_precision", "accum_precision"):
+        if not isinstance(out[key], str):
+            raise ValueError(f"hls {key} must be a type string or '' (default), got {key}={out[key]!r}")
+        if out[key]:
+            to_fixed(out[key])
     _check_int("lanes", out["lanes"], 1)
     _check_int("test_vectors", out["test_vectors"], 1)
     check_table_size(out["table_size"])
@@ -255,6 +260,10 @@ def make_config(model, hls: dict) -> dict:
             for key in list(prec):
                 if prec[key] == "auto":
                     del prec[key]
+            for key, var in (("state_precision", "result"), ("cell_precision", "cell"),
+                             ("table_precision", "table"), ("accum_precision", "accum")):
+                if hls.get(key):
+                    prec[var] = hls[key]
             entry["Lanes"] = int(hls["lanes"])
             entry["TableSize"] = int(hls["table_size"])
             entry.setdefault("SkipZeros", True)
@@ -263,7 +272,7 @@ def make_config(model, hls: dict) -> dict:
             w_t = to_fixed(default)
             prec.update({"weight": default, "bias": default})
             try:
-                acc = exact_accum([(w_t, prev_t)], w_t, layer.kernel.shape[0])
+                acc = exact_accum([(w_t, prev_t)], w_t, layer.kernel.shape[0], cap=True)
             except ValueError as err:
                 raise ValueError(f"layer {layer.name!r}: {err}") from None
             prec["accum"] = acc.cpp()
