@@ -154,11 +154,29 @@ def _exact_matmul(a_raw: np.ndarray, w: _IntMatrix) -> np.ndarray:
 
 
 def _check_product_width(layer: str, a: FixedType, b: FixedType) -> None:
-    """Raw products are int64: refuse operand pairs whose product could exceed 62 bits."""
-    if a.width + b.width > 62:
+    """Raw products are int64: refuse operand pairs whose product magnitude could reach 2^62
+    (magnitude bits: W_a - signed_a + W_b - signed_b; two signed 32-bit operands give 62)."""
+    bits = _magnitude_bits(a, b)
+    if bits > 62:
         raise ValueError(
-            f"layer {layer!r}: the emulator holds raw products in int64, but {a} * {b} needs "
-            f"{a.width + b.width} bits (> 62); use operand types of at most 62 bits together"
+            f"layer {layer!r}: the emulator holds raw products in int64, but {a} * {b} has {bits} magnitude "
+            "bits (> 62); use narrower operand types"
+        )
+
+
+def _magnitude_bits(a: FixedType, b: FixedType) -> int:
+    return a.width - a.signed + b.width - b.signed
+
+
+def _check_aligned_sum(layer: str, acc_t: FixedType, prod_bits: int, prod_frac: int) -> None:
+    """The sequential path adds acc and a product (``prod_bits`` magnitude bits) aligned to the finer
+    grid in int64: refuse types for which that sum's magnitude could reach 2^63."""
+    f = max(acc_t.frac, prod_frac)
+    need = max(acc_t.width - acc_t.signed + f - acc_t.frac, prod_bits + f - prod_frac) + 1
+    if need > 63:
+        raise ValueError(
+            f"layer {layer!r}: accumulating products with {prod_frac} fractional bits into {acc_t} needs "
+            f"{need} bits in the emulator (> 63); use a narrower accumulator or operands"
         )
 
 
@@ -235,6 +253,10 @@ class _LSTM:
                          + (_exact_matmul(h, self._wr) << (acc_t.frac - fwr - fh)))
                 acc = counter.cast(total, acc_t.frac, acc_t, f"{self.name}.accum")
             else:
+                if t == 0:
+                    _check_aligned_sum(self.name, acc_t, _magnitude_bits(x.type, self.kernel.type), fw + fx)
+                    _check_aligned_sum(self.name, acc_t, _magnitude_bits(self.result_t, self.recurrent.type),
+                                       fwr + fh)
                 acc = np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64).copy()
                 for cols, wmat, fp in ((xt, w, fw + fx), (h, wr, fwr + fh)):
                     for j in range(cols.shape[1]):

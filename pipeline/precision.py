@@ -44,8 +44,9 @@ def exact_accum(products: list[tuple[FixedType, FixedType]], bias: FixedType, n_
                 cap: bool = False) -> FixedType:
     """The narrowest accumulator that holds ``bias + sum of n_terms products`` with no rounding.
 
-    With ``cap=True`` a width above 64 bits is cut to 64 by dropping fractional bits, with AP_RND and
-    AP_SAT (no longer exact: the emulator then casts every addition, as the C++ does).
+    With ``cap=True`` a width above 64 bits is cut to 62 (what the emulator's int64 sums hold) by
+    dropping fractional bits, with AP_RND and AP_SAT (no longer exact: the emulator then casts every
+    addition, as the C++ does).
 
     F = max over products of (F_a + F_b) and F_bias; I = max over products of (I_a + I_b), and I_bias,
     plus ceil(log2(n_terms + 1)) growth bits. AP_WRAP: nothing can overflow, and a wrapping
@@ -55,8 +56,8 @@ def exact_accum(products: list[tuple[FixedType, FixedType]], bias: FixedType, n_
     integer = max([a.integer + b.integer for a, b in products] + [bias.integer])
     integer += math.ceil(math.log2(n_terms + 1))
     width = integer + frac
-    if width > 64 and cap and integer < 64:
-        return FixedType(64, integer, True, "AP_RND", "AP_SAT")
+    if width > 64 and cap and integer < 62:
+        return FixedType(62, integer, True, "AP_RND", "AP_SAT")
     if width > 64:
         raise ValueError(
             f"an exact accumulator needs {width} bits (> 64) for these weight/input types; set the layer's "

@@ -110,3 +110,16 @@ def test_energy_model_counts_gate_stage():
     # hand computation for one step of one sequence (E_MAC 1 pJ, E_READ 5 pJ, 3 mults + 5 LUT reads per unit)
     one = acc.layer_costs(shape, np.array([[32]]), np.array([[26]]))
     assert one["sparse_energy_pj"] == 4 * 256 * (32 + 26) * 6.0 + 256 * (3 * 1.0 + 5 * 5.0)
+
+
+def test_emulator_refuses_operands_too_wide_for_int64(tmp_path):
+    import pytest
+
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+
+    model = _model(4, n_in=3, steps=2)
+    hls = dict(DEFAULTS["hls"], precision="ap_fixed<40,10>", accum_precision="ap_fixed<62,20,AP_RND,AP_SAT>")
+    emu = Emulator(convert(model, hls, tmp_path))
+    with pytest.raises(ValueError, match=r"int64.*ap_fixed<40,10> \* ap_fixed<40,10>"):
+        emu.run(np.zeros((1, 2, 3), np.float32))
