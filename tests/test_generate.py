@@ -119,7 +119,7 @@ def test_emulator_refuses_operands_too_wide_for_int64(tmp_path):
     from pipeline.hls.project import convert
 
     model = _model(4, n_in=3, steps=2)
-    hls = dict(DEFAULTS["hls"], precision="ap_fixed<40,10>", accum_precision="ap_fixed<62,20,AP_RND,AP_SAT>")
+    hls = dict(DEFAULTS["hls"], lanes=4, precision="ap_fixed<40,10>", accum_precision="ap_fixed<62,20,AP_RND,AP_SAT>")
     emu = Emulator(convert(model, hls, tmp_path))
     with pytest.raises(ValueError, match=r"int64.*ap_fixed<40,10> \* ap_fixed<40,10>"):
         emu.run(np.zeros((1, 2, 3), np.float32))
