@@ -123,3 +123,15 @@ def test_emulator_refuses_operands_too_wide_for_int64(tmp_path):
     emu = Emulator(convert(model, hls, tmp_path))
     with pytest.raises(ValueError, match=r"int64.*ap_fixed<40,10> \* ap_fixed<40,10>"):
         emu.run(np.zeros((1, 2, 3), np.float32))
+
+
+def test_lstm_type_options_are_checked():
+    import pytest
+
+    from pipeline.hls.project import check_hls
+
+    with pytest.raises(ValueError, match="state_precision=5"):
+        check_hls(dict(DEFAULTS["hls"], state_precision=5))
+    with pytest.raises(ValueError, match="ap_fixed<16"):
+        check_hls(dict(DEFAULTS["hls"], cell_precision="ap_fixed<16"))
+    assert check_hls(dict(DEFAULTS["hls"], table_precision="ap_fixed<20,2,AP_RND,AP_SAT>"))["table_precision"]
