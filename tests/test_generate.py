@@ -135,3 +135,28 @@ def test_lstm_type_options_are_checked():
     with pytest.raises(ValueError, match="ap_fixed<16"):
         check_hls(dict(DEFAULTS["hls"], cell_precision="ap_fixed<16"))
     assert check_hls(dict(DEFAULTS["hls"], table_precision="ap_fixed<20,2,AP_RND,AP_SAT>"))["table_precision"]
+
+
+def test_readme_hls4ml_flow_predict_matches_emulator(tmp_path):
+    """The README's 'bring your own model' flow: plain hls4ml calls after `import pipeline.hls`,
+    `compile()` (hls4ml's own build_lib.sh) and `predict()` give the emulator's values (up to the float32
+    that predict returns)."""
+    import hls4ml
+
+    import pipeline.hls  # noqa: F401 - registers SparseStateLSTM
+    from pipeline.emulator import Emulator
+    from pipeline.layers import SparseStateLSTM
+
+    keras.utils.set_random_seed(11)
+    inp = keras.Input((28, 28))
+    x = SparseStateLSTM(16, threshold=0.3)(inp)
+    model = keras.Model(inp, keras.layers.Dense(10)(x))
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", default_precision="ap_fixed<16,6>")
+    config["LayerName"][model.layers[1].name]["Lanes"] = 32
+    hls_model = hls4ml.converters.convert_from_keras_model(model, hls_config=config, output_dir=str(tmp_path / "byo"))
+    hls_model.compile()
+    xt = np.random.RandomState(3).rand(6, 28, 28).astype("float32")
+    y = hls_model.predict(xt)
+    e = Emulator(hls_model).run(xt).values()
+    np.testing.assert_allclose(y, e, rtol=2.0**-23, atol=1e-30)
+    assert np.abs(e).max() > 0.05
