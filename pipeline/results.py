@@ -36,20 +36,23 @@ def collect(out="out") -> list[dict]:
             "sparsity": sparsity, "metric": train["test"]["metric"], "float": train["test"]["value"],
             "fixed": emu["fixed"]["value"], "speedup": emu["speedup"], "ideal": emu["ideal_speedup"],
             "energy": emu["energy_ratio_model"], "epochs": train["epochs"], "wall_s": train["wall_s"],
+            "seed": train["seed"],
         })
     return rows
 
 
 def _baseline(rows, row):
+    """The dense run of the same task, width, budget (epochs) and seed."""
     for r in rows:
-        if r["task"] == row["task"] and r["units"] == row["units"] and r["prune"] == "none":
+        if r["prune"] == "none" and all(r[k] == row[k] for k in ("task", "units", "epochs", "seed")):
             return r
     return None
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| recipe | units | pruning | target | state sparsity | float | fixed point | vs dense (same size) "
-             "| speedup (ideal) | energy ratio | train wall |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | units | epochs | seed | pruning | target | state sparsity | float | fixed point "
+             "| vs dense (same size, epochs, seed) | speedup (ideal) | energy ratio | train wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = _baseline(rows, r)
         if base is None or base is r:
@@ -61,7 +64,7 @@ def table(rows: list[dict]) -> str:
         prune = r["prune"] if r["prune"] != "output_gate" else f"output gate, L1 {r['gate_l1']:g}"
         tgt = "-" if r["target"] is None else f"{r['target']:.2f}"
         lines.append(
-            f"| `{r['recipe']}` | {r['units']} | {prune} | {tgt} | {r['sparsity']:.1%} | {r['metric']} {r['float']:.4f} "
+            f"| `{r['recipe']}` | {r['units']} | {r['epochs']} | {r['seed']} | {prune} | {tgt} | {r['sparsity']:.1%} | {r['metric']} {r['float']:.4f} "
             f"| {r['fixed']:.4f} | {delta} | {r['speedup']:.2f}x ({r['ideal']:.2f}x) | {r['energy']:.2f}x "
             f"| {r['wall_s']:.0f} s |")
     return "\n".join(lines)
@@ -86,7 +89,7 @@ def plot(rows: list[dict], task: str, path: Path) -> None:
     for r in sel:
         if r["prune"] == "none":
             ax.axhline(r["float"], ls="--", lw=0.8, color="gray")
-            ax.annotate(f"dense H={r['units']}", (0.01, r["float"]), xycoords=ax.get_yaxis_transform(),
+            ax.annotate(f"dense H={r['units']}, {r['epochs']} epochs, seed {r['seed']}", (0.01, r["float"]), xycoords=ax.get_yaxis_transform(),
                         fontsize=7, color="gray", va="bottom")
     ax.axvline(90, ls=":", color="k", lw=0.8)
     ax.set_xlabel("state sparsity (%)")
