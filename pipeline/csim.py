@@ -45,6 +45,12 @@ def _sources(project: Path) -> list[Path]:
     return files + [project / "skiplstm_csim.cpp"]
 
 
+def source_digest(project: str | Path) -> str:
+    """Content hash of every source, header and weight file of a project plus the compiler flags
+    (the build cache key; the csim stage's up-to-date key)."""
+    return sha256_files(_sources(Path(project)), extra=" ".join(CXXFLAGS))
+
+
 def _manifest(project: Path) -> dict:
     path = project / "skiplstm_manifest.json"
     if not path.is_file():
@@ -90,7 +96,7 @@ def build(project: str | Path) -> Path:
         raise ValueError(f"project path {str(project)!r} contains a double quote or a newline, which a C++ "
                          "#include cannot name; generate the project under another folder")
     manifest = _manifest(project)
-    digest = sha256_files(_sources(project), extra=" ".join(CXXFLAGS))
+    digest = source_digest(project)
     exe = project / "skiplstm_csim"
     stamp = project / ".skiplstm_csim.sha256"
     if exe.exists() and stamp.exists() and stamp.read_text() == digest:

@@ -136,7 +136,7 @@ def run_csim(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) ->
         raise FileNotFoundError(f"{project} is not a generated project: run the hls stage first")
     d = _outdir(recipe, out)
     record = d / "csim.json"
-    key = {"project": csim.sha256_files(csim._sources(project)), "hls": _recipe_hash(recipe, "hls")}
+    key = {"project": csim.source_digest(project), "hls": _recipe_hash(recipe, "hls")}
     if not force and _up_to_date(record, key):
         stage(f"csim: {recipe['name']}: up to date ({record})")
         return json.loads(record.read_text())

@@ -6,7 +6,6 @@ import hashlib
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -102,6 +101,3 @@ def check_output_dir(path: str | os.PathLike) -> Path:
         raise PermissionError(f"output folder {path} is not writable")
     return path
 
-
-def eprint(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
