@@ -19,7 +19,10 @@ DEFAULTS: dict[str, dict] = {
     "train": {"epochs": 10, "batch_size": 64, "learning_rate": 0.002, "seed": 0, "distribute": "none",
               "max_steps_per_epoch": None},
     "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9,
-                 "begin_epoch": 0, "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95},
+                 "begin_epoch": 0, "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95,
+                 # epoch from which model.gate_l1 is applied (0: from the start; before it the
+                 # output-gate model trains without the penalty)
+                 "l1_begin_epoch": 0},
     "hls": {"precision": "ap_fixed<16,6>", "lanes": 32, "test_vectors": 16, "io_type": "io_parallel",
             "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5,
             # SparseStateLSTM types; "" keeps the defaults of pipeline.precision (h ap_fixed<16,2,AP_RND,AP_SAT>,

@@ -148,6 +148,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
             raise ValueError(f"{key} must be a positive integer or None, got {key}={value!r}")
     if epochs is not None:
         recipe["train"]["epochs"] = epochs
+    l1_phases(recipe)  # refuse a bad l1_begin_epoch before loading data
     t0 = time.time()
     seed = int(recipe["train"]["seed"])
     keras.utils.set_random_seed(seed)
@@ -170,11 +171,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
         callbacks.append(controller)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
-    history = model.fit(
-        dataset.train.x, dataset.train.y, batch_size=bs, epochs=recipe["train"]["epochs"],
-        steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None,
-        validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose, shuffle=True,
-    )
+    history = _fit_phases(model, recipe, dataset, bs, steps, callbacks, verbose)
     result = evaluate(model, dataset, "test")
     outdir = Path(out) / recipe["name"]
     outdir.mkdir(parents=True, exist_ok=True)
@@ -186,7 +183,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
         "dataset": dataset.name,
         "test": result,
         "thresholds": {layer.name: float(layer.threshold.numpy()) for layer in _sparse_layers(model)},
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "history": {k: [float(v) for v in vals] for k, vals in history.items()},
         "epochs": recipe["train"]["epochs"],
         "seed": seed,
         "wall_s": round(time.time() - t0, 1),
@@ -196,6 +193,54 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
           + ", ".join(f"{k} {v:.1%}" for k, v in result["state_sparsity"].items())
           + f" ({metrics['wall_s']} s)")
     return metrics
+
+
+def l1_phases(recipe: dict) -> list[tuple[int, int, bool]]:
+    """Training phases ``(first_epoch, end_epoch, gate_l1_on)`` of a recipe.
+
+    With ``sparsity.l1_begin_epoch = k > 0`` (and an output-gate model with ``gate_l1 > 0``) the model
+    trains epochs ``[0, k)`` without the penalty ``lam * mean(o_t)`` and epochs ``[k, epochs)`` with it;
+    otherwise one phase with the penalty from the start.
+    """
+    epochs = int(recipe["train"]["epochs"])
+    k = recipe["sparsity"]["l1_begin_epoch"]
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < epochs:
+        raise ValueError(
+            f"recipe {recipe['name']}: sparsity.l1_begin_epoch must be an integer in [0, {epochs}) "
+            f"(train.epochs = {epochs}), got {k!r}"
+        )
+    uses_l1 = recipe["model"]["prune"] == "output_gate" and float(recipe["model"]["gate_l1"]) > 0.0
+    if k == 0 or not uses_l1:
+        return [(0, epochs, uses_l1)]
+    return [(0, k, False), (k, epochs, True)]
+
+
+def _fit_phases(model, recipe, dataset, bs, steps, callbacks, verbose):
+    """``model.fit`` over the recipe's phases (see `l1_phases`); one merged history.
+
+    The penalty is switched by setting each cell's ``gate_l1`` and retracing the train step; the
+    optimizer state, the step counter (hence the sparsity schedule) and the weights carry over.
+    """
+    history: dict[str, list] = {}
+    layers = _sparse_layers(model)
+    lam = [layer.cell.gate_l1 for layer in layers]
+    for first, end, l1_on in l1_phases(recipe):
+        for layer, value in zip(layers, lam, strict=True):
+            layer.cell.gate_l1 = value if l1_on else 0.0
+        model.train_function = None  # retrace: gate_l1 is read when the step is traced
+        if first > 0:
+            stage(f"train: {recipe['name']}: gate L1 {lam[0]:g} on from epoch {first + 1}")
+        h = model.fit(
+            dataset.train.x, dataset.train.y, batch_size=bs, epochs=end, initial_epoch=first,
+            steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None,
+            validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose,
+            shuffle=True,
+        )
+        for key, values in h.history.items():
+            history.setdefault(key, []).extend(values)
+    for layer, value in zip(layers, lam, strict=True):
+        layer.cell.gate_l1 = value
+    return history
 
 
 def _sparse_layers(model):

