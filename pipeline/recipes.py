@@ -17,7 +17,10 @@ DEFAULTS: dict[str, dict] = {
     "model": {"units": [128], "prune": "state", "embedding": 0, "return_sequences": False,
               "gate_l1": 0.0, "threshold": 0.0},
     "train": {"epochs": 10, "batch_size": 64, "learning_rate": 0.002, "seed": 0, "distribute": "none",
-              "max_steps_per_epoch": None},
+              "max_steps_per_epoch": None,
+              # distillation: a trained teacher (recipe name -> <out>/<name>/model.keras, or a .keras
+              # path); loss += distill_weight * T^2 * KL(softmax(teacher / T) || softmax(model / T))
+              "teacher": "", "distill_weight": 1.0, "distill_temperature": 2.0},
     "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9,
                  "begin_epoch": 0, "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95,
                  # epoch from which model.gate_l1 is applied (0: from the start; before it the

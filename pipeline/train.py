@@ -148,7 +148,8 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
             raise ValueError(f"{key} must be a positive integer or None, got {key}={value!r}")
     if epochs is not None:
         recipe["train"]["epochs"] = epochs
-    l1_phases(recipe)  # refuse a bad l1_begin_epoch before loading data
+    l1_phases(recipe)  # refuse a bad l1_begin_epoch or teacher before loading data
+    teacher_path = teacher_model_path(recipe, out)
     t0 = time.time()
     seed = int(recipe["train"]["seed"])
     keras.utils.set_random_seed(seed)
@@ -157,7 +158,13 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
     strategy = get_strategy(distribute or recipe["train"]["distribute"])
     with strategy.scope():
         model = build_model(recipe, dataset)
-        compile_model(model, recipe, dataset.task)
+        trainee = model
+        if teacher_path is None:
+            compile_model(model, recipe, dataset.task)
+        else:  # the student is saved uncompiled (its optimizer state lives in the wrapper)
+            trainee = Distiller(model, _load_teacher(teacher_path, model), float(recipe["train"]["distill_weight"]),
+                                float(recipe["train"]["distill_temperature"]))
+            compile_model(trainee, recipe, dataset.task)
     bs = int(recipe["train"]["batch_size"])
     steps = math.ceil(len(dataset.train) / bs)
     if recipe["train"]["max_steps_per_epoch"]:
@@ -167,11 +174,12 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
     controller = None
     if schedule is not None:
         s = recipe["sparsity"]
-        controller = SparsityController(schedule, gain=s["gain"], max_threshold=s["max_threshold"])
+        controller = SparsityController(schedule, gain=s["gain"], max_threshold=s["max_threshold"],
+                                        layers=_sparse_layers(model))
         callbacks.append(controller)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
-    history = _fit_phases(model, recipe, dataset, bs, steps, callbacks, verbose)
+    history = _fit_phases(trainee, _sparse_layers(model), recipe, dataset, bs, steps, callbacks, verbose)
     result = evaluate(model, dataset, "test")
     outdir = Path(out) / recipe["name"]
     outdir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +193,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
         "thresholds": {layer.name: float(layer.threshold.numpy()) for layer in _sparse_layers(model)},
         "history": {k: [float(v) for v in vals] for k, vals in history.items()},
         "epochs": recipe["train"]["epochs"],
+        "teacher": None if teacher_path is None else str(teacher_path),
         "seed": seed,
         "wall_s": round(time.time() - t0, 1),
     }
@@ -193,6 +202,82 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
           + ", ".join(f"{k} {v:.1%}" for k, v in result["state_sparsity"].items())
           + f" ({metrics['wall_s']} s)")
     return metrics
+
+
+def teacher_model_path(recipe: dict, out: str | Path) -> Path | None:
+    """The teacher model of a distilled recipe (``train.teacher``), or None without one.
+
+    A name ending in ``.keras`` is a path; any other name is a recipe whose trained model is
+    ``<out>/<name>/model.keras``. Missing files and bad weights are errors naming the value.
+    """
+    t = recipe["train"]
+    teacher = t["teacher"]
+    if not isinstance(teacher, str):
+        raise ValueError(f"recipe {recipe['name']}: train.teacher must be a recipe name or a .keras path, "
+                         f"got {teacher!r}")
+    if not teacher:
+        return None
+    for key in ("distill_weight", "distill_temperature"):
+        v = t[key]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < float(v) < float("inf"):
+            raise ValueError(f"recipe {recipe['name']}: train.{key} must be a finite number > 0, got {v!r}")
+    path = Path(teacher) if teacher.endswith(".keras") else Path(out) / teacher / "model.keras"
+    if not path.is_file():
+        hint = "" if teacher.endswith(".keras") else f"; train it first: make train MODEL={teacher}"
+        raise FileNotFoundError(f"recipe {recipe['name']}: teacher model {path} not found{hint}")
+    return path
+
+
+def _load_teacher(path: Path, student):
+    """The frozen teacher; its input and output shapes must equal the student's."""
+    import keras
+
+    teacher = keras.models.load_model(path, compile=False)
+    for what in ("input_shape", "output_shape"):
+        a, b = tuple(getattr(teacher, what)), tuple(getattr(student, what))
+        if a != b:
+            raise ValueError(f"teacher {path}: {what} {a} differs from the model's {b}")
+    teacher.trainable = False
+    return teacher
+
+
+def _distiller_class():
+    import keras
+    from keras import ops
+
+    class Distiller(keras.Model):
+        """Training wrapper around a student and a frozen teacher (Hinton et al., 2015):
+
+            loss = CE(y, s) + student losses + beta * T^2 * mean KL(softmax(t / T) || softmax(s / T))
+
+        where s, t are the student's and teacher's logits (per sample, or per step for a language
+        model). Only the student's weights train; `train` saves the student alone.
+        """
+
+        def __init__(self, student, teacher, weight: float, temperature: float):
+            super().__init__(name=f"{student.name}_distiller")
+            self.student = student
+            self.teacher = teacher
+            self.weight = weight
+            self.temperature = temperature
+
+        def call(self, x, training=False):
+            return self.student(x, training=training)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+            temp = self.temperature
+            log_p_t = ops.log_softmax(ops.cast(self.teacher(x, training=False), "float32") / temp, axis=-1)
+            log_p_s = ops.log_softmax(ops.cast(y_pred, "float32") / temp, axis=-1)
+            kl = ops.mean(ops.sum(ops.exp(log_p_t) * (log_p_t - log_p_s), axis=-1))
+            return loss + self.weight * temp * temp * kl
+
+    return Distiller
+
+
+def Distiller(student, teacher, weight: float, temperature: float):  # noqa: N802 (a class factory)
+    """A `keras.Model` that trains ``student`` with distillation from ``teacher`` (see the class)."""
+    return _distiller_class()(student, teacher, weight, temperature)
 
 
 def l1_phases(recipe: dict) -> list[tuple[int, int, bool]]:
@@ -215,14 +300,13 @@ def l1_phases(recipe: dict) -> list[tuple[int, int, bool]]:
     return [(0, k, False), (k, epochs, True)]
 
 
-def _fit_phases(model, recipe, dataset, bs, steps, callbacks, verbose):
+def _fit_phases(model, layers, recipe, dataset, bs, steps, callbacks, verbose):
     """``model.fit`` over the recipe's phases (see `l1_phases`); one merged history.
 
     The penalty is switched by setting each cell's ``gate_l1`` and retracing the train step; the
     optimizer state, the step counter (hence the sparsity schedule) and the weights carry over.
     """
     history: dict[str, list] = {}
-    layers = _sparse_layers(model)
     lam = [layer.cell.gate_l1 for layer in layers]
     for first, end, l1_on in l1_phases(recipe):
         for layer, value in zip(layers, lam, strict=True):

@@ -264,3 +264,73 @@ def test_l1_begin_epoch_out_of_range_is_refused(tmp_path, begin):
     with pytest.raises(ValueError, match=r"sparsity.l1_begin_epoch must be an integer in \[0, 2\)"):
         train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_distiller_loss_matches_reference():
+    """loss = CE(y, s) + beta * T^2 * mean KL(softmax(t/T) || softmax(s/T)), against numpy."""
+    import keras
+
+    from pipeline.layers import SparseStateLSTM
+    from pipeline.train import Distiller
+
+    def net(seed, name):
+        keras.utils.set_random_seed(seed)
+        inp = keras.Input((5, 3))
+        return keras.Model(inp, keras.layers.Dense(4)(SparseStateLSTM(6)(inp)), name=name)
+
+    student, teacher = net(1, "student"), net(2, "teacher")
+    beta, temp = 0.7, 3.0
+    d = Distiller(student, teacher, beta, temp)
+    d.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 5, 3)).astype("float32")
+    y = rng.integers(0, 4, size=8)
+    s = keras.ops.convert_to_numpy(student(x)).astype(np.float64)
+    t = keras.ops.convert_to_numpy(teacher(x)).astype(np.float64)
+
+    def log_softmax(z):
+        z = z - z.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    ce = -log_softmax(s)[np.arange(8), y].mean()
+    lt, ls = log_softmax(t / temp), log_softmax(s / temp)
+    kl = (np.exp(lt) * (lt - ls)).sum(-1).mean()
+    got = float(d.compute_loss(x=x, y=y, y_pred=keras.ops.convert_to_tensor(s.astype("float32"))))
+    assert kl > 1e-3
+    np.testing.assert_allclose(got, ce + beta * temp**2 * kl, rtol=1e-5)
+
+
+def test_distilled_run_saves_the_student_and_records_its_teacher(tmp_path):
+    import keras
+
+    from pipeline.train import train
+
+    (tmp_path / "teach.toml").write_text(PHASED_RECIPE.format(lam=0.0, begin=0), encoding="utf-8")
+    train(str(tmp_path / "teach.toml"), out=tmp_path / "out", verbose=0)
+    student = PHASED_RECIPE.format(lam=1.0, begin=0).replace(
+        "seed = 0", 'seed = 0\nteacher = "teach"\ndistill_weight = 0.5\ndistill_temperature = 2.0'
+    ).replace('schedule = "fixed"\nthreshold = 0.3', 'schedule = "polynomial"\ntarget = 0.5')
+    (tmp_path / "stud.toml").write_text(student, encoding="utf-8")
+    metrics = train(str(tmp_path / "stud.toml"), out=tmp_path / "out", verbose=0)
+    assert metrics["teacher"] == str(tmp_path / "out" / "teach" / "model.keras")
+    assert metrics["history"]["sparse_lstm_0_state_sparsity"][-1] > 0.0  # the controller steered the student
+    model = keras.models.load_model(tmp_path / "out" / "stud" / "model.keras")
+    assert model.name == "stud" and [layer.name for layer in model.layers][-1] == "logits"
+    assert metrics["thresholds"]["sparse_lstm_0"] > 0.0
+
+
+@pytest.mark.parametrize("extra, error, match", [
+    ('teacher = "nope"', FileNotFoundError, r"teacher model .*nope/model.keras not found; train it first: "
+                                            r"make train MODEL=nope"),
+    ('teacher = "t.keras"\ndistill_weight = 0', ValueError, r"train.distill_weight must be a finite number > 0, "
+                                                            r"got 0"),
+    ("teacher = 3", ValueError, r"train.teacher must be a recipe name or a .keras path, got 3"),
+])
+def test_bad_teacher_is_refused(tmp_path, extra, error, match):
+    from pipeline.train import train
+
+    (tmp_path / "bad.toml").write_text(PHASED_RECIPE.format(lam=0.0, begin=0).replace("seed = 0", f"seed = 0\n{extra}"),
+                                       encoding="utf-8")
+    with pytest.raises(error, match=match):
+        train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
+    assert not (tmp_path / "out").exists()
