@@ -2,7 +2,8 @@
 
 For each recipe with ``out/<recipe>/model.keras``: the train metrics, and the emulate stage (run
 if missing or stale) for the fixed-point metric and the modelled speedup. Writes
-``docs/results_table.md`` (included by hand in docs/RESULTS.md) and ``docs/results_<task>.png``
+``docs/results_table.md`` and ``docs/results_seeds.md`` (mean +- sd over seeds; both included by hand
+in docs/RESULTS.md) and ``docs/results_<task>.png``
 (state sparsity vs metric, dense baselines as horizontal lines).
 """
 
@@ -36,7 +37,8 @@ def collect(out="out") -> list[dict]:
             "sparsity": sparsity, "metric": train["test"]["metric"], "float": train["test"]["value"],
             "fixed": emu["fixed"]["value"], "speedup": emu["speedup"], "ideal": emu["ideal_speedup"],
             "energy": emu["energy_ratio_model"], "epochs": train["epochs"], "wall_s": train["wall_s"],
-            "seed": train["seed"],
+            "seed": train["seed"], "l1_begin_epoch": s["l1_begin_epoch"],
+            "teacher": recipe["train"]["teacher"] or None,
         })
     return rows
 
@@ -61,12 +63,62 @@ def table(rows: list[dict]) -> str:
             delta = f"{100 * (r['float'] - base['float']):+.1f} pts"
         else:
             delta = f"{100 * (r['float'] / base['float'] - 1):+.1f}% BPC"
-        prune = r["prune"] if r["prune"] != "output_gate" else f"output gate, L1 {r['gate_l1']:g}"
+        prune = _pruning(r)
         tgt = "-" if r["target"] is None else f"{r['target']:.2f}"
         lines.append(
             f"| `{r['recipe']}` | {r['units']} | {r['epochs']} | {r['seed']} | {prune} | {tgt} | {r['sparsity']:.1%} | {r['metric']} {r['float']:.4f} "
             f"| {r['fixed']:.4f} | {delta} | {r['speedup']:.2f}x ({r['ideal']:.2f}x) | {r['energy']:.2f}x "
             f"| {r['wall_s']:.0f} s |")
+    return "\n".join(lines)
+
+
+def _pruning(r: dict) -> str:
+    """How a row was pruned, in words (gate L1 start epoch and distillation included)."""
+    text = r["prune"] if r["prune"] != "output_gate" else f"output gate, L1 {r['gate_l1']:g}"
+    if r["prune"] == "output_gate" and r.get("l1_begin_epoch"):
+        text += f" from epoch {r['l1_begin_epoch'] + 1}"
+    if r.get("teacher"):
+        text += ", distilled"
+    return text
+
+
+def _family(name: str) -> str:
+    """A recipe's name without its ``_seed<N>`` suffix (the runs that differ only by seed)."""
+    base, sep, tail = name.rpartition("_seed")
+    return base if sep and tail.isdigit() else name
+
+
+def seed_table(rows: list[dict]) -> str:
+    """Mean and sample standard deviation over the seeds of each recipe family with >= 2 seeds, and the
+    paired difference to the dense baseline of the same seed: ``delta_s = m_s - m_dense,s``."""
+    import numpy as np
+
+    fams: dict[str, list[dict]] = {}
+    for r in rows:
+        fams.setdefault(_family(r["recipe"]), []).append(r)
+    lines = ["| recipe family | pruning | seeds | state sparsity (mean) | float metric, mean +- sd "
+             "| vs dense, same seed: mean +- sd (per seed) |", "|---|---|---|---|---|---|"]
+    for fam, rs in fams.items():
+        if len(rs) < 2:
+            continue
+        rs = sorted(rs, key=lambda r: r["seed"])
+        vals = np.array([r["float"] for r in rs])
+        scale, unit = (100.0, " pts") if rs[0]["metric"] == "accuracy" else (100.0, "% BPC")
+        deltas = []
+        for r in rs:
+            base = _baseline(rows, r)
+            if base is not None and base is not r:
+                deltas.append(scale * (r["float"] - base["float"]) if rs[0]["metric"] == "accuracy"
+                              else scale * (r["float"] / base["float"] - 1))
+        if deltas:
+            d = np.array(deltas)
+            sd = f" +- {d.std(ddof=1):.1f}" if len(d) > 1 else ""
+            vs = f"{d.mean():+.1f}{sd}{unit} ({', '.join(f'{x:+.1f}' for x in d)})"
+        else:
+            vs = "baseline"
+        lines.append(f"| `{fam}` | {_pruning(rs[0])} | {', '.join(str(r['seed']) for r in rs)} "
+                     f"| {np.mean([r['sparsity'] for r in rs]):.1%} | {rs[0]['metric']} {vals.mean():.4f} +- "
+                     f"{vals.std(ddof=1):.4f} | {vs} |")
     return "\n".join(lines)
 
 
@@ -89,6 +141,7 @@ def plot(rows: list[dict], task: str, path: Path) -> None:
     for r in sel:
         if r["prune"] == "none":
             ax.axhline(r["float"], ls="--", lw=0.8, color="gray")
+        if r["prune"] == "none" and r["seed"] == 0:
             ax.annotate(f"dense H={r['units']}, {r['epochs']} epochs, seed {r['seed']}", (0.01, r["float"]), xycoords=ax.get_yaxis_transform(),
                         fontsize=7, color="gray", va="bottom")
     ax.axvline(90, ls=":", color="k", lw=0.8)
@@ -104,6 +157,7 @@ def plot(rows: list[dict], task: str, path: Path) -> None:
 def main(out="out", docs="docs") -> list[dict]:
     rows = collect(out)
     atomic_write_text(Path(docs) / "results_table.md", table(rows) + "\n")
+    atomic_write_text(Path(docs) / "results_seeds.md", seed_table(rows) + "\n")
     for task in sorted({r["task"] for r in rows}):
         plot(rows, task, Path(docs) / f"results_{task}.png")
     stage(f"results: {len(rows)} trained recipes -> {docs}/results_table.md and plots")

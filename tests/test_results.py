@@ -1,0 +1,45 @@
+"""`make results` tables: baseline matching and the per-seed summary (pure functions, no training)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.results import _family, seed_table, table
+
+
+def _row(recipe, seed, value, prune="output_gate", metric="accuracy", units=256, epochs=30, **kw):
+    return {"recipe": recipe, "task": "mnist_rows" if metric == "accuracy" else "ptb_chars", "units": units,
+            "prune": prune, "gate_l1": 1.0, "target": None if prune == "none" else 0.9, "sparsity": 0.0
+            if prune == "none" else 0.9, "metric": metric, "float": value, "fixed": value, "speedup": 9.0,
+            "ideal": 9.5, "energy": 8.9, "epochs": epochs, "wall_s": 1.0, "seed": seed, "l1_begin_epoch": 0,
+            "teacher": None, **kw}
+
+
+@pytest.mark.parametrize("name, family", [("a_seed3", "a"), ("a", "a"), ("a_seedx", "a_seedx"),
+                                          ("a_seed12", "a"), ("seed", "seed")])
+def test_family_strips_only_a_numeric_seed_suffix(name, family):
+    assert _family(name) == family
+
+
+def test_seed_table_pairs_each_seed_with_its_own_dense_run():
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("dense_seed1", 1, 0.97, prune="none"),
+            _row("og", 0, 0.94), _row("og_seed1", 1, 0.97),
+            _row("late", 0, 0.95, l1_begin_epoch=5, teacher="dense")]
+    text = seed_table(rows)
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
+    assert set(lines) == {"`dense`", "`og`"}  # "late" has one seed: no summary row
+    # og: deltas -1.0 and 0.0 points -> mean -0.5, sd 0.7071; accuracy mean 0.955, sd 0.0212
+    assert "-0.5 +- 0.7 pts (-1.0, +0.0)" in lines["`og`"]
+    assert "accuracy 0.9550 +- 0.0212" in lines["`og`"]
+    assert "| baseline |" in lines["`dense`"]
+    # the main table: seed 1 compares with seed 1's dense run; words for late L1 and distillation
+    main = table(rows)
+    assert "| `og_seed1` |" in main and "| +0.0 pts |" in main.split("`og_seed1`")[1].split("\n")[0]
+    assert "output gate, L1 1 from epoch 6, distilled" in main
+
+
+def test_seed_table_bpc_is_relative():
+    rows = [_row("d", 0, 2.0, prune="none", metric="bpc"), _row("d_seed1", 1, 1.0, prune="none", metric="bpc"),
+            _row("p", 0, 2.2, metric="bpc"), _row("p_seed1", 1, 1.05, metric="bpc")]
+    line = [x for x in seed_table(rows).splitlines() if x.startswith("| `p`")][0]
+    assert "+7.5 +- 3.5% BPC (+10.0, +5.0)" in line
