@@ -38,22 +38,23 @@ def collect(out="out") -> list[dict]:
             "fixed": emu["fixed"]["value"], "speedup": emu["speedup"], "ideal": emu["ideal_speedup"],
             "energy": emu["energy_ratio_model"], "epochs": train["epochs"], "wall_s": train["wall_s"],
             "seed": train["seed"], "l1_begin_epoch": s["l1_begin_epoch"],
-            "teacher": recipe["train"]["teacher"] or None,
+            "teacher": recipe["train"]["teacher"] or None, "init_from": recipe["train"]["init_from"] or None,
         })
     return rows
 
 
 def _baseline(rows, row):
-    """The dense run of the same task, width, budget (epochs) and seed."""
+    """The dense run of the same task, width, budget (epochs), seed and starting model (``init_from``)."""
     for r in rows:
-        if r["prune"] == "none" and all(r[k] == row[k] for k in ("task", "units", "epochs", "seed")):
+        if r["prune"] == "none" and all(r.get(k) == row.get(k) for k in ("task", "units", "epochs", "seed",
+                                                                            "init_from")):
             return r
     return None
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| recipe | units | epochs | seed | pruning | target | state sparsity | float | fixed point "
-             "| vs dense (same size, epochs, seed) | speedup (ideal) | energy ratio | train wall |",
+             "| vs dense (same size, epochs, seed, start) | speedup (ideal) | energy ratio | train wall |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = _baseline(rows, r)
@@ -79,6 +80,8 @@ def _pruning(r: dict) -> str:
         text += f" from epoch {r['l1_begin_epoch'] + 1}"
     if r.get("teacher"):
         text += ", distilled"
+    if r.get("init_from"):
+        text += f", fine-tuned from `{r['init_from']}`"
     return text
 
 

@@ -70,11 +70,12 @@ def run_train(recipe_name: str, out="out", force: bool = False, epochs: int | No
     d = _outdir(recipe, out)
     metrics = d / "train_metrics.json"
     key = {"recipe": _sha(Path(recipe["path"])), "epochs": epochs, "limit": limit}
-    from pipeline.train import teacher_model_path
+    from pipeline.train import init_model_path, teacher_model_path
 
-    teacher = teacher_model_path(recipe, out)  # a distilled recipe retrains when its teacher changes
-    if teacher is not None:
-        key["teacher"] = _sha(teacher)
+    # a distilled or fine-tuned recipe retrains when the model it starts from or learns from changes
+    for name, path in (("teacher", teacher_model_path(recipe, out)), ("init_from", init_model_path(recipe, out))):
+        if path is not None:
+            key[name] = _sha(path)
     stamp = d / ".train_inputs.json"
     if not force and (d / "model.keras").is_file() and metrics.is_file() and _up_to_date(stamp, key):
         stage(f"train: {recipe['name']}: up to date ({d / 'model.keras'})")

@@ -148,8 +148,9 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
             raise ValueError(f"{key} must be a positive integer or None, got {key}={value!r}")
     if epochs is not None:
         recipe["train"]["epochs"] = epochs
-    l1_phases(recipe)  # refuse a bad l1_begin_epoch or teacher before loading data
+    l1_phases(recipe)  # refuse a bad l1_begin_epoch, teacher or init_from before loading data
     teacher_path = teacher_model_path(recipe, out)
+    init_path = init_model_path(recipe, out)
     t0 = time.time()
     seed = int(recipe["train"]["seed"])
     keras.utils.set_random_seed(seed)
@@ -158,6 +159,8 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
     strategy = get_strategy(distribute or recipe["train"]["distribute"])
     with strategy.scope():
         model = build_model(recipe, dataset)
+        if init_path is not None:
+            _init_weights(model, init_path)
         trainee = model
         if teacher_path is None:
             compile_model(model, recipe, dataset.task)
@@ -194,6 +197,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
         "history": {k: [float(v) for v in vals] for k, vals in history.items()},
         "epochs": recipe["train"]["epochs"],
         "teacher": None if teacher_path is None else str(teacher_path),
+        "init_from": None if init_path is None else str(init_path),
         "seed": seed,
         "wall_s": round(time.time() - t0, 1),
     }
@@ -204,6 +208,22 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
     return metrics
 
 
+def _trained_model_path(recipe: dict, key: str, out: str | Path) -> Path | None:
+    """``<out>/<name>/model.keras`` for a recipe name in ``train.<key>``, the path itself for a name
+    ending in ``.keras``, None for ""; a missing file is an error naming the value."""
+    value = recipe["train"][key]
+    if not isinstance(value, str):
+        raise ValueError(f"recipe {recipe['name']}: train.{key} must be a recipe name or a .keras path, "
+                         f"got {value!r}")
+    if not value:
+        return None
+    path = Path(value) if value.endswith(".keras") else Path(out) / value / "model.keras"
+    if not path.is_file():
+        hint = "" if value.endswith(".keras") else f"; train it first: make train MODEL={value}"
+        raise FileNotFoundError(f"recipe {recipe['name']}: train.{key} model {path} not found{hint}")
+    return path
+
+
 def teacher_model_path(recipe: dict, out: str | Path) -> Path | None:
     """The teacher model of a distilled recipe (``train.teacher``), or None without one.
 
@@ -211,21 +231,47 @@ def teacher_model_path(recipe: dict, out: str | Path) -> Path | None:
     ``<out>/<name>/model.keras``. Missing files and bad weights are errors naming the value.
     """
     t = recipe["train"]
-    teacher = t["teacher"]
-    if not isinstance(teacher, str):
-        raise ValueError(f"recipe {recipe['name']}: train.teacher must be a recipe name or a .keras path, "
-                         f"got {teacher!r}")
-    if not teacher:
-        return None
-    for key in ("distill_weight", "distill_temperature"):
-        v = t[key]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < float(v) < float("inf"):
-            raise ValueError(f"recipe {recipe['name']}: train.{key} must be a finite number > 0, got {v!r}")
-    path = Path(teacher) if teacher.endswith(".keras") else Path(out) / teacher / "model.keras"
-    if not path.is_file():
-        hint = "" if teacher.endswith(".keras") else f"; train it first: make train MODEL={teacher}"
-        raise FileNotFoundError(f"recipe {recipe['name']}: teacher model {path} not found{hint}")
-    return path
+    if t["teacher"]:
+        for key in ("distill_weight", "distill_temperature"):
+            v = t[key]
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < float(v) < float("inf"):
+                raise ValueError(f"recipe {recipe['name']}: train.{key} must be a finite number > 0, got {v!r}")
+    return _trained_model_path(recipe, "teacher", out)
+
+
+def init_model_path(recipe: dict, out: str | Path) -> Path | None:
+    """The trained model whose weights start a fine-tuning recipe (``train.init_from``), or None."""
+    return _trained_model_path(recipe, "init_from", out)
+
+
+def _init_weights(model, path: Path) -> None:
+    """Copy the weights of the trained model at ``path`` into ``model`` (same layer names and shapes;
+    the SparseStateLSTM thresholds are left as the recipe set them)."""
+    import keras
+
+    from pipeline.layers import SparseStateLSTM
+
+    source = keras.models.load_model(path, compile=False)
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        try:
+            src = source.get_layer(layer.name)
+        except ValueError:
+            raise ValueError(f"train.init_from {path}: it has no layer {layer.name!r} "
+                             f"(its layers: {[x.name for x in source.layers]})") from None
+        if isinstance(layer, SparseStateLSTM) and isinstance(src, SparseStateLSTM):
+            mine, theirs = layer.lstm_weights(), src.lstm_weights()
+        else:
+            mine, theirs = layer.get_weights(), src.get_weights()
+        shapes = [tuple(w.shape) for w in mine], [tuple(w.shape) for w in theirs]
+        if shapes[0] != shapes[1]:
+            raise ValueError(f"train.init_from {path}: layer {layer.name!r} has weight shapes {shapes[1]}, "
+                             f"expected {shapes[0]}")
+        if isinstance(layer, SparseStateLSTM):
+            layer.load_lstm_weights(theirs)
+        else:
+            layer.set_weights(theirs)
 
 
 def _load_teacher(path: Path, student):

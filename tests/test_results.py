@@ -36,6 +36,11 @@ def test_seed_table_pairs_each_seed_with_its_own_dense_run():
     main = table(rows)
     assert "| `og_seed1` |" in main and "| +0.0 pts |" in main.split("`og_seed1`")[1].split("\n")[0]
     assert "output gate, L1 1 from epoch 6, distilled" in main
+    # a fine-tuned run compares with the dense run fine-tuned from the same model, not a fresh one
+    tuned = rows + [_row("og_ft", 0, 0.96, init_from="dense"), _row("dense_ft", 0, 0.99, prune="none",
+                                                                   init_from="dense")]
+    line = [x for x in table(tuned).splitlines() if x.startswith("| `og_ft`")][0]
+    assert "| -3.0 pts |" in line and "fine-tuned from `dense`" in line
 
 
 def test_seed_table_bpc_is_relative():

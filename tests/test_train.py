@@ -320,7 +320,7 @@ def test_distilled_run_saves_the_student_and_records_its_teacher(tmp_path):
 
 
 @pytest.mark.parametrize("extra, error, match", [
-    ('teacher = "nope"', FileNotFoundError, r"teacher model .*nope/model.keras not found; train it first: "
+    ('teacher = "nope"', FileNotFoundError, r"train.teacher model .*nope/model.keras not found; train it first: "
                                             r"make train MODEL=nope"),
     ('teacher = "t.keras"\ndistill_weight = 0', ValueError, r"train.distill_weight must be a finite number > 0, "
                                                             r"got 0"),
@@ -334,3 +334,33 @@ def test_bad_teacher_is_refused(tmp_path, extra, error, match):
     with pytest.raises(error, match=match):
         train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_init_from_starts_from_the_trained_weights(tmp_path):
+    """With a learning rate of 1e-12 a fine-tuning run ends where its init_from model was; a model of
+    another width is refused with the shapes named."""
+    import keras
+
+    from pipeline.train import train
+
+    (tmp_path / "base.toml").write_text(PHASED_RECIPE.format(lam=0.0, begin=0), encoding="utf-8")
+    train(str(tmp_path / "base.toml"), out=tmp_path / "out", verbose=0)
+    tune = PHASED_RECIPE.format(lam=1.0, begin=0).replace("seed = 0", 'seed = 5\ninit_from = "base"\nlearning_rate = 1e-12')
+    (tmp_path / "tune.toml").write_text(tune, encoding="utf-8")
+    metrics = train(str(tmp_path / "tune.toml"), out=tmp_path / "out", verbose=0)
+    assert metrics["init_from"] == str(tmp_path / "out" / "base" / "model.keras")
+    base = keras.models.load_model(tmp_path / "out" / "base" / "model.keras")
+    tuned = keras.models.load_model(tmp_path / "out" / "tune" / "model.keras")
+    pairs = list(zip(base.get_layer("sparse_lstm_0").lstm_weights(), tuned.get_layer("sparse_lstm_0").lstm_weights(),
+                     strict=True)) + list(zip(base.get_layer("logits").get_weights(),
+                                              tuned.get_layer("logits").get_weights(), strict=True))
+    assert len(pairs) == 5
+    for wa, wb in pairs:
+        np.testing.assert_allclose(wb, wa, atol=1e-6)
+    assert tuned.get_layer("sparse_lstm_0").cell.threshold.numpy() == pytest.approx(0.3)  # the recipe's, not 0
+    wide = tune.replace("units = [16]", "units = [8]")
+    (tmp_path / "wide.toml").write_text(wide, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"train.init_from .*base/model.keras: layer 'sparse_lstm_0' has weight "
+                                         r"shapes \[\(28, 64\), \(16, 64\), \(64,\)\], expected \[\(28, 32\)"):
+        train(str(tmp_path / "wide.toml"), out=tmp_path / "out", verbose=0)
+    assert not (tmp_path / "out" / "wide").exists()
