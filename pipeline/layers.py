@@ -60,9 +60,10 @@ class SparseStateLSTMCell(keras.layers.Layer):
         units: hidden size H (> 0).
         threshold: pruning threshold tau >= 0 (0 reproduces a plain LSTM).
         prune: ``"state"`` (``|h_t| > tau``) or ``"output_gate"`` (``o_t > tau``).
-        gate_l1: weight lam of the penalty ``lam * mean(o_t)`` (mean over batch, steps and units;
-            added by `SparseStateLSTM`) in ``"output_gate"`` mode (Yu, Weber & Hu, ICANN 2019);
-            0 disables it.
+        gate_l1: weight lam of the penalty ``lam * mean(o_t)`` (mean over batch, steps and units of the
+            unpruned output gate; added by `SparseStateLSTM` in training, either mode; Yu, Weber & Hu,
+            ICANN 2019); 0 disables it. Small gates make small ``h_t = o_t * tanh(c_t)``, so the
+            penalty drives sparsity in ``"state"`` mode too.
         use_bias, unit_forget_bias, *_initializer, *_regularizer, *_constraint: as in Keras.
     """
 
@@ -340,7 +341,7 @@ class SparseStateLSTM(keras.layers.RNN):
                 self.last_state_sparsity.assign(sparsity)
             self.sparsity_metric.update_state(sparsity)
         cell = self.cell
-        if training and cell.prune == "output_gate" and cell.gate_l1 > 0.0:
+        if training and cell.gate_l1 > 0.0:
             self.add_loss(cell.gate_l1 * ops.mean(self._output_gates(sequences, seq)))
         return seq if rs else seq[:, -1, :]
 

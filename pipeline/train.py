@@ -329,7 +329,7 @@ def Distiller(student, teacher, weight: float, temperature: float):  # noqa: N80
 def l1_phases(recipe: dict) -> list[tuple[int, int, bool]]:
     """Training phases ``(first_epoch, end_epoch, gate_l1_on)`` of a recipe.
 
-    With ``sparsity.l1_begin_epoch = k > 0`` (and an output-gate model with ``gate_l1 > 0``) the model
+    With ``sparsity.l1_begin_epoch = k > 0`` (and ``model.gate_l1 > 0``) the model
     trains epochs ``[0, k)`` without the penalty ``lam * mean(o_t)`` and epochs ``[k, epochs)`` with it;
     otherwise one phase with the penalty from the start.
     """
@@ -340,7 +340,7 @@ def l1_phases(recipe: dict) -> list[tuple[int, int, bool]]:
             f"recipe {recipe['name']}: sparsity.l1_begin_epoch must be an integer in [0, {epochs}) "
             f"(train.epochs = {epochs}), got {k!r}"
         )
-    uses_l1 = recipe["model"]["prune"] == "output_gate" and float(recipe["model"]["gate_l1"]) > 0.0
+    uses_l1 = float(recipe["model"]["gate_l1"]) > 0.0
     if k == 0 or not uses_l1:
         return [(0, epochs, uses_l1)]
     return [(0, k, False), (k, epochs, True)]

@@ -143,14 +143,15 @@ def test_return_sequences_false_gives_last_pruned_state():
     assert np.max(np.abs(got - expected[:, -1])) <= 1e-5
 
 
-def test_gate_l1_penalty_matches_reference_and_trains_in_graph_mode():
+@pytest.mark.parametrize("prune", ["output_gate", "state"])
+def test_gate_l1_penalty_matches_reference_and_trains_in_graph_mode(prune):
     rng = np.random.default_rng(11)
     units, n_in, steps, lam = 6, 4, 7, 0.7
     x = rng.normal(0, 1.5, (8, steps, n_in)).astype(np.float32)
     weights = random_weights(rng, n_in, units, scale=0.6)
-    _, _, gates = numpy_lstm(x, *weights, threshold=0.5, prune="output_gate")
-    layer = build_layer(SparseStateLSTM(units, threshold=0.5, prune="output_gate", gate_l1=lam,
-                                        return_sequences=True), n_in, steps)
+    _, _, gates = numpy_lstm(x, *weights, threshold=0.5 if prune == "output_gate" else 0.2, prune=prune)
+    layer = build_layer(SparseStateLSTM(units, threshold=0.5 if prune == "output_gate" else 0.2, prune=prune,
+                                        gate_l1=lam, return_sequences=True), n_in, steps)
     layer.set_weights(weights)
     layer(x, training=True)
     assert len(layer.losses) == 1
@@ -160,7 +161,7 @@ def test_gate_l1_penalty_matches_reference_and_trains_in_graph_mode():
 
     # Under fit (tf.function, the RNN runs in a while loop) the penalty must still work.
     inp = keras.Input((steps, n_in))
-    lstm = SparseStateLSTM(units, threshold=0.5, prune="output_gate", gate_l1=lam)
+    lstm = SparseStateLSTM(units, threshold=0.5, prune=prune, gate_l1=lam)
     model = keras.Model(inp, keras.layers.Dense(3)(lstm(inp)))
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     y = rng.integers(0, 3, len(x))
