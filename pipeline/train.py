@@ -310,6 +310,13 @@ def _distiller_class():
         def call(self, x, training=False):
             return self.student(x, training=training)
 
+        @property
+        def metrics(self):
+            """The student's metrics only: the teacher's layers may carry the same names (e.g. its
+            ``sparse_lstm_0_state_sparsity``), which would otherwise overwrite the student's in the logs."""
+            teacher = {id(m) for layer in self.teacher._flatten_layers(include_self=False) for m in layer.metrics}
+            return [m for m in super().metrics if id(m) not in teacher]
+
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
             loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
             temp = self.temperature
