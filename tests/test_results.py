@@ -48,3 +48,22 @@ def test_seed_table_bpc_is_relative():
             _row("p", 0, 2.2, metric="bpc"), _row("p_seed1", 1, 1.05, metric="bpc")]
     line = [x for x in seed_table(rows).splitlines() if x.startswith("| `p`")][0]
     assert "+7.5 +- 3.5% BPC (+10.0, +5.0)" in line
+
+
+def test_every_bundled_recipe_loads_and_names_known_recipes():
+    """Each models/*.toml parses with known keys; a teacher or init_from names another bundled recipe of
+    the same task, and a recipe's seed suffix matches its train.seed."""
+    from pipeline.recipes import MODELS_DIR, load_recipe
+
+    names = {p.stem for p in MODELS_DIR.glob("*.toml")}
+    assert len(names) > 20
+    for name in sorted(names):
+        recipe = load_recipe(name)
+        for key in ("teacher", "init_from"):
+            ref = recipe["train"][key]
+            if ref:
+                assert ref in names, f"{name}: train.{key} = {ref!r} is not a bundled recipe"
+                assert load_recipe(ref)["data"]["name"] == recipe["data"]["name"], name
+        family = _family(name)
+        if family != name:
+            assert int(name.rpartition("_seed")[2]) == recipe["train"]["seed"], name
