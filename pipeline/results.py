@@ -119,7 +119,9 @@ def seed_table(rows: list[dict]) -> str:
             vs = f"{d.mean():+.1f}{sd}{unit} ({', '.join(f'{x:+.1f}' for x in d)})"
         else:
             vs = "baseline"
-        lines.append(f"| `{fam}` | {_pruning(rs[0])} | {', '.join(str(r['seed']) for r in rs)} "
+        how = _pruning(dict(rs[0], init_from=rs[0].get("init_from") and _family(rs[0]["init_from"])))
+        how += " (same seed)" if rs[0].get("init_from") else ""
+        lines.append(f"| `{fam}` | {how} | {', '.join(str(r['seed']) for r in rs)} "
                      f"| {np.mean([r['sparsity'] for r in rs]):.1%} | {rs[0]['metric']} {vals.mean():.4f} +- "
                      f"{vals.std(ddof=1):.4f} | {vs} |")
     return "\n".join(lines)
