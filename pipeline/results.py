@@ -76,7 +76,9 @@ def table(rows: list[dict]) -> str:
 def _pruning(r: dict) -> str:
     """How a row was pruned, in words (gate L1 start epoch and distillation included)."""
     text = r["prune"] if r["prune"] != "output_gate" else f"output gate, L1 {r['gate_l1']:g}"
-    if r["prune"] == "output_gate" and r.get("l1_begin_epoch"):
+    if r["prune"] == "state" and r["gate_l1"]:
+        text += f", L1 {r['gate_l1']:g} on o_t"
+    if r["prune"] != "none" and r["gate_l1"] and r.get("l1_begin_epoch"):
         text += f" from epoch {r['l1_begin_epoch'] + 1}"
     if r.get("teacher"):
         text += ", distilled"
