@@ -129,7 +129,22 @@ def seed_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], task: str, path: Path) -> None:
+def _variant(r: dict) -> str:
+    """The training variant of a row, for the plot legend."""
+    if r.get("teacher"):
+        return "distilled"
+    if r.get("init_from"):
+        return "fine-tuned from dense"
+    if r["gate_l1"] and r.get("l1_begin_epoch"):
+        return "L1 from a later epoch"
+    if r["prune"] == "state" and r["gate_l1"]:
+        return "L1 on o_t"
+    return ""
+
+
+def plot(rows: list[dict], task: str, path: Path) -> list[str]:
+    """Scatter of state sparsity vs metric per (pruning, width, variant), dense runs as lines; returns
+    the legend labels ([] and no file when the task has no rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,14 +152,17 @@ def plot(rows: list[dict], task: str, path: Path) -> None:
 
     sel = [r for r in rows if r["task"] == task]
     if not sel:
-        return
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for prune, marker in (("state", "o"), ("output_gate", "s")):
-        for units in sorted({r["units"] for r in sel}):
-            pts = [r for r in sel if r["prune"] == prune and r["units"] == units]
-            if pts:
-                ax.scatter([100 * r["sparsity"] for r in pts], [r["float"] for r in pts], marker=marker,
-                           label=f"{prune} pruning, H={units}")
+        return []
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    groups: dict[tuple, list[dict]] = {}
+    for r in sel:
+        if r["prune"] != "none":
+            groups.setdefault((r["prune"], r["units"], _variant(r)), []).append(r)
+    markers = "osD^v<>pPX*h"
+    for k, ((prune, units, variant), pts) in enumerate(sorted(groups.items())):
+        label = f"{prune.replace('_', ' ')}, H={units}" + (f", {variant}" if variant else "")
+        ax.scatter([100 * r["sparsity"] for r in pts], [r["float"] for r in pts], marker=markers[k % len(markers)],
+                   label=label, alpha=0.8)
     for r in sel:
         if r["prune"] == "none":
             ax.axhline(r["float"], ls="--", lw=0.8, color="gray")
@@ -155,10 +173,11 @@ def plot(rows: list[dict], task: str, path: Path) -> None:
     ax.set_xlabel("state sparsity (%)")
     ax.set_ylabel(sel[0]["metric"] + " (test, float)")
     ax.set_title(f"{task}: state sparsity vs {sel[0]['metric']}")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def main(out="out", docs="docs") -> list[dict]:

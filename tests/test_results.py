@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.results import _family, seed_table, table
+from pipeline.results import _family, plot, seed_table, table
 
 
 def _row(recipe, seed, value, prune="output_gate", metric="accuracy", units=256, epochs=30, **kw):
@@ -68,3 +68,14 @@ def test_every_bundled_recipe_loads_and_names_known_recipes():
         family = _family(name)
         if family != name:
             assert int(name.rpartition("_seed")[2]) == recipe["train"]["seed"], name
+
+
+def test_plot_groups_runs_by_pruning_width_and_variant(tmp_path):
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("og", 0, 0.94), _row("og_seed1", 1, 0.93),
+            _row("kd", 0, 0.955, teacher="dense"), _row("ft", 0, 0.92, init_from="dense"),
+            _row("s", 0, 0.9, prune="state", gate_l1=0.0, units=128)]
+    labels = plot(rows, "mnist_rows", tmp_path / "p.png")
+    assert sorted(labels) == sorted(["output gate, H=256", "output gate, H=256, distilled",
+                                     "output gate, H=256, fine-tuned from dense", "state, H=128"])
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert plot(rows, "ptb_chars", tmp_path / "q.png") == [] and not (tmp_path / "q.png").exists()
