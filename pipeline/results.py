@@ -154,21 +154,27 @@ def plot(rows: list[dict], task: str, path: Path) -> list[str]:
     if not sel:
         return []
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    budgets = len({r["epochs"] for r in sel if r["prune"] != "none"}) > 1  # name the epochs when they differ
     groups: dict[tuple, list[dict]] = {}
     for r in sel:
         if r["prune"] != "none":
-            groups.setdefault((r["prune"], r["units"], _variant(r)), []).append(r)
+            groups.setdefault((r["prune"], r["units"], r["epochs"] if budgets else 0, _variant(r)), []).append(r)
     markers = "osD^v<>pPX*h"
-    for k, ((prune, units, variant), pts) in enumerate(sorted(groups.items())):
-        label = f"{prune.replace('_', ' ')}, H={units}" + (f", {variant}" if variant else "")
+    for k, ((prune, units, epochs, variant), pts) in enumerate(sorted(groups.items())):
+        label = (f"{prune.replace('_', ' ')}, H={units}" + (f", {epochs} epochs" if budgets else "")
+                 + (f", {variant}" if variant else ""))
         ax.scatter([100 * r["sparsity"] for r in pts], [r["float"] for r in pts], marker=markers[k % len(markers)],
                    label=label, alpha=0.8)
-    for r in sel:
-        if r["prune"] == "none":
-            ax.axhline(r["float"], ls="--", lw=0.8, color="gray")
-        if r["prune"] == "none" and r["seed"] == 0:
-            ax.annotate(f"dense H={r['units']}, {r['epochs']} epochs, seed {r['seed']}", (0.01, r["float"]), xycoords=ax.get_yaxis_transform(),
-                        fontsize=7, color="gray", va="bottom")
+    dense = sorted((r for r in sel if r["prune"] == "none"), key=lambda r: r["float"])
+    span = (max(r["float"] for r in sel) - min(r["float"] for r in sel)) or 1.0
+    last = None
+    for r in dense:
+        ax.axhline(r["float"], ls="--", lw=0.8, color="gray")
+        if r["seed"] == 0 and (last is None or r["float"] - last > 0.03 * span):  # no overlapping labels
+            start = ", fine-tuned" if r.get("init_from") else ""
+            ax.annotate(f"dense H={r['units']}, {r['epochs']} epochs{start}", (0.99, r["float"]),
+                        xycoords=ax.get_yaxis_transform(), fontsize=6, color="gray", va="bottom", ha="right")
+            last = r["float"]
     ax.axvline(90, ls=":", color="k", lw=0.8)
     ax.set_xlabel("state sparsity (%)")
     ax.set_ylabel(sel[0]["metric"] + " (test, float)")
