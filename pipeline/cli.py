@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true", help="rerun even if up to date")
     parser.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
     parser.add_argument("--limit", type=_positive_int, default=None, help="use at most this many training sequences")
+    parser.add_argument("--only-out", action="store_true",
+                        help="results: use only the runs under --out, not the committed ledger")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     try:
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
         elif args.stage == "results":
             from pipeline.results import main as results_main
 
-            results_main(args.out)
+            results_main(args.out, only_out=args.only_out)
         elif args.stage == "bench":
             from pipeline.bench import main as bench_main
 

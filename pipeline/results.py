@@ -5,15 +5,28 @@ if missing or stale) for the fixed-point metric and the modelled speedup. Writes
 ``docs/results_table.md`` and ``docs/results_seeds.md`` (mean +- sd over seeds; both included by hand
 in docs/RESULTS.md) and ``docs/results_<task>.png``
 (state sparsity vs metric, dense baselines as horizontal lines).
+
+Trained models are build outputs and hours of training do not fit every checkout, so the measured rows
+also live in a committed ledger, ``docs/results_rows.json``: a run found under ``out/`` replaces its
+recipe's row, a recipe with no run keeps its ledger row as long as the recipe file is byte-identical to
+the one that was measured (its sha256 is stored), and rows of changed or deleted recipes are dropped
+with a line saying so. ``--only-out`` ignores the ledger.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from pipeline.recipes import MODELS_DIR, load_recipe
 from pipeline.util import atomic_write_text, stage
+
+LEDGER = "results_rows.json"
+
+
+def _recipe_sha(name: str) -> str:
+    return hashlib.sha256((MODELS_DIR / f"{name}.toml").read_bytes()).hexdigest()
 
 
 def collect(out="out") -> list[dict]:
@@ -39,7 +52,43 @@ def collect(out="out") -> list[dict]:
             "energy": emu["energy_ratio_model"], "epochs": train["epochs"], "wall_s": train["wall_s"],
             "seed": train["seed"], "l1_begin_epoch": s["l1_begin_epoch"],
             "teacher": recipe["train"]["teacher"] or None, "init_from": recipe["train"]["init_from"] or None,
+            "recipe_sha256": _recipe_sha(name), "source": "out",
         })
+    return rows
+
+
+def merge(fresh: list[dict], ledger: list[dict]) -> tuple[list[dict], list[str]]:
+    """Rows for every bundled recipe: the fresh run if there is one, else the ledger row when the recipe
+    file still has the sha256 it was measured with. Returns (rows sorted by recipe, reasons for each
+    dropped ledger row)."""
+    names = {p.stem for p in MODELS_DIR.glob("*.toml")}
+    by_name = {r["recipe"]: r for r in fresh}
+    dropped = []
+    for r in ledger:
+        name = r.get("recipe")
+        if name in by_name:
+            continue
+        if name not in names:
+            dropped.append(f"{name}: no such recipe in {MODELS_DIR} any more")
+        elif r.get("recipe_sha256") != _recipe_sha(name):
+            dropped.append(f"{name}: models/{name}.toml changed since it was measured; retrain it")
+        else:
+            by_name[name] = r
+    return [by_name[k] for k in sorted(by_name)], dropped
+
+
+def load_ledger(path: Path) -> list[dict]:
+    """The rows of a ledger file; a clear error if it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+        rows = data["rows"]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "recipe" in r for r in rows):
+            raise TypeError
+    except FileNotFoundError:
+        return []
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a results ledger (expected JSON {{\"rows\": [{{\"recipe\": ...}}, ...]}}); "
+                         f"fix it, or rerun with --only-out to rebuild it from out/ alone") from err
     return rows
 
 
@@ -186,11 +235,17 @@ def plot(rows: list[dict], task: str, path: Path) -> list[str]:
     return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
-def main(out="out", docs="docs") -> list[dict]:
-    rows = collect(out)
+def main(out="out", docs="docs", only_out: bool = False) -> list[dict]:
+    fresh = collect(out)
+    ledger_path = Path(docs) / LEDGER
+    rows, dropped = merge(fresh, [] if only_out else load_ledger(ledger_path))
+    for why in dropped:
+        stage(f"results: dropping the ledger row of {why}")
     atomic_write_text(Path(docs) / "results_table.md", table(rows) + "\n")
     atomic_write_text(Path(docs) / "results_seeds.md", seed_table(rows) + "\n")
     for task in sorted({r["task"] for r in rows}):
         plot(rows, task, Path(docs) / f"results_{task}.png")
-    stage(f"results: {len(rows)} trained recipes -> {docs}/results_table.md and plots")
+    atomic_write_text(ledger_path, json.dumps({"rows": rows}, indent=1, sort_keys=True) + "\n")
+    stage(f"results: {len(rows)} recipes ({len(fresh)} from {out}/, {len(rows) - len(fresh)} from the ledger) "
+          f"-> {docs}/results_table.md and plots")
     return rows

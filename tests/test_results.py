@@ -79,3 +79,67 @@ def test_plot_groups_runs_by_pruning_width_and_variant(tmp_path):
                                      "output gate, H=256, fine-tuned from dense", "state, H=128"])
     assert (tmp_path / "p.png").stat().st_size > 10_000
     assert plot(rows, "ptb_chars", tmp_path / "q.png") == [] and not (tmp_path / "q.png").exists()
+
+
+def test_ledger_merge_keeps_measured_rows_of_unchanged_recipes_only():
+    from pipeline.results import _recipe_sha, merge
+
+    sha = _recipe_sha("mnist_rows_og90w")
+    kept = _row("mnist_rows_og90w", 0, 0.95, recipe_sha256=sha)
+    stale = _row("mnist_rows_dense256", 0, 0.96, prune="none", recipe_sha256="0" * 64)
+    gone = _row("no_such_recipe", 0, 0.5, recipe_sha256=sha)
+    replaced = _row("mnist_rows_og90kd02", 0, 0.90, recipe_sha256=_recipe_sha("mnist_rows_og90kd02"))
+    fresh = [_row("mnist_rows_og90kd02", 0, 0.97, source="out")]
+    rows, dropped = merge(fresh, [gone, stale, kept, replaced])
+    assert [r["recipe"] for r in rows] == ["mnist_rows_og90kd02", "mnist_rows_og90w"]
+    assert rows[0]["float"] == 0.97 and rows[1] is kept
+    assert len(dropped) == 2
+    assert any("no_such_recipe" in d and "no such recipe" in d for d in dropped)
+    assert any("mnist_rows_dense256" in d and "changed" in d for d in dropped)
+
+
+def test_load_ledger_missing_is_empty_and_garbage_is_a_clear_error(tmp_path):
+    from pipeline.results import load_ledger
+
+    assert load_ledger(tmp_path / "none.json") == []
+    for text in ("not json", '{"rows": 3}', '{"rows": [{"x": 1}]}', "[]"):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match="bad.json is not a results ledger"):
+            load_ledger(bad)
+
+
+def test_results_main_rebuilds_tables_from_the_ledger_without_out(tmp_path):
+    """`make results` on a checkout with no trained models keeps the committed rows; --only-out drops them."""
+    import json
+
+    from pipeline.results import _recipe_sha, main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    rows = [_row("mnist_rows_dense256", 0, 0.955, prune="none"), _row("mnist_rows_og90w", 0, 0.945)]
+    for r in rows:
+        r["recipe_sha256"] = _recipe_sha(r["recipe"])
+    (docs / "results_rows.json").write_text(json.dumps({"rows": rows}))
+    got = main(out=tmp_path / "out", docs=docs)
+    assert [r["recipe"] for r in got] == ["mnist_rows_dense256", "mnist_rows_og90w"]
+    line = [x for x in (docs / "results_table.md").read_text().splitlines() if "`mnist_rows_og90w`" in x][0]
+    assert "| -1.0 pts |" in line
+    assert (docs / "results_mnist_rows.png").is_file()
+    assert json.loads((docs / "results_rows.json").read_text())["rows"] == rows
+    assert main(out=tmp_path / "out", docs=docs, only_out=True) == []
+    assert json.loads((docs / "results_rows.json").read_text())["rows"] == []
+
+
+def test_committed_ledger_matches_the_bundled_recipes():
+    """Each committed result row was measured with the recipe file as it is now: editing a measured
+    recipe without retraining it fails here (retrain, then `make results`)."""
+    from pipeline.recipes import MODELS_DIR
+    from pipeline.results import LEDGER, _recipe_sha, load_ledger, table
+
+    rows = load_ledger(MODELS_DIR.parent / "docs" / LEDGER)
+    assert len(rows) >= 60
+    for r in rows:
+        assert (MODELS_DIR / f"{r['recipe']}.toml").is_file(), r["recipe"]
+        assert r["recipe_sha256"] == _recipe_sha(r["recipe"]), f"{r['recipe']}: recipe changed since measured"
+    assert table(rows).splitlines()[2:] == (MODELS_DIR.parent / "docs" / "results_table.md").read_text().splitlines()[2:]

@@ -29,7 +29,7 @@ from pipeline.fixed import FixedType
 from pipeline.hls import project as hls_project
 from pipeline.layers import SparseStateLSTM
 from pipeline.recipes import DEFAULTS, load_recipe
-from pipeline.util import check_output_dir
+from pipeline.util import atomic_write_text, check_output_dir
 
 HLS = dict(DEFAULTS["hls"], lanes=4)
 
@@ -322,6 +322,16 @@ def test_output_folder_that_is_a_file(tmp_path):
     with pytest.raises(NotADirectoryError, match="is a file"):
         hls_project.generate(_model(), HLS, f)
     assert f.read_text() == "keep me"
+
+
+def test_atomic_write_gives_the_umask_mode_and_leaves_no_temp_file(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.md", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.md").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["a.md"]
 
 
 def test_output_folder_not_writable(tmp_path, monkeypatch):
