@@ -18,6 +18,9 @@ DEFAULTS: dict[str, dict] = {
               "gate_l1": 0.0, "threshold": 0.0},
     "train": {"epochs": 10, "batch_size": 64, "learning_rate": 0.002, "seed": 0, "distribute": "none",
               "max_steps_per_epoch": None,
+              # learning rate over the run: "constant", or "cosine" (Keras CosineDecay over all training
+              # steps: lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * t / T)) / 2), a = lr_min_fraction)
+              "lr_schedule": "constant", "lr_min_fraction": 0.0,
               # distillation: a trained teacher (recipe name -> <out>/<name>/model.keras, or a .keras
               # path); loss += distill_weight * T^2 * KL(softmax(teacher / T) || softmax(model / T))
               "teacher": "", "distill_weight": 1.0, "distill_temperature": 2.0,

@@ -52,6 +52,7 @@ def collect(out="out") -> list[dict]:
             "energy": emu["energy_ratio_model"], "epochs": train["epochs"], "wall_s": train["wall_s"],
             "seed": train["seed"], "l1_begin_epoch": s["l1_begin_epoch"],
             "teacher": recipe["train"]["teacher"] or None, "init_from": recipe["train"]["init_from"] or None,
+            "lr_schedule": recipe["train"]["lr_schedule"],
             "recipe_sha256": _recipe_sha(name), "source": "out",
         })
     return rows
@@ -92,18 +93,24 @@ def load_ledger(path: Path) -> list[dict]:
     return rows
 
 
+def _lr(r: dict) -> str:
+    """A row's learning-rate schedule (rows measured before ``train.lr_schedule`` existed: constant)."""
+    return r.get("lr_schedule") or "constant"
+
+
 def _baseline(rows, row):
-    """The dense run of the same task, width, budget (epochs), seed and starting model (``init_from``)."""
+    """The dense run of the same task, width, budget (epochs), seed, starting model (``init_from``) and
+    learning-rate schedule."""
     for r in rows:
-        if r["prune"] == "none" and all(r.get(k) == row.get(k) for k in ("task", "units", "epochs", "seed",
-                                                                            "init_from")):
+        if (r["prune"] == "none" and _lr(r) == _lr(row)
+                and all(r.get(k) == row.get(k) for k in ("task", "units", "epochs", "seed", "init_from"))):
             return r
     return None
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| recipe | units | epochs | seed | pruning | target | state sparsity | float | fixed point "
-             "| vs dense (same size, epochs, seed, start) | speedup (ideal) | energy ratio | train wall |",
+             "| vs dense (same size, epochs, seed, start, LR) | speedup (ideal) | energy ratio | train wall |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = _baseline(rows, r)
@@ -133,6 +140,8 @@ def _pruning(r: dict) -> str:
         text += ", distilled"
     if r.get("init_from"):
         text += f", fine-tuned from `{r['init_from']}`"
+    if _lr(r) != "constant":
+        text += f", {_lr(r)} LR"
     return text
 
 
@@ -188,6 +197,8 @@ def _variant(r: dict) -> str:
         return "L1 from a later epoch"
     if r["prune"] == "state" and r["gate_l1"]:
         return "L1 on o_t"
+    if _lr(r) != "constant":
+        return f"{_lr(r)} LR"
     return ""
 
 
@@ -220,7 +231,8 @@ def plot(rows: list[dict], task: str, path: Path) -> list[str]:
     for r in dense:
         ax.axhline(r["float"], ls="--", lw=0.8, color="gray")
         if r["seed"] == 0 and (last is None or r["float"] - last > 0.03 * span):  # no overlapping labels
-            start = ", fine-tuned" if r.get("init_from") else ""
+            start = (", fine-tuned" if r.get("init_from") else "") + (
+                f", {_lr(r)} LR" if _lr(r) != "constant" else "")
             ax.annotate(f"dense H={r['units']}, {r['epochs']} epochs{start}", (0.99, r["float"]),
                         xycoords=ax.get_yaxis_transform(), fontsize=6, color="gray", va="bottom", ha="right")
             last = r["float"]

@@ -71,14 +71,36 @@ def build_model(recipe: dict, dataset: data_mod.Dataset):
     return keras.Model(inp, out, name=recipe["name"])
 
 
-def compile_model(model, recipe: dict, task: str) -> None:
+def learning_rate(recipe: dict, total_steps: int):
+    """The recipe's learning rate: a float (``train.lr_schedule = "constant"``) or a Keras
+    ``CosineDecay`` over ``total_steps`` optimizer steps (``"cosine"``):
+    ``lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * min(t, T) / T)) / 2)``, ``a = train.lr_min_fraction``."""
+    t = recipe["train"]
+    lr0 = t["learning_rate"]
+    if isinstance(lr0, bool) or not isinstance(lr0, (int, float)) or not lr0 > 0:
+        raise ValueError(f"train.learning_rate must be a positive number, got {lr0!r}")
+    a = t["lr_min_fraction"]
+    if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a <= 1.0:
+        raise ValueError(f"train.lr_min_fraction must be a number in [0, 1], got {a!r}")
+    if t["lr_schedule"] == "constant":
+        return float(lr0)
+    if t["lr_schedule"] == "cosine":
+        import keras
+
+        return keras.optimizers.schedules.CosineDecay(float(lr0), decay_steps=max(int(total_steps), 1),
+                                                      alpha=float(a))
+    raise ValueError(f"train.lr_schedule must be 'constant' or 'cosine', got {t['lr_schedule']!r}")
+
+
+def compile_model(model, recipe: dict, task: str, total_steps: int = 1) -> None:
+    """Compile with Adam at `learning_rate` (``total_steps``: the optimizer steps of the whole run)."""
     import keras
 
     from pipeline.metrics import BitsPerChar
 
     metrics = ["accuracy"] if task == "classify" else [BitsPerChar()]
     model.compile(
-        optimizer=keras.optimizers.Adam(recipe["train"]["learning_rate"]),
+        optimizer=keras.optimizers.Adam(learning_rate(recipe, total_steps)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=metrics,
     )
@@ -149,6 +171,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
     if epochs is not None:
         recipe["train"]["epochs"] = epochs
     l1_phases(recipe)  # refuse a bad l1_begin_epoch, teacher or init_from before loading data
+    learning_rate(recipe, 1)  # and a bad learning-rate schedule
     teacher_path = teacher_model_path(recipe, out)
     init_path = init_model_path(recipe, out)
     t0 = time.time()
@@ -156,6 +179,11 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     dataset = load_dataset(recipe, split_limit=limit)
+    bs = int(recipe["train"]["batch_size"])
+    steps = math.ceil(len(dataset.train) / bs)
+    if recipe["train"]["max_steps_per_epoch"]:
+        steps = min(steps, int(recipe["train"]["max_steps_per_epoch"]))
+    total_steps = steps * int(recipe["train"]["epochs"])
     strategy = get_strategy(distribute or recipe["train"]["distribute"])
     with strategy.scope():
         model = build_model(recipe, dataset)
@@ -163,15 +191,11 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
             _init_weights(model, init_path)
         trainee = model
         if teacher_path is None:
-            compile_model(model, recipe, dataset.task)
+            compile_model(model, recipe, dataset.task, total_steps)
         else:  # the student is saved uncompiled (its optimizer state lives in the wrapper)
             trainee = Distiller(model, _load_teacher(teacher_path, model), float(recipe["train"]["distill_weight"]),
                                 float(recipe["train"]["distill_temperature"]))
-            compile_model(trainee, recipe, dataset.task)
-    bs = int(recipe["train"]["batch_size"])
-    steps = math.ceil(len(dataset.train) / bs)
-    if recipe["train"]["max_steps_per_epoch"]:
-        steps = min(steps, int(recipe["train"]["max_steps_per_epoch"]))
+            compile_model(trainee, recipe, dataset.task, total_steps)
     callbacks = []
     schedule = make_schedule(recipe, steps)
     controller = None

@@ -44,6 +44,17 @@ def test_seed_table_pairs_each_seed_with_its_own_dense_run():
     assert "| -3.0 pts |" in line and "fine-tuned from `dense`" in line
 
 
+def test_cosine_lr_run_compares_with_the_dense_run_of_the_same_lr_schedule():
+    """A cosine-LR pruned run pairs with the cosine-LR dense run; ledger rows without the key are
+    constant-LR rows."""
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("dense_cos", 0, 0.97, prune="none", lr_schedule="cosine"),
+            _row("og", 0, 0.94, lr_schedule="constant"), _row("og_cos", 0, 0.96, lr_schedule="cosine")]
+    lines = {x.split("|")[1].strip(): x for x in table(rows).splitlines()[2:]}
+    assert "| -1.0 pts |" in lines["`og_cos`"] and "output gate, L1 1, cosine LR |" in lines["`og_cos`"]
+    assert "| -1.0 pts |" in lines["`og`"] and "cosine" not in lines["`og`"]
+    assert "| baseline |" in lines["`dense_cos`"] and "| baseline |" in lines["`dense`"]
+
+
 def test_seed_table_bpc_is_relative():
     rows = [_row("d", 0, 2.0, prune="none", metric="bpc"), _row("d_seed1", 1, 1.0, prune="none", metric="bpc"),
             _row("p", 0, 2.2, metric="bpc"), _row("p_seed1", 1, 1.05, metric="bpc")]

@@ -366,3 +366,29 @@ def test_init_from_starts_from_the_trained_weights(tmp_path):
                                          r"shapes \[\(28, 64\), \(16, 64\), \(64,\)\], expected \[\(28, 32\)"):
         train(str(tmp_path / "wide.toml"), out=tmp_path / "out", verbose=0)
     assert not (tmp_path / "out" / "wide").exists()
+
+
+def test_cosine_learning_rate_follows_the_formula_and_bad_values_are_refused(tmp_path):
+    """lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * t / T)) / 2) for train.lr_schedule = "cosine";
+    a bad schedule or fraction is refused before any data is loaded or output written."""
+    import math
+
+    from pipeline.recipes import DEFAULTS
+    from pipeline.train import learning_rate, train
+
+    recipe = {"train": dict(DEFAULTS["train"], learning_rate=0.004, lr_schedule="cosine", lr_min_fraction=0.1)}
+    lr = learning_rate(recipe, total_steps=100)
+    for t in (0, 25, 50, 99, 100, 150):
+        want = 0.004 * (0.1 + 0.9 * (1 + math.cos(math.pi * min(t, 100) / 100)) / 2)
+        assert float(lr(t)) == pytest.approx(want, rel=1e-5), t
+    assert learning_rate({"train": dict(DEFAULTS["train"], learning_rate=0.003)}, 100) == 0.003
+    for key, value, match in (("lr_schedule", "step", r"train.lr_schedule must be 'constant' or 'cosine', got 'step'"),
+                              ("lr_min_fraction", 1.5, r"train.lr_min_fraction must be a number in \[0, 1\], got 1.5"),
+                              ("learning_rate", 0, r"train.learning_rate must be a positive number, got 0")):
+        (tmp_path / "bad.toml").write_text(
+            SMALL_RECIPE.replace("seed = 0", f"seed = 0\n{key} = {value!r}".replace("'", '"'))
+            if key != "learning_rate" else SMALL_RECIPE.replace("learning_rate = 0.005", "learning_rate = 0"),
+            encoding="utf-8")
+        with pytest.raises(ValueError, match=match):
+            train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
+        assert not (tmp_path / "out").exists()
