@@ -7,6 +7,7 @@ Per time step t of one layer with n_in inputs, H units and P lanes (parallel mul
 
     chunks(4H) = ceil(4H / P)                  cycles to stream one weight column (4H words) through P lanes
     cols_x     = nnz(x_t)      (sparse mode)   or n_in  (dense mode)
+                 = 1           (both modes) for token input (an Embedding folded into one row per token)
     cols_h     = nnz(h_{t-1})  (sparse mode)   or H     (dense mode)
     cycles_t   = (cols_x + cols_h) * chunks(4H) + ceil(H / P) + MAC_DEPTH + GATE_DEPTH
 
@@ -57,6 +58,12 @@ class LayerShape:
     n_in: int
     units: int
     lanes: int
+    token_input: bool = False  # a folded Embedding: one row per step, in both modes (pipeline.hls.fold)
+
+    @property
+    def dense_cols_x(self) -> int:
+        """Input columns per step in dense mode: n_in, or 1 for token input."""
+        return 1 if self.token_input else self.n_in
 
     @property
     def col_cycles(self) -> int:
@@ -95,7 +102,7 @@ def layer_costs(shape: LayerShape, nnz_x: np.ndarray, nnz_h: np.ndarray) -> dict
     """
     nnz_x = np.asarray(nnz_x, np.int64)
     nnz_h = np.asarray(nnz_h, np.int64)
-    dense_x = np.full_like(nnz_x, shape.n_in)
+    dense_x = np.full_like(nnz_x, shape.dense_cols_x)
     dense_h = np.full_like(nnz_h, shape.units)
     sparse_cycles = step_cycles(shape, nnz_x, nnz_h)
     dense_cycles = step_cycles(shape, dense_x, dense_h)

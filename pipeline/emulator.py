@@ -193,6 +193,7 @@ class _LSTM:
         self.lanes = node.get_attr("lanes")
         self.return_sequences = node.get_attr("return_sequences")
         self.prune = node.get_attr("prune")
+        self.token_input = bool(node.get_attr("token_input", False))  # folded Embedding (pipeline.hls.fold)
         self.kernel = _weights(node.get_weights("weight"))
         self.recurrent = _weights(node.get_weights("recurrent_weight"))
         self.bias = _weights(node.get_weights("bias"))
@@ -211,7 +212,7 @@ class _LSTM:
         thr_t = self.table_t if self.prune == "output_gate" else self.result_t
         thr = quantise_threshold(node.get_attr("threshold"), thr_t)
         self.thr_raw = int(round(thr * 2.0**thr_t.frac))
-        self.shape = accelerator.LayerShape(self.n_in, self.units, self.lanes)
+        self.shape = accelerator.LayerShape(self.n_in, self.units, self.lanes, self.token_input)
         self._w = _IntMatrix(self.kernel.raw.reshape(self.n_in, 4 * self.units))
         self._wr = _IntMatrix(self.recurrent.raw.reshape(self.units, 4 * self.units))
 
@@ -227,12 +228,19 @@ class _LSTM:
 
     def run(self, x: Tensor, counter: _Counter, keep_states: bool, force_sequential: bool, sparse: bool):
         n, steps, h_units = x.raw.shape[0], self.steps, self.units
-        _check_product_width(self.name, x.type, self.kernel.type)
         _check_product_width(self.name, self.result_t, self.recurrent.type)
-        x_raw = x.raw.reshape(n, steps, self.n_in)
         fx, fh = x.type.frac, self.result_t.frac
         acc_t = self.accum_t
         fw, fwr = self.kernel.type.frac, self.recurrent.type.frac
+        if self.token_input:  # token ids; the input term is the row kernel[v_t] (fx = 0: the row's own grid)
+            ids = fixed.to_float(x.raw, fx).astype(np.int64).reshape(n, steps)
+            if ids.min() < 0 or ids.max() >= self.n_in:
+                raise ValueError(f"layer {self.name!r} (folded Embedding): token ids must be in 0..{self.n_in - 1}")
+            fx = 0
+            x_raw = None
+        else:
+            _check_product_width(self.name, x.type, self.kernel.type)
+            x_raw = x.raw.reshape(n, steps, self.n_in)
         fast = not force_sequential and _fast_ok(acc_t, fw + fx, fwr + fh, self.bias.type.frac)
         w = self.kernel.raw.reshape(self.n_in, 4 * h_units)
         wr = self.recurrent.raw.reshape(h_units, 4 * h_units)
@@ -244,21 +252,31 @@ class _LSTM:
         outs = np.zeros((n, steps, h_units), np.int64) if (self.return_sequences or keep_states) else None
         ft = self.table_t.frac
         for t in range(steps):
-            xt = x_raw[:, t, :]
-            nnz_x[:, t] = np.count_nonzero(xt, axis=1)
+            if self.token_input:
+                xt = None
+                nnz_x[:, t] = 1  # one row per token (a one-hot input)
+                x_term = w[ids[:, t]]  # (n, 4H) raw rows, fw fractional bits
+            else:
+                xt = x_raw[:, t, :]
+                nnz_x[:, t] = np.count_nonzero(xt, axis=1)
             nnz_h[:, t] = np.count_nonzero(h, axis=1)
             if fast:
+                x_part = x_term if self.token_input else _exact_matmul(xt, self._w)
                 total = (np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64)
-                         + (_exact_matmul(xt, self._w) << (acc_t.frac - fw - fx))
+                         + (x_part << (acc_t.frac - fw - fx))
                          + (_exact_matmul(h, self._wr) << (acc_t.frac - fwr - fh)))
                 acc = counter.cast(total, acc_t.frac, acc_t, f"{self.name}.accum")
             else:
                 if t == 0:
-                    _check_aligned_sum(self.name, acc_t, _magnitude_bits(x.type, self.kernel.type), fw + fx)
+                    x_bits = (self.kernel.type.width - 1) if self.token_input else _magnitude_bits(x.type, self.kernel.type)
+                    _check_aligned_sum(self.name, acc_t, x_bits, fw + fx)
                     _check_aligned_sum(self.name, acc_t, _magnitude_bits(self.result_t, self.recurrent.type),
                                        fwr + fh)
                 acc = np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64).copy()
-                for cols, wmat, fp in ((xt, w, fw + fx), (h, wr, fwr + fh)):
+                if self.token_input:  # acc += row (the C++ RowLoop), the same in both modes
+                    s, fs = _align_add(acc, acc_t.frac, x_term, fw)
+                    acc = counter.cast(s, fs, acc_t, f"{self.name}.accum")
+                for cols, wmat, fp in (((h, wr, fwr + fh),) if self.token_input else ((xt, w, fw + fx), (h, wr, fwr + fh))):
                     for j in range(cols.shape[1]):
                         v = cols[:, j : j + 1]
                         # sparse mode streams only the nonzero columns; dense mode streams all

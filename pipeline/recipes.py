@@ -35,7 +35,10 @@ DEFAULTS: dict[str, dict] = {
             "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5,
             # SparseStateLSTM types; "" keeps the defaults of pipeline.precision (h ap_fixed<16,2,AP_RND,AP_SAT>,
             # cell ap_fixed<24,8,AP_RND,AP_SAT>, LUT ap_fixed<18,2,AP_RND,AP_SAT>, exact accumulator)
-            "state_precision": "", "cell_precision": "", "table_precision": "", "accum_precision": ""},
+            "state_precision": "", "cell_precision": "", "table_precision": "", "accum_precision": "",
+            # fold an Embedding into the first SparseStateLSTM's input kernel: one exact row
+            # E[v] @ W_x per step instead of E input columns (pipeline.hls.fold)
+            "fold_embedding": False},
 }
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"

@@ -52,7 +52,7 @@ def collect(out="out") -> list[dict]:
             "energy": emu["energy_ratio_model"], "epochs": train["epochs"], "wall_s": train["wall_s"],
             "seed": train["seed"], "l1_begin_epoch": s["l1_begin_epoch"],
             "teacher": recipe["train"]["teacher"] or None, "init_from": recipe["train"]["init_from"] or None,
-            "lr_schedule": recipe["train"]["lr_schedule"],
+            "lr_schedule": recipe["train"]["lr_schedule"], "fold_embedding": recipe["hls"]["fold_embedding"],
             "recipe_sha256": _recipe_sha(name), "source": "out",
         })
     return rows
@@ -142,6 +142,8 @@ def _pruning(r: dict) -> str:
         text += f", fine-tuned from `{r['init_from']}`"
     if _lr(r) != "constant":
         text += f", {_lr(r)} LR"
+    if r.get("fold_embedding"):
+        text += "; accelerator: folded embedding"
     return text
 
 

@@ -8,6 +8,8 @@
 //   3. gates: i,f,o = sigmoid LUT, g = tanh LUT; c_t = f*c + i*g; h_t = o*tanh(c_t);
 //      prune (|h_t| > tau, or o > tau before the product); build the nonzero-index list of h_t.
 // Adding 0*w is exact in fixed point, so sparse and dense modes give bit-identical outputs.
+// token_input (an Embedding folded in by pipeline/hls/fold.py): data holds one token id v_t per step
+// and step 1 is one row acc += kernel[v_t][0:4H] (F[v] = E[v] * W_x, exact), in both modes.
 //
 // Weights are stored column-major (one column of 4H words per input/state index: the row-major
 // layout of the Keras kernel [n_in][4H]). LUTs are generated in Python (pipeline/hls) and written as
@@ -42,6 +44,7 @@ struct sparse_lstm_config {
     static const unsigned table_bits = 10;
     static const bool skip_zeros = true;
     static const bool prune_output_gate = false;
+    static const bool token_input = false;
     static const bool return_sequences = false;
     static const unsigned mac_depth = 4;
     static const unsigned gate_depth = 8;
@@ -110,8 +113,31 @@ ChunkLoop:
     }
 }
 
+// acc[0:4H] += row[0:4H] (a folded embedding row: additions only), P lanes per cycle.
+template <class weight_T, typename CONFIG_T>
+void sparse_lstm_add_row(typename CONFIG_T::accum_t acc[4 * CONFIG_T::n_state], const weight_T *row) {
+    #pragma HLS INLINE
+    static const unsigned n_gates = 4 * CONFIG_T::n_state;
+    static const unsigned n_chunks = (n_gates + CONFIG_T::n_lanes - 1) / CONFIG_T::n_lanes;
+RowLoop:
+    for (unsigned chunk = 0; chunk < n_chunks; chunk++) {
+        #pragma HLS PIPELINE II=1
+    RowLanes:
+        for (unsigned lane = 0; lane < CONFIG_T::n_lanes; lane++) {
+            #pragma HLS UNROLL
+            unsigned k = chunk * CONFIG_T::n_lanes + lane;
+            if (k < n_gates) {
+                acc[k] += row[k];
+            }
+        }
+#ifndef __SYNTHESIS__
+        sparse_lstm_iterations()++;
+#endif
+    }
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
-void sparse_lstm(data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in],
+void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CONFIG_T::n_timesteps * CONFIG_T::n_in],
                  res_T res[CONFIG_T::return_sequences ? CONFIG_T::n_timesteps * CONFIG_T::n_state : CONFIG_T::n_state],
                  typename CONFIG_T::weight_t kernel[CONFIG_T::n_in * 4 * CONFIG_T::n_state],
                  typename CONFIG_T::recurrent_weight_t recurrent_kernel[CONFIG_T::n_state * 4 * CONFIG_T::n_state],
@@ -133,7 +159,7 @@ void sparse_lstm(data_T data[CONFIG_T::n_timesteps * CONFIG_T::n_in],
     res_T h_state[H];
     typename CONFIG_T::cell_t c_state[H];
     unsigned h_index[H]; // nonzero entries of h_{t-1}, ascending
-    unsigned x_index[CONFIG_T::n_in];
+    unsigned x_index[CONFIG_T::token_input ? 1 : CONFIG_T::n_in];
     typename CONFIG_T::accum_t acc[n_gates];
     #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::n_lanes
     #pragma HLS ARRAY_PARTITION variable=h_state cyclic factor=CONFIG_T::n_lanes
@@ -153,8 +179,8 @@ StepLoop:
     for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
 #ifndef __SYNTHESIS__
         const unsigned long iterations_before = sparse_lstm_iterations();
-        unsigned nnz_x_true = 0;
-        for (unsigned j = 0; j < CONFIG_T::n_in; j++)
+        unsigned nnz_x_true = CONFIG_T::token_input ? 1 : 0; // a token is one nonzero (one-hot) input
+        for (unsigned j = 0; !CONFIG_T::token_input && j < CONFIG_T::n_in; j++)
             nnz_x_true += data[t * CONFIG_T::n_in + j] != 0;
 #endif
     InitAcc:
@@ -163,18 +189,26 @@ StepLoop:
             acc[k] = (typename CONFIG_T::accum_t)bias[k];
         }
 
-        // 1. input columns (the nonzero ones in sparse mode)
+        // 1. input columns (the nonzero ones in sparse mode), or the folded row of token v_t
         unsigned x_nnz = 0;
-    ScanInput:
-        for (unsigned j = 0; j < CONFIG_T::n_in; j++) {
-            #pragma HLS PIPELINE II=1
-            if (!skip || data[t * CONFIG_T::n_in + j] != 0) x_index[x_nnz++] = j;
-        }
-    InputColumns:
-        for (unsigned jj = 0; jj < x_nnz; jj++) {
-            unsigned j = x_index[jj];
-            sparse_lstm_accumulate_column<data_T, typename CONFIG_T::weight_t, CONFIG_T>(acc, data[t * CONFIG_T::n_in + j],
-                                                                                  &kernel[j * n_gates]);
+        if (CONFIG_T::token_input) {
+            unsigned v = data[t].to_uint();
+            if (v < CONFIG_T::n_in) { // an id outside the vocabulary adds no row (the emulator refuses it)
+                sparse_lstm_add_row<typename CONFIG_T::weight_t, CONFIG_T>(acc, &kernel[v * n_gates]);
+            }
+            x_nnz = 1;
+        } else {
+        ScanInput:
+            for (unsigned j = 0; j < CONFIG_T::n_in; j++) {
+                #pragma HLS PIPELINE II=1
+                if (!skip || data[t * CONFIG_T::n_in + j] != 0) x_index[x_nnz++] = j;
+            }
+        InputColumns:
+            for (unsigned jj = 0; jj < x_nnz; jj++) {
+                unsigned j = x_index[jj];
+                sparse_lstm_accumulate_column<data_T, typename CONFIG_T::weight_t, CONFIG_T>(
+                    acc, data[t * CONFIG_T::n_in + j], &kernel[j * n_gates]);
+            }
         }
 
         // 2. recurrent columns: the nonzero-index list of h_{t-1} (all H in dense mode)

@@ -160,3 +160,108 @@ def test_readme_hls4ml_flow_predict_matches_emulator(tmp_path):
     e = Emulator(hls_model).run(xt).values()
     np.testing.assert_allclose(y, e, rtol=2.0**-23, atol=1e-30)
     assert np.abs(e).max() > 0.05
+
+
+def _lm(vocab=50, dim=8, units=16, steps=6, threshold=0.05):
+    """Input(T) int -> Embedding(V, E) -> SparseStateLSTM(H, seq) -> Dense(V) per step (the PTB shape)."""
+    from pipeline.layers import SparseStateLSTM
+
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((steps,), dtype="int32", name="chars")
+    e = keras.layers.Embedding(vocab, dim, name="embedding",
+                               embeddings_initializer=keras.initializers.RandomNormal(0, 1))(inp)
+    lstm = SparseStateLSTM(units, threshold=threshold, return_sequences=True, name="lstm")
+    return keras.Model(inp, keras.layers.Dense(vocab, name="logits")(lstm(e)), name="lm")
+
+
+def test_folded_embedding_is_bit_identical_and_faster(tmp_path):
+    """hls fold_embedding: the Embedding becomes one row F[v] = E[v] @ W_x per step. Outputs and states
+    equal the unfolded design's bit for bit (emulator, both paths and modes; csim, both modes); csim
+    cycles equal the cost model step for step; each step streams 1 input row instead of E columns."""
+    import json
+
+    from _chain import own_warnings
+
+    from pipeline import accelerator, verify
+    from pipeline.csim import run
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+
+    model = _lm()
+    x = np.random.RandomState(0).randint(0, 50, (12, 6))
+    x[0] = 0  # token 0 everywhere: its row still counts as one nonzero input
+    hls = dict(DEFAULTS["hls"], lanes=8)
+    plain = Emulator(convert(model, hls, tmp_path / "c0")).run(x, keep_states=True)
+    folded_hls = dict(hls, fold_embedding=True)
+    graph = convert(model, folded_hls, tmp_path / "c1")
+    assert [n.class_name for n in graph.get_layers()] == ["Input", "SparseStateLSTMLayer", "PointwiseConv1D"]
+    node = next(n for n in graph.get_layers() if n.class_name == "SparseStateLSTMLayer")
+    assert node.get_attr("n_in") == 50 and node.get_attr("token_input")
+    runs = {}
+    for seq in (False, True):
+        for mode in ("sparse", "dense"):
+            r = Emulator(graph, force_sequential=seq).run(x, keep_states=True, mode=mode)
+            np.testing.assert_array_equal(r.values(), plain.values(), err_msg=f"sequential={seq} {mode}")
+            np.testing.assert_array_equal(r.traces[0].states, plain.traces[0].states)
+            runs[seq, mode] = r
+    assert set(runs[True, "sparse"].path.values()) == {"sequential"}
+    folded = runs[False, "sparse"]
+    assert (folded.traces[0].nnz_x == 1).all() and plain.traces[0].nnz_x.max() == 8
+    project = generate(model, folded_hls, tmp_path / "root")
+    res = run(project, x)
+    np.testing.assert_array_equal(res.sparse, plain.values())
+    checks = verify.compare(res, folded, [node.index])  # outputs and per-step nnz and cycles
+    assert checks["lstm sparse cycles"] == "equal"
+    assert own_warnings(project) == []
+    shape = folded.traces[0].shape
+    assert shape == accelerator.LayerShape(50, 16, 8, token_input=True)
+    nnz_h = folded.traces[0].nnz_h
+    chunks, gate = -(-64 // 8), -(-16 // 8) + accelerator.MAC_DEPTH + accelerator.GATE_DEPTH
+    np.testing.assert_array_equal(folded.traces[0].costs()["sparse_cycles"], (1 + nnz_h) * chunks + gate)
+    np.testing.assert_array_equal(plain.traces[0].costs()["sparse_cycles"],
+                                  (plain.traces[0].nnz_x + nnz_h) * chunks + gate)
+    np.testing.assert_array_equal(folded.traces[0].costs()["dense_cycles"], (1 + 16) * chunks + gate)
+    from pipeline.stages import _folded_costs  # what `make emulate` reports for an unfolded model
+
+    derived, fc = _folded_costs(model, plain.traces), folded.traces[0].costs()
+    assert derived["cycles_sparse"] == fc["sparse_cycles"].sum() and derived["cycles_dense"] == fc["dense_cycles"].sum()
+    assert derived["speedup"] > plain.traces[0].costs()["dense_cycles"].sum() / plain.traces[0].costs()["sparse_cycles"].sum()
+    assert _folded_costs(model, folded.traces) is None  # already folded
+    manifest = json.loads((project / "skiplstm_manifest.json").read_text())
+    (fold,) = manifest["folded_embeddings"]
+    assert fold["vocab"] == 50 and fold["embedding_dim"] == 8
+    assert fold["bits_before"] == 50 * 8 * 16 + 8 * 64 * 16
+    width = int(fold["row_type"].split("<")[1].split(",")[0])
+    assert fold["bits_after"] == 50 * 64 * width and width >= 20 + 1  # 10 + 10 fractional bits, a sign
+    assert manifest["lstm_layers"][0]["token_input"] is True
+    config = (project / "firmware" / "parameters.h").read_text()
+    assert "token_input = true" in config and "Embedding embedding folded" in config
+
+
+def test_fold_embedding_refusals(tmp_path):
+    """fold_embedding must be a bool; it needs an Embedding; a saturating accumulator is refused
+    (the order of additions would matter), naming the type; nothing is left behind."""
+    import pytest
+
+    from pipeline.hls.project import convert
+
+    with pytest.raises(ValueError, match=r"fold_embedding must be true or false, got fold_embedding='yes'"):
+        convert(_lm(), dict(DEFAULTS["hls"], fold_embedding="yes"), tmp_path / "a")
+    with pytest.raises(ValueError, match="needs an Embedding layer"):
+        convert(_model(12, n_in=5, steps=4), dict(DEFAULTS["hls"], fold_embedding=True), tmp_path / "b")
+    narrow = dict(DEFAULTS["hls"], fold_embedding=True, accum_precision="ap_fixed<32,12,AP_RND,AP_SAT>")
+    with pytest.raises(ValueError, match=r"exact accumulator .*ap_fixed<32,12,AP_RND,AP_SAT>"):
+        convert(_lm(), narrow, tmp_path / "c")
+    with pytest.raises(ValueError, match="needs an Embedding layer"):
+        generate(_model(12, n_in=5, steps=4), dict(DEFAULTS["hls"], fold_embedding=True), tmp_path / "d")
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_folded_row_type_is_the_narrowest_exact_one():
+    from pipeline.hls.fold import folded_row_type
+
+    t = folded_row_type(np.array([[-(2**9), 3], [511, 0]]), frac=4)  # -512..511: 10 bits signed
+    assert (t.width, t.frac) == (10, 4) and t.raw_min == -(2**9) and t.raw_max == 2**9 - 1
+    assert folded_row_type(np.array([[-(2**9) - 1]]), frac=4).width == 11
+    assert folded_row_type(np.array([[512]]), frac=4).width == 11
+    assert folded_row_type(np.zeros((2, 2), np.int64), frac=20).width == 21

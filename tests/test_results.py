@@ -37,6 +37,9 @@ def test_seed_table_pairs_each_seed_with_its_own_dense_run():
     assert "| `og_seed1` |" in main and "| +0.0 pts |" in main.split("`og_seed1`")[1].split("\n")[0]
     assert "output gate, L1 1 from epoch 6, distilled" in main
     assert "| state, L1 0.5 on o_t |" in table([_row("s", 0, 0.9, prune="state", gate_l1=0.5)])
+    folded = table([_row("dense", 0, 0.95, prune="none"), _row("og_fold", 0, 0.94, fold_embedding=True)])
+    assert "| output gate, L1 1; accelerator: folded embedding |" in folded  # same training, same dense run
+    assert "| -1.0 pts |" in folded.split("`og_fold`")[1].split("\n")[0]
     # a fine-tuned run compares with the dense run fine-tuned from the same model, not a fresh one
     tuned = rows + [_row("og_ft", 0, 0.96, init_from="dense"), _row("dense_ft", 0, 0.99, prune="none",
                                                                    init_from="dense")]

@@ -123,6 +123,7 @@ def register() -> None:
             Attribute("return_sequences", value_type=bool, default=False),
             Attribute("prune", value_type=str, default="state"),
             Attribute("threshold", value_type=float, default=0.0),
+            Attribute("token_input", value_type=bool, default=False),  # set by pipeline.hls.fold
             ConfigurableAttribute("lanes", value_type=int, default=16),
             ConfigurableAttribute("skip_zeros", value_type=bool, default=True),
             ConfigurableAttribute("table_size", value_type=int, default=1024),
@@ -203,6 +204,7 @@ def register() -> None:
                 n_timesteps=node.get_attr("n_timesteps"), n_lanes=node.get_attr("lanes"),
                 table_size=node.get_attr("table_size"), table_bits=node.get_attr("table_bits"),
                 skip_zeros=node.get_attr("skip_zeros"), prune=node.get_attr("prune"),
+                token_input=node.get_attr("token_input", False), folded=node.get_attr("folded_embedding", ""),
                 return_sequences=node.get_attr("return_sequences"),
                 weight_t=node.get_attr("weight").type.name, recurrent_weight_t=node.get_attr("recurrent_weight").type.name,
                 bias_t=node.get_attr("bias").type.name, accum_t=node.get_attr("accum_t").name,
@@ -233,3 +235,4 @@ def register() -> None:
         backend.register_source(str(template_dir() / "nnet_sparse_lstm.h"))
     _REGISTERED = True
     globals()["SparseStateLSTMHandler"] = SparseStateLSTMHandler
+    globals()["TEMPLATES"] = (SparseStateLSTMConfigTemplate, SparseStateLSTMFunctionTemplate)

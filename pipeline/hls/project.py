@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.hls.fold import fold_embeddings
 from pipeline.hls.layer import check_table_size, register, render
 from pipeline.util import check_output_dir, cpp_identifier, replace_dir
 
@@ -61,6 +62,8 @@ def check_hls(hls) -> dict:
     _check_int("lanes", out["lanes"], 1)
     _check_int("test_vectors", out["test_vectors"], 1)
     check_table_size(out["table_size"])
+    if not isinstance(out["fold_embedding"], bool):
+        raise ValueError(f"hls fold_embedding must be true or false, got fold_embedding={out['fold_embedding']!r}")
     if out["io_type"] != "io_parallel":
         raise ValueError(f"hls io_type must be 'io_parallel' (the only one the SkipLSTM kernel implements), "
                          f"got io_type={out['io_type']!r}")
@@ -311,6 +314,7 @@ def convert(model, hls: dict, output_dir: str | Path, skip_zeros: bool = True):
     )
     check_weight_ranges(hls_model, names)
     hls_model.skiplstm_names = names
+    hls_model.skiplstm_folds = fold_embeddings(hls_model) if hls["fold_embedding"] else []
     return hls_model
 
 
@@ -398,12 +402,12 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inp
         lstm = [
             {"name": n.name, "layer_id": n.index, "n_in": n.get_attr("n_in"), "units": n.get_attr("n_out"),
              "lanes": n.get_attr("lanes"), "steps": n.get_attr("n_timesteps"), "prune": n.get_attr("prune"),
-             "threshold": n.get_attr("threshold")}
+             "threshold": n.get_attr("threshold"), "token_input": bool(n.get_attr("token_input", False))}
             for n in hls_model.get_layers() if n.class_name == "SparseStateLSTMLayer"
         ]
         manifest = {**info, "model": model.name, "lstm_layers": lstm, "hls": {k: hls[k] for k in sorted(hls)},
                     "input_shape": [int(d) for d in hls_model.get_input_variables()[0].shape],
-                    "names": hls_model.skiplstm_names}
+                    "names": hls_model.skiplstm_names, "folded_embeddings": hls_model.skiplstm_folds}
         (tmp / "skiplstm_manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         replace_dir(tmp, final)
     except BaseException:
