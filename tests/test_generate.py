@@ -6,6 +6,7 @@ import hashlib
 
 import keras
 import numpy as np
+import pytest
 
 from pipeline.bench import _model
 from pipeline.hls.project import generate
@@ -113,7 +114,6 @@ def test_energy_model_counts_gate_stage():
 
 
 def test_emulator_refuses_operands_too_wide_for_int64(tmp_path):
-    import pytest
 
     from pipeline.emulator import Emulator
     from pipeline.hls.project import convert
@@ -126,7 +126,6 @@ def test_emulator_refuses_operands_too_wide_for_int64(tmp_path):
 
 
 def test_lstm_type_options_are_checked():
-    import pytest
 
     from pipeline.hls.project import check_hls
 
@@ -241,7 +240,6 @@ def test_folded_embedding_is_bit_identical_and_faster(tmp_path):
 def test_fold_embedding_refusals(tmp_path):
     """fold_embedding must be a bool; it needs an Embedding; a saturating accumulator is refused
     (the order of additions would matter), naming the type; nothing is left behind."""
-    import pytest
 
     from pipeline.hls.project import convert
 
@@ -265,3 +263,40 @@ def test_folded_row_type_is_the_narrowest_exact_one():
     assert folded_row_type(np.array([[-(2**9) - 1]]), frac=4).width == 11
     assert folded_row_type(np.array([[512]]), frac=4).width == 11
     assert folded_row_type(np.zeros((2, 2), np.int64), frac=20).width == 21
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_folded_embedding_random_configurations(seed, tmp_path):
+    """Random vocabulary, embedding width, units, lanes, precision (incl. a saturating data type),
+    pruning rule and output form: the folded csim equals the unfolded emulator bit for bit in both
+    modes, and its per-step nnz and cycles equal the cost model (`verify.compare`)."""
+    from pipeline import verify
+    from pipeline.csim import run
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+    from pipeline.layers import SparseStateLSTM
+
+    rng = np.random.RandomState(seed)
+    vocab, dim, units, steps = int(rng.randint(2, 40)), int(rng.randint(1, 12)), int(rng.randint(1, 24)), 5
+    precision = ("ap_fixed<16,6>", "ap_fixed<12,5>", "ap_fixed<10,4,AP_RND,AP_SAT>")[seed % 3]
+    prune = ("state", "output_gate")[seed % 2]
+    seq = bool(seed % 2)
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((steps,), dtype="int32", name="tok")
+    e = keras.layers.Embedding(vocab, dim, name="emb",
+                               embeddings_initializer=keras.initializers.RandomNormal(0, 1.5))(inp)
+    lstm = SparseStateLSTM(units, threshold=float(rng.uniform(0.0, 0.4)), prune=prune, return_sequences=seq,
+                           name="lstm")
+    y = lstm(e)
+    model = keras.Model(inp, y if seq else keras.layers.Dense(3, name="head")(y), name="lm")
+    hls = dict(DEFAULTS["hls"], precision=precision, lanes=int(rng.randint(1, 4 * units + 1)))
+    x = rng.randint(0, vocab, (10, steps))
+    plain = Emulator(convert(model, hls, tmp_path / "c0")).run(x)
+    folded_hls = dict(hls, fold_embedding=True)
+    graph = convert(model, folded_hls, tmp_path / "c1")
+    folded = Emulator(graph).run(x)
+    np.testing.assert_array_equal(folded.values(), plain.values())
+    res = run(generate(model, folded_hls, tmp_path / "root"), x)
+    lid = next(n.index for n in graph.get_layers() if n.class_name == "SparseStateLSTMLayer")
+    verify.compare(res, folded, [lid])
+    np.testing.assert_array_equal(res.sparse, plain.values())
