@@ -114,13 +114,17 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, la in emu["layers"].items():
-        lines.append(f"| {name} | {la['n_in']} | {la['units']} | {la['lanes']} | {la['state_sparsity']:.1%} | "
+        n_in = f"{la['n_in']} (token ids, folded embedding)" if la.get("token_input") else la["n_in"]
+        lines.append(f"| {name} | {n_in} | {la['units']} | {la['lanes']} | {la['state_sparsity']:.1%} | "
                      f"{la['cycles_dense']} | {la['cycles_sparse']} | {la['cycles_dense'] / la['cycles_sparse']:.2f}x |")
     lines += [
         "",
         f"Total: {emu['cycles_dense']} / {emu['cycles_sparse']} cycles = **{emu['speedup']:.2f}x**; MACs "
         f"{emu['macs_dense']} / {emu['macs_sparse']}; energy ratio {emu['energy_ratio_model']:.2f}x "
         "(model: pipeline/accelerator.py, Horowitz ISSCC 2014 per-operation energies).",
+        *([f"With `hls.fold_embedding = true` (bit-identical outputs): {emu['folded_embedding']['cycles_dense']} / "
+           f"{emu['folded_embedding']['cycles_sparse']} cycles = **{emu['folded_embedding']['speedup']:.2f}x** "
+           f"(ideal {emu['folded_embedding']['ideal_speedup']:.2f}x)."] if "folded_embedding" in emu else []),
         "",
         "![cycles per step](cycles.png)",
         "",

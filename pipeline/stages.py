@@ -241,6 +241,7 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
             "per_step_cycles_sparse": c["sparse_cycles"].mean(axis=0).tolist(),
             "per_step_cycles_dense": c["dense_cycles"].mean(axis=0).tolist(),
             "lanes": tr.shape.lanes, "units": tr.shape.units, "n_in": tr.shape.n_in,
+            "token_input": tr.shape.token_input,
         }
         tot_s += int(c["sparse_cycles"].sum())
         tot_d += int(c["dense_cycles"].sum())
