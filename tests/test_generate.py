@@ -300,3 +300,30 @@ def test_folded_embedding_random_configurations(seed, tmp_path):
     lid = next(n.index for n in graph.get_layers() if n.class_name == "SparseStateLSTMLayer")
     verify.compare(res, folded, [lid])
     np.testing.assert_array_equal(res.sparse, plain.values())
+
+
+def test_hls4ml_flow_with_fold_embeddings(tmp_path):
+    """A plain hls4ml conversion, then `pipeline.hls.fold.fold_embeddings(hls_model)`: hls4ml's own
+    `compile()` and `predict()` build and run the folded design, equal to the unfolded emulator."""
+    import hls4ml
+
+    import pipeline.hls  # noqa: F401 - registers SparseStateLSTM
+    from pipeline.emulator import Emulator
+    from pipeline.hls.fold import fold_embeddings
+
+    model = _lm(threshold=0.01)
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", default_precision="ap_fixed<16,6>")
+    config["LayerName"]["chars"]["Precision"]["result"] = "ap_uint<6>"  # token ids 0..49
+
+    def convert(name):
+        return hls4ml.converters.convert_from_keras_model(model, hls_config=config, output_dir=str(tmp_path / name))
+
+    x = np.random.RandomState(5).randint(0, 50, (6, 6))
+    plain = Emulator(convert("plain")).run(x).values()
+    hls_model = convert("folded")
+    (report,) = fold_embeddings(hls_model)
+    assert report["vocab"] == 50 and "Embedding" not in [n.class_name for n in hls_model.get_layers()]
+    hls_model.compile()
+    y = hls_model.predict(x.astype("float32")).reshape(plain.shape)
+    np.testing.assert_allclose(y, plain, rtol=2.0**-23, atol=1e-30)
+    assert np.abs(plain).max() > 0.05
