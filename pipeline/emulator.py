@@ -273,7 +273,7 @@ class _LSTM:
                     _check_aligned_sum(self.name, acc_t, _magnitude_bits(self.result_t, self.recurrent.type),
                                        fwr + fh)
                 acc = np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64).copy()
-                if self.token_input:  # acc += row (the C++ RowLoop), the same in both modes
+                if self.token_input:  # acc += row (the C++ ChunkLoop, no multiply), the same in both modes
                     s, fs = _align_add(acc, acc_t.frac, x_term, fw)
                     acc = counter.cast(s, fs, acc_t, f"{self.name}.accum")
                 for cols, wmat, fp in (((h, wr, fwr + fh),) if self.token_input else ((xt, w, fw + fx), (h, wr, fwr + fh))):

@@ -89,10 +89,11 @@ template <class index_T, unsigned BITS, class data_T> inline unsigned sparse_lst
     return (unsigned)(code ^ (ap_uint<BITS>(1) << (BITS - 1)));
 }
 
-// acc[0:4H] += column[0:4H] * value, P lanes per cycle: ceil(4H/P) pipelined iterations.
-template <class data_T, class weight_T, typename CONFIG_T>
-void sparse_lstm_accumulate_column(typename CONFIG_T::accum_t acc[4 * CONFIG_T::n_state], data_T value,
-                                   const weight_T *column) {
+// acc[0:4H] += column[0:4H] * value (MULTIPLY) or += column[0:4H] (a folded embedding row: additions
+// only), P lanes per cycle: ceil(4H/P) pipelined iterations.
+template <bool MULTIPLY, class data_T, class weight_T, typename CONFIG_T>
+void sparse_lstm_stream_column(typename CONFIG_T::accum_t acc[4 * CONFIG_T::n_state], data_T value,
+                               const weight_T *column) {
     #pragma HLS INLINE
     static const unsigned n_gates = 4 * CONFIG_T::n_state;
     static const unsigned n_chunks = (n_gates + CONFIG_T::n_lanes - 1) / CONFIG_T::n_lanes;
@@ -104,30 +105,11 @@ ChunkLoop:
             #pragma HLS UNROLL
             unsigned k = chunk * CONFIG_T::n_lanes + lane;
             if (k < n_gates) {
-                acc[k] += column[k] * value;
-            }
-        }
-#ifndef __SYNTHESIS__
-        sparse_lstm_iterations()++;
-#endif
-    }
-}
-
-// acc[0:4H] += row[0:4H] (a folded embedding row: additions only), P lanes per cycle.
-template <class weight_T, typename CONFIG_T>
-void sparse_lstm_add_row(typename CONFIG_T::accum_t acc[4 * CONFIG_T::n_state], const weight_T *row) {
-    #pragma HLS INLINE
-    static const unsigned n_gates = 4 * CONFIG_T::n_state;
-    static const unsigned n_chunks = (n_gates + CONFIG_T::n_lanes - 1) / CONFIG_T::n_lanes;
-RowLoop:
-    for (unsigned chunk = 0; chunk < n_chunks; chunk++) {
-        #pragma HLS PIPELINE II=1
-    RowLanes:
-        for (unsigned lane = 0; lane < CONFIG_T::n_lanes; lane++) {
-            #pragma HLS UNROLL
-            unsigned k = chunk * CONFIG_T::n_lanes + lane;
-            if (k < n_gates) {
-                acc[k] += row[k];
+                if (MULTIPLY) {
+                    acc[k] += column[k] * value;
+                } else {
+                    acc[k] += column[k];
+                }
             }
         }
 #ifndef __SYNTHESIS__
@@ -194,7 +176,7 @@ StepLoop:
         if (CONFIG_T::token_input) {
             unsigned v = data[t].to_uint();
             if (v < CONFIG_T::n_in) { // an id outside the vocabulary adds no row (the emulator refuses it)
-                sparse_lstm_add_row<typename CONFIG_T::weight_t, CONFIG_T>(acc, &kernel[v * n_gates]);
+                sparse_lstm_stream_column<false, unsigned, typename CONFIG_T::weight_t, CONFIG_T>(acc, 1u, &kernel[v * n_gates]);
             }
             x_nnz = 1;
         } else {
@@ -206,7 +188,7 @@ StepLoop:
         InputColumns:
             for (unsigned jj = 0; jj < x_nnz; jj++) {
                 unsigned j = x_index[jj];
-                sparse_lstm_accumulate_column<data_T, typename CONFIG_T::weight_t, CONFIG_T>(
+                sparse_lstm_stream_column<true, data_T, typename CONFIG_T::weight_t, CONFIG_T>(
                     acc, data[t * CONFIG_T::n_in + j], &kernel[j * n_gates]);
             }
         }
@@ -216,7 +198,7 @@ StepLoop:
     RecurrentColumns:
         for (unsigned jj = 0; jj < h_cols; jj++) {
             unsigned j = skip ? h_index[jj] : jj;
-            sparse_lstm_accumulate_column<res_T, typename CONFIG_T::recurrent_weight_t, CONFIG_T>(
+            sparse_lstm_stream_column<true, res_T, typename CONFIG_T::recurrent_weight_t, CONFIG_T>(
                 acc, h_state[j], &recurrent_kernel[j * n_gates]);
         }
 
