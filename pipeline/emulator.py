@@ -103,6 +103,14 @@ def _weights(var) -> Tensor:
     return Tensor(raw, t)
 
 
+def _token_ids(x: Tensor, vocab: int, what: str) -> np.ndarray:
+    """Token ids held in ``x`` as int64; ValueError naming ``what`` unless all are in 0..vocab-1."""
+    ids = fixed.to_float(x.raw, x.type.frac).astype(np.int64)
+    if ids.min() < 0 or ids.max() >= vocab:
+        raise ValueError(f"{what}: token ids must be in 0..{vocab - 1}")
+    return ids
+
+
 def _align_add(a_raw, fa, b_raw, fb):
     """Exact a + b of raw integers with fa and fb fractional bits; returns (raw, frac)."""
     f = max(fa, fb)
@@ -233,9 +241,7 @@ class _LSTM:
         acc_t = self.accum_t
         fw, fwr = self.kernel.type.frac, self.recurrent.type.frac
         if self.token_input:  # token ids; the input term is the row kernel[v_t] (fx = 0: the row's own grid)
-            ids = fixed.to_float(x.raw, fx).astype(np.int64).reshape(n, steps)
-            if ids.min() < 0 or ids.max() >= self.n_in:
-                raise ValueError(f"layer {self.name!r} (folded Embedding): token ids must be in 0..{self.n_in - 1}")
+            ids = _token_ids(x, self.n_in, f"layer {self.name!r} (folded Embedding)").reshape(n, steps)
             fx = 0
             x_raw = None
         else:
@@ -253,7 +259,6 @@ class _LSTM:
         ft = self.table_t.frac
         for t in range(steps):
             if self.token_input:
-                xt = None
                 nnz_x[:, t] = 1  # one row per token (a one-hot input)
                 x_term = w[ids[:, t]]  # (n, 4H) raw rows, fw fractional bits
             else:
@@ -276,7 +281,8 @@ class _LSTM:
                 if self.token_input:  # acc += row (the C++ ChunkLoop, no multiply), the same in both modes
                     s, fs = _align_add(acc, acc_t.frac, x_term, fw)
                     acc = counter.cast(s, fs, acc_t, f"{self.name}.accum")
-                for cols, wmat, fp in (((h, wr, fwr + fh),) if self.token_input else ((xt, w, fw + fx), (h, wr, fwr + fh))):
+                streams = [(h, wr, fwr + fh)] if self.token_input else [(xt, w, fw + fx), (h, wr, fwr + fh)]
+                for cols, wmat, fp in streams:
                     for j in range(cols.shape[1]):
                         v = cols[:, j : j + 1]
                         # sparse mode streams only the nonzero columns; dense mode streams all
@@ -417,10 +423,8 @@ class Emulator:
                 cur = Tensor(counter.cast(r, cur.type.frac, t, f"{name}.result"), t)
             elif kind == "embedding":
                 _, name, table, t, dim = op
-                ids = fixed.to_float(cur.raw, cur.type.frac).astype(np.int64)
                 vocab = table.raw.size // dim
-                if ids.min() < 0 or ids.max() >= vocab:
-                    raise ValueError(f"Embedding {name!r}: token ids must be in 0..{vocab - 1}")
+                ids = _token_ids(cur, vocab, f"Embedding {name!r}")
                 rows = table.raw.reshape(vocab, dim)[ids]
                 cur = Tensor(counter.cast(rows.reshape(ids.shape[0], -1), table.type.frac, t, f"{name}.result"), t)
         return EmulationResult(cur, traces, counter.counts, paths, counter.max_abs, counter.types)

@@ -176,6 +176,16 @@ def run_csim(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) ->
     return result
 
 
+def _cost_totals(costs: list[dict]) -> dict:
+    """Sums over layers and steps of `accelerator.layer_costs` dicts: cycles and MACs per mode, and
+    speedup = dense / sparse cycles, ideal = dense / sparse MACs, energy ratio = dense / sparse energy."""
+    tot = {f"{q}_{mode}": sum(int(c[f"{mode}_{q}"].sum()) for c in costs)
+           for q in ("cycles", "macs") for mode in ("sparse", "dense")}
+    e_s, e_d = (sum(c[f"{mode}_energy_pj"] for c in costs) for mode in ("sparse", "dense"))
+    return {**tot, "speedup": tot["cycles_dense"] / tot["cycles_sparse"],
+            "ideal_speedup": tot["macs_dense"] / max(tot["macs_sparse"], 1), "energy_ratio_model": e_d / e_s}
+
+
 def _folded_costs(model, traces) -> dict | None:
     """For a model whose Embedding feeds the first SparseStateLSTM, not folded: the totals the same run
     would have with ``hls.fold_embedding = true``. Folding is bit-identical (same states, tested in
@@ -189,20 +199,11 @@ def _folded_costs(model, traces) -> dict | None:
     if not traces or traces[0].shape.token_input or not any(
             isinstance(lyr, keras.layers.Embedding) for lyr in model.layers):
         return None
-    tot = {"cycles_sparse": 0, "cycles_dense": 0, "macs_sparse": 0, "macs_dense": 0, "e_s": 0.0, "e_d": 0.0}
-    for k, tr in enumerate(traces):
-        if k == 0:
-            c = accelerator.layer_costs(dataclasses.replace(tr.shape, token_input=True), np.ones_like(tr.nnz_x),
-                                        tr.nnz_h)
-        else:
-            c = tr.costs()
-        for mode, m in (("sparse", "s"), ("dense", "d")):
-            tot[f"cycles_{mode}"] += int(c[f"{mode}_cycles"].sum())
-            tot[f"macs_{mode}"] += int(c[f"{mode}_macs"].sum())
-            tot[f"e_{m}"] += c[f"{mode}_energy_pj"]
-    return {"cycles_sparse": tot["cycles_sparse"], "cycles_dense": tot["cycles_dense"],
-            "speedup": tot["cycles_dense"] / tot["cycles_sparse"],
-            "ideal_speedup": tot["macs_dense"] / max(tot["macs_sparse"], 1), "energy_ratio_model": tot["e_d"] / tot["e_s"]}
+    first = traces[0]
+    folded = accelerator.layer_costs(dataclasses.replace(first.shape, token_input=True), np.ones_like(first.nnz_x),
+                                     first.nnz_h)
+    totals = _cost_totals([folded] + [tr.costs() for tr in traces[1:]])
+    return {k: totals[k] for k in ("cycles_sparse", "cycles_dense", "speedup", "ideal_speedup", "energy_ratio_model")}
 
 
 def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = False) -> dict:
@@ -232,7 +233,7 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
     fixed_logits = res.values().reshape(out_shape)
     float_logits = model.predict(s.x, batch_size=256, verbose=0)
     layers = {}
-    tot_s = tot_d = e_s = e_d = mac_s = mac_d = 0
+    costs = []
     for tr in res.traces:
         c = tr.costs()
         layers[tr.layer] = {
@@ -243,12 +244,7 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
             "lanes": tr.shape.lanes, "units": tr.shape.units, "n_in": tr.shape.n_in,
             "token_input": tr.shape.token_input,
         }
-        tot_s += int(c["sparse_cycles"].sum())
-        tot_d += int(c["dense_cycles"].sum())
-        e_s += c["sparse_energy_pj"]
-        e_d += c["dense_energy_pj"]
-        mac_s += int(c["sparse_macs"].sum())
-        mac_d += int(c["dense_macs"].sum())
+        costs.append(c)
     steps = sum(tr.nnz_x.size for tr in res.traces)
     result = {
         "inputs": key, "recipe": recipe["name"], "split": split, "n": len(s),
@@ -258,9 +254,7 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
         "max_abs_err_vs_float": float(np.abs(fixed_logits - float_logits).max()),
         "mean_abs_err_vs_float": float(np.abs(fixed_logits - float_logits).mean()),
         "layers": layers,
-        "cycles_sparse": tot_s, "cycles_dense": tot_d, "speedup": tot_d / tot_s,
-        "macs_sparse": mac_s, "macs_dense": mac_d, "ideal_speedup": mac_d / max(mac_s, 1),
-        "energy_ratio_model": e_d / e_s,
+        **_cost_totals(costs),
         "overflow": res.overflow, "overflow_suggestions": res.overflow_suggestions(), "paths": res.path,
         "emulator_steps_per_s": round(steps / max(wall, 1e-9), 1),
     }

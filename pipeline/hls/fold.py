@@ -52,6 +52,7 @@ def fold_embeddings(hls_model) -> list[dict]:
     from hls4ml.model.types import FixedPrecisionType
 
     from pipeline.emulator import _weights
+    from pipeline.hls import layer as hls_layer
 
     embeddings = [n for n in hls_model.get_layers() if n.class_name == "Embedding"]
     if not embeddings:
@@ -97,8 +98,6 @@ def fold_embeddings(hls_model) -> list[dict]:
         lstm.inputs[0] = emb.inputs[0]
         del hls_model.graph[emb.name]
         hls_model.output_vars.pop(emb.outputs[0], None)
-        from pipeline.hls import layer as hls_layer
-
         for template in hls_layer.TEMPLATES:  # the config and call text were rendered at conversion
             template().transform(hls_model, lstm)
         reports.append(fold_report(emb.name, lstm.name, vocab, dim, units, table.type, kernel.type, row_t))
