@@ -201,6 +201,7 @@ class _LSTM:
         self.lanes = node.get_attr("lanes")
         self.return_sequences = node.get_attr("return_sequences")
         self.prune = node.get_attr("prune")
+        self.prune_last = bool(node.get_attr("prune_last", True))  # False: h_T is not pruned
         self.token_input = bool(node.get_attr("token_input", False))  # folded Embedding (pipeline.hls.fold)
         self.kernel = _weights(node.get_weights("weight"))
         self.recurrent = _weights(node.get_weights("recurrent_weight"))
@@ -297,13 +298,14 @@ class _LSTM:
             sig = self._lut(self.sig, self.sig_index_t, acc, fa)
             gi, gf, go = sig[:, :h_units], sig[:, h_units : 2 * h_units], sig[:, 3 * h_units :]
             gg = self._lut(self.tanh, self.tanh_index_t, acc[:, 2 * h_units : 3 * h_units], fa)
-            if self.prune == "output_gate":
+            prune_now = self.prune_last or t + 1 < steps
+            if self.prune == "output_gate" and prune_now:
                 go = np.where(go > self.thr_raw, go, 0)
             s, fs = _align_add(gf * c, ft + self.cell_t.frac, gi * gg, 2 * ft)
             c = counter.cast(s, fs, self.cell_t, f"{self.name}.cell")
             tc = self._lut(self.tanh, self.tanh_index_t, c, self.cell_t.frac)
             h = counter.cast(go * tc, 2 * ft, self.result_t, f"{self.name}.result")
-            if self.prune == "state":
+            if self.prune == "state" and prune_now:
                 h = np.where((h > self.thr_raw) | (h < -self.thr_raw), h, 0)
             if outs is not None:
                 outs[:, t, :] = h

@@ -16,6 +16,11 @@ Both leave exact zeros in ``h_t``, which is both the layer's output and the stat
 step, so the accelerator skips the recurrent multiply-accumulates of those columns. The mask is a
 hard step; its gradient is straight-through (as if nothing were pruned).
 
+``prune_last=False`` leaves the last step's ``h_T`` unpruned: ``h_T`` feeds no recurrent product
+(the state sparsity counts ``h_1 .. h_{T-1}``), so the accelerator's schedule and cycles are those of
+the fully pruned layer, while the layer's output (``return_sequences=False``: a sequence
+classifier's readout; or the last element of the sequence) carries every unit of ``o_T * tanh(c_T)``.
+
 ``threshold`` is a non-trainable weight (saved in ``.keras`` files, read by the code generator);
 `pipeline.sparsity.SparsityController` can steer it during training.
 """
@@ -65,6 +70,8 @@ class SparseStateLSTMCell(keras.layers.Layer):
             ICANN 2019); 0 disables it. Small gates make small ``h_t = o_t * tanh(c_t)``, so the
             penalty drives sparsity in ``"state"`` mode too.
         use_bias, unit_forget_bias, *_initializer, *_regularizer, *_constraint: as in Keras.
+        emit_unpruned: output ``[pruned h_t, unpruned h_t]`` (2H columns; the state fed to the next
+            step stays pruned); set by `SparseStateLSTM` for ``prune_last=False``.
     """
 
     def __init__(
@@ -84,10 +91,12 @@ class SparseStateLSTMCell(keras.layers.Layer):
         kernel_constraint=None,
         recurrent_constraint=None,
         bias_constraint=None,
+        emit_unpruned=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.units = _check_units(units)
+        self.emit_unpruned = bool(emit_unpruned)
         self.initial_threshold = _check_threshold(threshold)
         if prune not in PRUNE_MODES:
             raise ValueError(f"prune must be one of {PRUNE_MODES}, got prune={prune!r}")
@@ -111,7 +120,8 @@ class SparseStateLSTMCell(keras.layers.Layer):
         self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.state_size = [self.units, self.units]
-        self.output_size = self.units
+        # emit_unpruned: the output is [pruned h_t, unpruned h_t] (2H), the state stays pruned
+        self.output_size = 2 * self.units if self.emit_unpruned else self.units
 
     def build(self, input_shape):
         n_in = input_shape[-1]
@@ -161,14 +171,18 @@ class SparseStateLSTMCell(keras.layers.Layer):
         o = ops.sigmoid(z_o)
         c = f * c_prev + i * g
         tau = ops.cast(self.threshold, o.dtype)
+        tc = ops.tanh(c)
         if self.prune == "output_gate":
             # The gate_l1 penalty is added by `SparseStateLSTM.call` (add_loss inside the RNN's
             # while loop leaks a loop tensor out of scope under tf.function).
+            h_full = o * tc
             o = _straight_through_mask(o, o > tau)
-            h = o * ops.tanh(c)
+            h = o * tc
         else:
-            h = o * ops.tanh(c)
-            h = _straight_through_mask(h, ops.abs(h) > tau)
+            h_full = o * tc
+            h = _straight_through_mask(h_full, ops.abs(h_full) > tau)
+        if self.emit_unpruned:
+            return ops.concatenate([h, h_full], axis=-1), [h, c]
         return h, [h, c]
 
     def get_config(self):
@@ -178,6 +192,7 @@ class SparseStateLSTMCell(keras.layers.Layer):
             "threshold": self.initial_threshold,
             "prune": self.prune,
             "gate_l1": self.gate_l1,
+            "emit_unpruned": self.emit_unpruned,
             "use_bias": self.use_bias,
             "unit_forget_bias": self.unit_forget_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
@@ -218,6 +233,8 @@ class SparseStateLSTM(keras.layers.RNN):
     training batch, see `pipeline.sparsity.state_sparsity`) for the sparsity controller, and a
     ``<name>_state_sparsity`` metric that Keras logs every epoch.
 
+    ``prune_last=False``: the last step's ``h_T`` is not pruned (see the module docstring).
+
     Masking, ``stateful``, ``go_backwards``, ``return_state`` and ``unroll`` are not supported and
     raise ``ValueError``.
     """
@@ -229,6 +246,7 @@ class SparseStateLSTM(keras.layers.RNN):
         prune="state",
         gate_l1=0.0,
         return_sequences=False,
+        prune_last=True,
         use_bias=True,
         unit_forget_bias=True,
         kernel_initializer="glorot_uniform",
@@ -257,6 +275,9 @@ class SparseStateLSTM(keras.layers.RNN):
                     f"SparseStateLSTM supports only {option}={default!r} (the accelerator's LUTs), "
                     f"got {option}={value!r}"
                 )
+        if not isinstance(prune_last, bool):
+            raise ValueError(f"prune_last must be True or False, got prune_last={prune_last!r}")
+        self.prune_last = prune_last
         for option in ("dropout", "recurrent_dropout"):
             value = kwargs.pop(option, 0.0)
             if value:
@@ -268,7 +289,7 @@ class SparseStateLSTM(keras.layers.RNN):
             kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
             recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
-            name="sparse_state_lstm_cell", dtype=kwargs.get("dtype"),
+            emit_unpruned=not prune_last, name="sparse_state_lstm_cell", dtype=kwargs.get("dtype"),
         )
         self._user_return_sequences = bool(return_sequences)
         # Run with sequences internally: the state sparsity is measured on every h_t.
@@ -333,6 +354,10 @@ class SparseStateLSTM(keras.layers.RNN):
             seq = super().call(sequences, training=training)
         finally:
             self.return_sequences = rs
+        if not self.prune_last:
+            # [pruned h_t | unpruned h_t]: the states stay pruned; h_T goes out unpruned
+            h = self.cell.units
+            seq = ops.concatenate([seq[:, :-1, :h], seq[:, -1:, h:]], axis=1)
         # h_1 .. h_{T-1}: the computed states that feed a recurrent product (h_0 = 0 is excluded).
         fed = seq[:, :-1, :]
         if fed.shape[1] is not None and fed.shape[1] > 0:
@@ -365,6 +390,7 @@ class SparseStateLSTM(keras.layers.RNN):
         config["threshold"] = cell_config["threshold"]
         config["prune"] = cell_config["prune"]
         config["gate_l1"] = cell_config["gate_l1"]
+        config["prune_last"] = self.prune_last
         for key in _CELL_ARGS:
             config[key] = cell_config[key]
         return config

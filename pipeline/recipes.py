@@ -15,12 +15,16 @@ DEFAULTS: dict[str, dict] = {
     "data": {"name": "mnist_rows", "source": "auto", "root": None, "seq_len": 100,
              "max_train_chars": None, "max_eval_chars": 400000, "limit": None},
     "model": {"units": [128], "prune": "state", "embedding": 0, "return_sequences": False,
-              "gate_l1": 0.0, "threshold": 0.0},
+              "gate_l1": 0.0, "threshold": 0.0,
+              # false: the last layer's last state h_T is left unpruned (it feeds no recurrent product)
+              "prune_last": True},
     "train": {"epochs": 10, "batch_size": 64, "learning_rate": 0.002, "seed": 0, "distribute": "none",
               "max_steps_per_epoch": None,
               # learning rate over the run: "constant", or "cosine" (Keras CosineDecay over all training
               # steps: lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * t / T)) / 2), a = lr_min_fraction)
               "lr_schedule": "constant", "lr_min_fraction": 0.0,
+              # "step": lr0 before epoch lr_drop_epoch (0-based), lr0 * lr_drop_factor from it on
+              "lr_drop_epoch": 0, "lr_drop_factor": 0.1,
               # distillation: a trained teacher (recipe name -> <out>/<name>/model.keras, or a .keras
               # path); loss += distill_weight * T^2 * KL(softmax(teacher / T) || softmax(model / T))
               "teacher": "", "distill_weight": 1.0, "distill_temperature": 2.0,
@@ -82,6 +86,8 @@ def load_recipe(name_or_path: str | os.PathLike) -> dict:
         recipe["model"]["units"] = units = [units]
     if not units or any(not isinstance(u, int) or u <= 0 for u in units):
         raise ValueError(f"recipe {path}: model.units must be positive integers, got {units!r}")
+    if not isinstance(recipe["model"]["prune_last"], bool):
+        raise ValueError(f"recipe {path}: model.prune_last must be true or false, got {recipe['model']['prune_last']!r}")
     recipe["name"] = path.stem
     recipe["path"] = str(path)
     return recipe

@@ -52,7 +52,8 @@ def collect(out="out") -> list[dict]:
             "energy": emu["energy_ratio_model"], "epochs": train["epochs"], "wall_s": train["wall_s"],
             "seed": train["seed"], "l1_begin_epoch": s["l1_begin_epoch"],
             "teacher": recipe["train"]["teacher"] or None, "init_from": recipe["train"]["init_from"] or None,
-            "lr_schedule": recipe["train"]["lr_schedule"], "fold_embedding": recipe["hls"]["fold_embedding"],
+            "lr_schedule": _lr_text(recipe["train"]), "fold_embedding": recipe["hls"]["fold_embedding"],
+            "prune_last": bool(recipe["model"]["prune_last"]),
             "recipe_sha256": _recipe_sha(name), "source": "out",
         })
     return rows
@@ -91,6 +92,13 @@ def load_ledger(path: Path) -> list[dict]:
         raise ValueError(f"{path} is not a results ledger (expected JSON {{\"rows\": [{{\"recipe\": ...}}, ...]}}); "
                          f"fix it, or rerun with --only-out to rebuild it from out/ alone") from err
     return rows
+
+
+def _lr_text(t: dict) -> str:
+    """A recipe's learning-rate schedule in words: "constant", "cosine" or "step x0.1 from epoch 21"."""
+    if t["lr_schedule"] == "step":
+        return f"step x{t['lr_drop_factor']:g} from epoch {t['lr_drop_epoch'] + 1}"
+    return t["lr_schedule"]
 
 
 def _lr(r: dict) -> str:
@@ -142,6 +150,8 @@ def _pruning(r: dict) -> str:
         text += f", fine-tuned from `{r['init_from']}`"
     if _lr(r) != "constant":
         text += f", {_lr(r)} LR"
+    if r["prune"] != "none" and not r.get("prune_last", True):
+        text += ", h_T unpruned"
     if r.get("fold_embedding"):
         text += "; accelerator: folded embedding"
     return text
@@ -191,17 +201,20 @@ def seed_table(rows: list[dict]) -> str:
 
 def _variant(r: dict) -> str:
     """The training variant of a row, for the plot legend."""
+    parts = []
     if r.get("teacher"):
-        return "distilled"
-    if r.get("init_from"):
-        return "fine-tuned from dense"
-    if r["gate_l1"] and r.get("l1_begin_epoch"):
-        return "L1 from a later epoch"
-    if r["prune"] == "state" and r["gate_l1"]:
-        return "L1 on o_t"
+        parts.append("distilled")
+    elif r.get("init_from"):
+        parts.append("fine-tuned from dense")
+    elif r["gate_l1"] and r.get("l1_begin_epoch"):
+        parts.append("L1 from a later epoch")
+    elif r["prune"] == "state" and r["gate_l1"]:
+        parts.append("L1 on o_t")
     if _lr(r) != "constant":
-        return f"{_lr(r)} LR"
-    return ""
+        parts.append(f"{_lr(r)} LR")
+    if not r.get("prune_last", True):
+        parts.append("h_T unpruned")
+    return ", ".join(parts)
 
 
 def plot(rows: list[dict], task: str, path: Path) -> list[str]:

@@ -66,15 +66,19 @@ def build_model(recipe: dict, dataset: data_mod.Dataset):
         x = SparseStateLSTM(
             h, threshold=float(recipe["sparsity"]["threshold"] or m["threshold"]), prune=m["prune"],
             gate_l1=m["gate_l1"], return_sequences=(not last) or final_seq, name=f"sparse_lstm_{k}",
+            prune_last=m["prune_last"] if last else True,
         )(x)
     out = keras.layers.Dense(dataset.n_classes, name="logits")(x)
     return keras.Model(inp, out, name=recipe["name"])
 
 
 def learning_rate(recipe: dict, total_steps: int):
-    """The recipe's learning rate: a float (``train.lr_schedule = "constant"``) or a Keras
+    """The recipe's learning rate: a float (``train.lr_schedule = "constant"``), a Keras
     ``CosineDecay`` over ``total_steps`` optimizer steps (``"cosine"``):
-    ``lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * min(t, T) / T)) / 2)``, ``a = train.lr_min_fraction``."""
+    ``lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * min(t, T) / T)) / 2)``, ``a = train.lr_min_fraction``,
+    or one step down (``"step"``, Keras ``PiecewiseConstantDecay``): ``lr(t) = lr0`` for
+    ``t < e * T / E`` and ``lr0 * k`` from there on (``e = train.lr_drop_epoch``, 0-based, ``E`` the
+    epochs, ``k = train.lr_drop_factor``): full steps while the threshold ramps, small ones after."""
     t = recipe["train"]
     lr0 = t["learning_rate"]
     if isinstance(lr0, bool) or not isinstance(lr0, (int, float)) or not lr0 > 0:
@@ -89,7 +93,18 @@ def learning_rate(recipe: dict, total_steps: int):
 
         return keras.optimizers.schedules.CosineDecay(float(lr0), decay_steps=max(int(total_steps), 1),
                                                       alpha=float(a))
-    raise ValueError(f"train.lr_schedule must be 'constant' or 'cosine', got {t['lr_schedule']!r}")
+    if t["lr_schedule"] == "step":
+        import keras
+
+        e, k, epochs = t["lr_drop_epoch"], t["lr_drop_factor"], int(t["epochs"])
+        if isinstance(e, bool) or not isinstance(e, int) or not 1 <= e < epochs:
+            raise ValueError(f"train.lr_drop_epoch must be an integer in [1, {epochs}) (train.epochs = {epochs}) "
+                             f"for lr_schedule = 'step', got {e!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0.0 < k <= 1.0:
+            raise ValueError(f"train.lr_drop_factor must be a number in (0, 1], got {k!r}")
+        first = max(int(round(total_steps * e / epochs)), 1)  # the first optimizer step of epoch e
+        return keras.optimizers.schedules.PiecewiseConstantDecay([first - 1], [float(lr0), float(lr0) * float(k)])
+    raise ValueError(f"train.lr_schedule must be 'constant', 'cosine' or 'step', got {t['lr_schedule']!r}")
 
 
 def compile_model(model, recipe: dict, task: str, total_steps: int = 1) -> None:

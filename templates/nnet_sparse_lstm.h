@@ -6,7 +6,8 @@
 //   2. for each j in the nonzero-index list of h_{t-1} (all j in dense mode):
 //        acc += W_h[j][0:4H] * h_{t-1}[j]
 //   3. gates: i,f,o = sigmoid LUT, g = tanh LUT; c_t = f*c + i*g; h_t = o*tanh(c_t);
-//      prune (|h_t| > tau, or o > tau before the product); build the nonzero-index list of h_t.
+//      prune (|h_t| > tau, or o > tau before the product; at the last step only if prune_last);
+//      build the nonzero-index list of h_t.
 // Adding 0*w is exact in fixed point, so sparse and dense modes give bit-identical outputs.
 // token_input (an Embedding folded in by pipeline/hls/fold.py): data holds one token id v_t per step
 // and step 1 is one row acc += kernel[v_t][0:4H] (F[v] = E[v] * W_x, exact), in both modes.
@@ -44,6 +45,7 @@ struct sparse_lstm_config {
     static const unsigned table_bits = 10;
     static const bool skip_zeros = true;
     static const bool prune_output_gate = false;
+    static const bool prune_last = true; // false: the last step's h_T is not pruned (it feeds no recurrent product)
     static const bool token_input = false;
     static const bool return_sequences = false;
     static const unsigned mac_depth = 4;
@@ -204,6 +206,7 @@ StepLoop:
 
         // 3. gates, cell, output, pruning and the nonzero-index list of h_t
         unsigned new_nnz = 0;
+        const bool prune_now = CONFIG_T::prune_last || t + 1 < CONFIG_T::n_timesteps;
     GateLoop:
         for (unsigned chunk = 0; chunk < n_gate_chunks; chunk++) {
             #pragma HLS PIPELINE II=1
@@ -220,12 +223,12 @@ StepLoop:
                                                                                     CONFIG_T::table_bits>(acc[2 * H + u])];
                     typename CONFIG_T::table_t go = sigmoid_table[sparse_lstm_lut_index<typename CONFIG_T::sigmoid_index_t,
                                                                                        CONFIG_T::table_bits>(acc[3 * H + u])];
-                    if (CONFIG_T::prune_output_gate && !(go > threshold)) go = 0;
+                    if (CONFIG_T::prune_output_gate && prune_now && !(go > threshold)) go = 0;
                     c_state[u] = gf * c_state[u] + gi * gg;
                     typename CONFIG_T::table_t tc = tanh_table[sparse_lstm_lut_index<typename CONFIG_T::tanh_index_t,
                                                                                     CONFIG_T::table_bits>(c_state[u])];
                     res_T hu = go * tc;
-                    if (!CONFIG_T::prune_output_gate && !(hu > threshold || hu < -threshold)) hu = 0;
+                    if (!CONFIG_T::prune_output_gate && prune_now && !(hu > threshold || hu < -threshold)) hu = 0;
                     h_state[u] = hu;
                 }
             }

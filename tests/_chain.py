@@ -53,6 +53,7 @@ class Chain:
     table_size: int
     gain: float  # weight scale (pre-activations of order 1: gates neither flat nor all saturated)
     slow: bool = True
+    prune_last: tuple[bool, ...] = ()  # per LSTM: prune h_T too (empty: all True, the default)
 
     def hls(self) -> dict:
         hls = dict(DEFAULTS["hls"])
@@ -78,7 +79,9 @@ def draw(name: str, seed: int, slow: bool = True, **pins) -> Chain:
         table_size=TABLE_SIZES[rng.randint(len(TABLE_SIZES))],
         gain=round(float(rng.uniform(0.8, 2.0)), 3),
     )
+    prune_last = pins.pop("prune_last", tuple(bool(v) for v in rng.rand(n) < 0.6))
     fields.update(pins)
+    fields["prune_last"] = tuple(prune_last)
     if fields["return_sequences"]:  # Dense on a (T, H) sequence is not a supported chain
         fields.update(hidden=0, head=0)
     if not fields["head"]:
@@ -101,7 +104,7 @@ def build_model(c: Chain) -> keras.Model:
     for k, (h, prune, thr) in enumerate(zip(c.units, c.prune, c.thresholds, strict=True)):
         last = k == len(c.units) - 1
         layer = SparseStateLSTM(h, threshold=thr, prune=prune, return_sequences=c.return_sequences or not last,
-                                name=f"lstm{k}")
+                                prune_last=c.prune_last[k] if c.prune_last else True, name=f"lstm{k}")
         y = layer(y)
         kernel = rng.randn(n_prev, 4 * h) * c.gain / np.sqrt(max(1.0, 0.5 * n_prev))
         recurrent = rng.randn(h, 4 * h) * c.gain / np.sqrt(h)

@@ -3,7 +3,8 @@
 1. `test_fuzz_chain` (one g++ build per example, ~4-8 s): a random model (1-3 stacked SparseStateLSTM
    layers of 1..48 units, 1..24 inputs, 1..10 steps, return_sequences, optional Dense(relu) hidden +
    Dense head; one of several ap_fixed precisions incl. rounding and saturation modes; lanes 1..4H;
-   LUT size 64..4096; either pruning rule, threshold 0..0.7; weight scale; input sparsity; and
+   LUT size 64..4096; either pruning rule, threshold 0..0.7, h_T pruned or not (``prune_last``);
+   weight scale; input sparsity; and
    sometimes narrow accumulators: saturating/rounding ones, which force the emulator's sequential path,
    or wrapping ones) is generated, built and C-simulated; `_chain.check_chain` holds
 
@@ -134,6 +135,7 @@ def cases(draw, max_samples: int = 16) -> Case:
         units=units, prune=prune, thresholds=thresholds, return_sequences=return_sequences, hidden=hidden,
         head=head, precision=draw(st.sampled_from(FUZZ_PRECISIONS)), lanes=draw(st.integers(1, 4 * min(units))),
         table_size=draw(st.sampled_from(FUZZ_TABLE_SIZES)), gain=draw(_rounded(0.3, 4.0, 2)), slow=False,
+        prune_last=tuple(draw(st.booleans()) for _ in units),
     )
     accums = {}
     if draw(st.sampled_from((False, False, True))):  # sometimes: narrow accumulators

@@ -57,15 +57,18 @@ from pipeline.recipes import DEFAULTS
 CONFIGS = [
     # unmarked: the smallest corner, a single wide-lane output-gate layer, and a stack returning sequences
     draw("c00_tiny", 11, slow=False, units=(1,), n_in=1, steps=1, lanes=1, precision=PRECISIONS[0],
-         table_size=256, prune=("state",), thresholds=(0.0,), return_sequences=False, hidden=0, head=3),
+         table_size=256, prune=("state",), thresholds=(0.0,), return_sequences=False, hidden=0, head=3,
+         prune_last=(True,)),
     draw("c01_gate_sat", 12, slow=False, units=(13,), n_in=7, steps=5, lanes=52, precision=PRECISIONS[3],
-         table_size=1024, prune=("output_gate",), thresholds=(0.45,), return_sequences=False, hidden=5, head=4),
+         table_size=1024, prune=("output_gate",), thresholds=(0.45,), return_sequences=False, hidden=5, head=4,
+         prune_last=(False,)),
     draw("c02_stack_seq", 13, slow=False, units=(9, 6), n_in=4, steps=6, lanes=7, precision=PRECISIONS[1],
-         table_size=4096, prune=("state", "output_gate"), thresholds=(0.3, 0.6), return_sequences=True),
+         table_size=4096, prune=("state", "output_gate"), thresholds=(0.3, 0.6), return_sequences=True,
+         prune_last=(False, True)),
     # slow: larger and fully random ones
     draw("c03_three", 14, units=(40, 17, 3), n_in=20, steps=9, precision=PRECISIONS[2], return_sequences=False),
     draw("c04_wide_p1", 15, units=(40,), n_in=20, steps=9, lanes=1, precision=PRECISIONS[3],
-         prune=("state",), thresholds=(0.6,), return_sequences=False, head=5, hidden=9),
+         prune=("state",), thresholds=(0.6,), return_sequences=False, head=5, hidden=9, prune_last=(False,)),
     draw("c05_three_seq", 16, units=(5, 23, 11), steps=3, return_sequences=True, table_size=256),
     draw("c06_rand", 17),
     draw("c07_rand", 18),
@@ -101,6 +104,8 @@ def test_configurations_cover_the_corners():
     assert {p for c in CONFIGS for p in c.prune} == set(PRUNES)
     assert {len(c.units) for c in CONFIGS} == {1, 2, 3}
     assert {c.return_sequences for c in CONFIGS} == {True, False}
+    assert {p for c in CONFIGS for p in c.prune_last} == {True, False}
+    assert all(len(c.prune_last) == len(c.units) for c in CONFIGS)
     assert any(c.hidden for c in CONFIGS) and any(c.head and not c.hidden for c in CONFIGS)
     assert any(not c.head for c in CONFIGS)
     assert any(c.lanes == 1 for c in CONFIGS) and any(c.lanes == 4 * min(c.units) for c in CONFIGS)
@@ -149,6 +154,36 @@ def test_threshold_ties_are_pruned(tmp_path):
     assert states[0, 0, tie] == 0  # |h| == tau1: pruned
     np.testing.assert_array_equal(res.sparse.reshape(N_SAMPLES, c.steps, 5)[0, 0],
                                   states[0, 0] * state_t.lsb)
+
+
+@pytest.mark.parametrize("prune,threshold", [("state", 0.3), ("output_gate", 0.55)])
+def test_prune_last_false_changes_only_the_last_state(prune, threshold, tmp_path):
+    """``prune_last=False``: csim and the emulator leave h_T unpruned and every earlier state (and so every
+    cycle count) as the pruned layer has it; h_T keeps the pruned layer's nonzeros and adds the values the
+    threshold would have cut (|h| <= tau, or o <= tau)."""
+    base = dict(units=(12,), n_in=5, steps=7, lanes=6, precision=PRECISIONS[0], table_size=1024, prune=(prune,),
+                thresholds=(threshold,), return_sequences=True, hidden=0, head=0)
+    runs = {}
+    for prune_last in (True, False):
+        c = draw(f"last_{prune}_{prune_last}", 51, slow=False, prune_last=(prune_last,), **base)
+        x = make_inputs(np.random.RandomState(c.seed + 20_000), N_SAMPLES, c.steps, c.n_in)
+        project, res, hls_model = run_chain(build_model(c), c.hls(), x, tmp_path / str(prune_last))
+        check_chain(project, res, hls_model, x)
+        manifest = json.loads((project / "skiplstm_manifest.json").read_text())
+        assert manifest["lstm_layers"][0]["prune_last"] is prune_last
+        runs[prune_last] = (res, Emulator(hls_model).run(x, keep_states=True).traces[0])
+    (res_p, trace_p), (res_u, trace_u) = runs[True], runs[False]
+    seq_p, seq_u = res_p.sparse.reshape(N_SAMPLES, 7, 12), res_u.sparse.reshape(N_SAMPLES, 7, 12)
+    np.testing.assert_array_equal(seq_u[:, :-1], seq_p[:, :-1])
+    np.testing.assert_array_equal(trace_u.nnz_h, trace_p.nnz_h)
+    for mode in ("sparse", "dense"):
+        np.testing.assert_array_equal(res_u.steps[mode], res_p.steps[mode])
+    kept = seq_p[:, -1] != 0
+    np.testing.assert_array_equal(seq_u[:, -1][kept], seq_p[:, -1][kept])
+    extra = (seq_u[:, -1] != 0) & ~kept
+    assert extra.sum() >= 3  # the last step's threshold did cut values, which now go out
+    if prune == "state":
+        assert (np.abs(seq_u[:, -1][extra]) <= threshold).all()
 
 
 # ------------------------------------------------------------------- 2. narrow, saturating accumulator
@@ -313,3 +348,36 @@ def test_csim_matches_float_keras_on_mnist(tmp_path, monkeypatch):
     np.testing.assert_array_equal(res.sparse, res.dense)
     np.testing.assert_array_equal(Emulator(hls_model).run(x).values(), res.sparse)
     assert own_warnings(project) == []
+
+
+@pytest.mark.parametrize("prune,threshold", [("state", 0.3), ("output_gate", 0.5)])
+def test_prune_last_false_emulator_matches_float_keras(prune, threshold, tmp_path):
+    """The emulator (== csim, tests above) computes what the Keras layer computes with
+    ``prune_last=False``, at wide types and a 65536-entry LUT: within 2e-3 of the float model, and the
+    unpruned h_T really differs from the pruned one. The inputs are the first of a seeded series whose
+    float pre-mask values all lie 5e-3 or more from tau (no mask flips from rounding)."""
+    from test_layers import numpy_lstm  # tests/ is on sys.path
+
+    steps, n_in, units = 6, 4, 6
+    for draw_seed in range(200):
+        rng = np.random.RandomState(draw_seed)
+        x = rng.randn(8, steps, n_in) * 1.2
+        weights = [rng.randn(n_in, 4 * units) * 0.6, rng.randn(units, 4 * units) * 0.5, rng.randn(4 * units) * 0.4]
+        _, compared, _ = numpy_lstm(x, *weights, threshold=threshold, prune=prune)
+        if np.min(np.abs(compared - threshold)) > 5e-3:
+            break
+    else:
+        pytest.fail("no seed in 0..199 keeps the float values 5e-3 away from tau")
+    hls = dict(DEFAULTS["hls"], precision=WIDE, lanes=8, table_size=65536,
+               state_precision="ap_fixed<28,4,AP_RND,AP_SAT>", cell_precision="ap_fixed<32,10,AP_RND,AP_SAT>",
+               table_precision="ap_fixed<26,2,AP_RND,AP_SAT>", accum_precision=WIDE_ACCUM)
+    got = {}
+    for prune_last in (True, False):
+        inp = keras.Input((steps, n_in), name="x")
+        lstm = SparseStateLSTM(units, threshold=threshold, prune=prune, prune_last=prune_last, name="lstm0")
+        model = keras.Model(inp, lstm(inp), name=f"last_{prune_last}")
+        lstm.set_weights(weights)
+        want = model.predict(x.astype(np.float32), verbose=0).astype(np.float64)
+        got[prune_last] = Emulator(hls_project.convert(model, hls, tmp_path / str(prune_last))).run(x).values()
+        assert np.abs(got[prune_last] - want).max() <= 2e-3, prune_last
+    assert np.abs(got[False] - got[True]).max() > 0.05

@@ -143,6 +143,59 @@ def test_return_sequences_false_gives_last_pruned_state():
     assert np.max(np.abs(got - expected[:, -1])) <= 1e-5
 
 
+@pytest.mark.parametrize("prune,threshold", [("state", 0.3), ("output_gate", 0.5)])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_prune_last_false_leaves_only_the_last_state_unpruned(prune, threshold, return_sequences):
+    """``prune_last=False``: h_1..h_{T-1} (the states fed back) are pruned exactly as before; h_T is
+    o_T * tanh(c_T) unpruned, c_T from the pruned recursion; the state sparsity is unchanged."""
+    rng = np.random.default_rng(11)
+    units, n_in, steps = 9, 5, 8
+    x = rng.normal(0, 1.5, (16, steps, n_in)).astype(np.float32)
+    weights = random_weights(rng, n_in, units, scale=0.6)
+    pruned, compared, gates = numpy_lstm(x, *weights, threshold=threshold, prune=prune)
+    assert np.min(np.abs(compared - threshold)) > 1e-5
+    # h_T unpruned: h_T = o_T * tanh(c_T); recover tanh(c_T) from the unpruned-gate reference
+    last_full = _last_unpruned(x, *weights, threshold=threshold, prune=prune)
+    assert np.any((pruned[:, -1] == 0) & (last_full != 0))  # the last step would have pruned something
+
+    layers = {}
+    for prune_last in (True, False):
+        layer = SparseStateLSTM(units, threshold=threshold, prune=prune, prune_last=prune_last,
+                                return_sequences=return_sequences, name=f"l_{prune_last}")
+        inp = keras.Input((steps, n_in))
+        layers[prune_last] = (layer, keras.Model(inp, layer(inp)))
+        layer.set_weights(weights)
+    got = keras.ops.convert_to_numpy(layers[False][1](x))
+    ref = keras.ops.convert_to_numpy(layers[True][1](x))
+    last = got[:, -1] if return_sequences else got
+    assert np.max(np.abs(last - last_full)) <= 1e-5
+    assert np.max(np.abs((ref[:, -1] if return_sequences else ref) - pruned[:, -1])) <= 1e-5
+    if return_sequences:
+        assert np.max(np.abs(got[:, :-1] - pruned[:, :-1])) <= 1e-5
+        np.testing.assert_array_equal(got[:, :-1], ref[:, :-1])
+    s_false = sparsity.state_sparsity(layers[False][1], x)["l_False"]
+    s_true = sparsity.state_sparsity(layers[True][1], x)["l_True"]
+    assert s_false == s_true == pytest.approx(np.mean(pruned[:, :-1] == 0), abs=1e-12)
+
+
+def _last_unpruned(x, kernel, recurrent_kernel, bias, threshold, prune):
+    """h_T = o_T * tanh(c_T) of the pruned recursion, without the last step's mask (float64)."""
+    x = np.asarray(x, np.float64)
+    w, u, b = (np.asarray(a, np.float64) for a in (kernel, recurrent_kernel, bias))
+    units = u.shape[0]
+    h = np.zeros((x.shape[0], units))
+    c = np.zeros_like(h)
+    for t in range(x.shape[1]):
+        z = x[:, t] @ w + h @ u + b
+        i, f = _sigmoid(z[:, :units]), _sigmoid(z[:, units : 2 * units])
+        g, o = np.tanh(z[:, 2 * units : 3 * units]), _sigmoid(z[:, 3 * units :])
+        c = f * c + i * g
+        full = o * np.tanh(c)
+        keep = np.abs(full) > threshold if prune == "state" else o > threshold
+        h = np.where(keep, full, 0.0)
+    return full
+
+
 @pytest.mark.parametrize("prune", ["output_gate", "state"])
 def test_gate_l1_penalty_matches_reference_and_trains_in_graph_mode(prune):
     rng = np.random.default_rng(11)
@@ -246,15 +299,17 @@ def test_save_load_roundtrip(tmp_path, prune):
 
 def test_get_config_roundtrip():
     layer = SparseStateLSTM(
-        7, threshold=0.25, prune="output_gate", gate_l1=0.3, return_sequences=True, use_bias=False,
+        7, threshold=0.25, prune="output_gate", gate_l1=0.3, return_sequences=True, prune_last=False, use_bias=False,
         unit_forget_bias=False, kernel_regularizer=keras.regularizers.L2(0.01), name="custom_name",
     )
     config = layer.get_config()
     assert config["units"] == 7 and config["threshold"] == 0.25 and config["prune"] == "output_gate"
     assert config["gate_l1"] == 0.3 and config["return_sequences"] is True and config["use_bias"] is False
+    assert config["prune_last"] is False
     clone = SparseStateLSTM.from_config(config)
     assert clone.get_config() == config
     assert clone.units == 7 and clone.prune == "output_gate" and clone.name == "custom_name"
+    assert clone.prune_last is False
 
 
 # ------------------------------------------------------------------------------------- bad args
@@ -269,6 +324,7 @@ def test_get_config_roundtrip():
         ({"units": 4, "go_backwards": True}, "go_backwards", True),
         ({"units": 4, "return_state": True}, "return_state", True),
         ({"units": 4, "activation": "relu"}, "activation", "relu"),
+        ({"units": 4, "prune_last": "no"}, "prune_last", "no"),
     ],
 )
 def test_bad_layer_args_raise(kwargs, name, value):

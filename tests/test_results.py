@@ -58,6 +58,25 @@ def test_cosine_lr_run_compares_with_the_dense_run_of_the_same_lr_schedule():
     assert "| baseline |" in lines["`dense_cos`"] and "| baseline |" in lines["`dense`"]
 
 
+def test_step_lr_and_unpruned_last_state_rows():
+    """A step-LR run pairs with the dense run of the same drop (epoch and factor, in words); an
+    ``prune_last = false`` run is labelled "h_T unpruned" (ledger rows without the key: pruned) and
+    pairs with the plain dense run of its seed."""
+    from pipeline.results import _lr_text
+
+    step = _lr_text({"lr_schedule": "step", "lr_drop_epoch": 20, "lr_drop_factor": 0.1})
+    assert step == "step x0.1 from epoch 21"
+    assert _lr_text({"lr_schedule": "cosine", "lr_drop_epoch": 0, "lr_drop_factor": 0.1}) == "cosine"
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("dense_step", 0, 0.97, prune="none", lr_schedule=step),
+            _row("dense_step5", 0, 0.90, prune="none", lr_schedule="step x0.1 from epoch 6"),
+            _row("og_last", 0, 0.945, prune_last=False), _row("og_last_step", 0, 0.965, prune_last=False, lr_schedule=step)]
+    lines = {x.split("|")[1].strip(): x for x in table(rows).splitlines()[2:]}
+    assert "| output gate, L1 1, h_T unpruned |" in lines["`og_last`"] and "| -0.5 pts |" in lines["`og_last`"]
+    assert "| output gate, L1 1, step x0.1 from epoch 21 LR, h_T unpruned |" in lines["`og_last_step`"]
+    assert "| -0.5 pts |" in lines["`og_last_step`"]  # against dense_step, not dense_step5 or dense
+    assert "h_T" not in lines["`dense_step`"] and "h_T" not in table([_row("og", 0, 0.9)])
+
+
 def test_seed_table_bpc_is_relative():
     rows = [_row("d", 0, 2.0, prune="none", metric="bpc"), _row("d_seed1", 1, 1.0, prune="none", metric="bpc"),
             _row("p", 0, 2.2, metric="bpc"), _row("p_seed1", 1, 1.05, metric="bpc")]

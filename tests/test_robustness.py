@@ -68,6 +68,7 @@ def _digest(root: Path) -> dict[str, str]:
     ({"prune": "weights"}, r"prune must be one of \('state', 'output_gate'\), got prune='weights'"),
     ({"gate_l1": -1.0}, r"gate_l1 must be a finite number >= 0, got gate_l1=-1.0"),
     ({"gate_l1": "x"}, r"gate_l1='x'"),
+    ({"prune_last": 0}, r"prune_last must be True or False, got prune_last=0"),
     ({"stateful": True}, r"does not support stateful=True"),
     ({"go_backwards": True}, r"does not support go_backwards=True"),
     ({"return_state": True}, r"does not support return_state=True"),

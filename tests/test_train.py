@@ -382,13 +382,52 @@ def test_cosine_learning_rate_follows_the_formula_and_bad_values_are_refused(tmp
         want = 0.004 * (0.1 + 0.9 * (1 + math.cos(math.pi * min(t, 100) / 100)) / 2)
         assert float(lr(t)) == pytest.approx(want, rel=1e-5), t
     assert learning_rate({"train": dict(DEFAULTS["train"], learning_rate=0.003)}, 100) == 0.003
-    for key, value, match in (("lr_schedule", "step", r"train.lr_schedule must be 'constant' or 'cosine', got 'step'"),
+    for key, value, match in (("lr_schedule", "linear", r"train.lr_schedule must be 'constant', 'cosine' or 'step', got 'linear'"),
                               ("lr_min_fraction", 1.5, r"train.lr_min_fraction must be a number in \[0, 1\], got 1.5"),
                               ("learning_rate", 0, r"train.learning_rate must be a positive number, got 0")):
         (tmp_path / "bad.toml").write_text(
             SMALL_RECIPE.replace("seed = 0", f"seed = 0\n{key} = {value!r}".replace("'", '"'))
             if key != "learning_rate" else SMALL_RECIPE.replace("learning_rate = 0.005", "learning_rate = 0"),
             encoding="utf-8")
+        with pytest.raises(ValueError, match=match):
+            train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
+        assert not (tmp_path / "out").exists()
+
+
+def test_prune_last_recipe_key_reaches_the_model_and_bad_values_are_refused(tmp_path):
+    """``model.prune_last = false`` gives the last SparseStateLSTM ``prune_last=False`` (saved with the
+    model); a value that is not a TOML boolean is refused before any output is written."""
+    import keras
+
+    from pipeline.train import train
+
+    text = PHASED_RECIPE.format(lam=0.0, begin=0).replace('prune = "output_gate"', 'prune = "output_gate"\nprune_last = false')
+    (tmp_path / "last.toml").write_text(text, encoding="utf-8")
+    train(str(tmp_path / "last.toml"), out=tmp_path / "out", verbose=0)
+    model = keras.models.load_model(tmp_path / "out" / "last" / "model.keras")
+    assert model.get_layer("sparse_lstm_0").prune_last is False
+    (tmp_path / "bad.toml").write_text(text.replace("prune_last = false", 'prune_last = "no"'), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"model.prune_last must be true or false, got 'no'"):
+        train(str(tmp_path / "bad.toml"), out=tmp_path / "out2", verbose=0)
+    assert not (tmp_path / "out2").exists()
+
+
+def test_step_learning_rate_drops_once_at_lr_drop_epoch_and_bad_values_are_refused(tmp_path):
+    """lr(t) = lr0 for t < e * T / E, lr0 * k from the first step of epoch e on (train.lr_schedule =
+    "step"); a drop epoch outside [1, epochs) or a factor outside (0, 1] is refused before any output."""
+    from pipeline.recipes import DEFAULTS
+    from pipeline.train import learning_rate, train
+
+    recipe = {"train": dict(DEFAULTS["train"], epochs=10, learning_rate=0.004, lr_schedule="step",
+                            lr_drop_epoch=7, lr_drop_factor=0.25)}
+    lr = learning_rate(recipe, total_steps=200)  # 20 steps per epoch: epoch 7 starts at step 140
+    for t, want in ((0, 0.004), (139, 0.004), (140, 0.001), (199, 0.001), (500, 0.001)):
+        assert float(lr(t)) == pytest.approx(want, rel=1e-6), t
+    for extra, match in (("lr_drop_epoch = 8", r"train.lr_drop_epoch must be an integer in \[1, 8\) \(train.epochs = 8\)"),
+                         ("lr_drop_epoch = 0", r"lr_drop_epoch must be an integer in \[1, 8\)"),
+                         ("lr_drop_epoch = 3\nlr_drop_factor = 0", r"train.lr_drop_factor must be a number in \(0, 1\], got 0")):
+        (tmp_path / "bad.toml").write_text(SMALL_RECIPE.replace("seed = 0", f'seed = 0\nlr_schedule = "step"\n{extra}'),
+                                           encoding="utf-8")
         with pytest.raises(ValueError, match=match):
             train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
         assert not (tmp_path / "out").exists()

@@ -108,6 +108,7 @@ def register() -> None:
                 "n_out": int(cell.units),
                 "return_sequences": bool(layer.return_sequences),
                 "prune": cell.prune,
+                "prune_last": bool(layer.prune_last),
                 "threshold": float(np.asarray(cell.threshold.numpy())),
                 "weight_data": np.asarray(weights[0]),
                 "recurrent_weight_data": np.asarray(weights[1]),
@@ -122,6 +123,7 @@ def register() -> None:
             Attribute("n_timesteps"),
             Attribute("return_sequences", value_type=bool, default=False),
             Attribute("prune", value_type=str, default="state"),
+            Attribute("prune_last", value_type=bool, default=True),  # False: h_T leaves unpruned
             Attribute("threshold", value_type=float, default=0.0),
             Attribute("token_input", value_type=bool, default=False),  # set by pipeline.hls.fold
             ConfigurableAttribute("lanes", value_type=int, default=16),
@@ -204,6 +206,7 @@ def register() -> None:
                 n_timesteps=node.get_attr("n_timesteps"), n_lanes=node.get_attr("lanes"),
                 table_size=node.get_attr("table_size"), table_bits=node.get_attr("table_bits"),
                 skip_zeros=node.get_attr("skip_zeros"), prune=node.get_attr("prune"),
+                prune_last=node.get_attr("prune_last", True),
                 token_input=node.get_attr("token_input", False), folded=node.get_attr("folded_embedding", ""),
                 return_sequences=node.get_attr("return_sequences"),
                 weight_t=node.get_attr("weight").type.name, recurrent_weight_t=node.get_attr("recurrent_weight").type.name,

@@ -402,6 +402,7 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inp
         lstm = [
             {"name": n.name, "layer_id": n.index, "n_in": n.get_attr("n_in"), "units": n.get_attr("n_out"),
              "lanes": n.get_attr("lanes"), "steps": n.get_attr("n_timesteps"), "prune": n.get_attr("prune"),
+             "prune_last": bool(n.get_attr("prune_last", True)),
              "threshold": n.get_attr("threshold"), "token_input": bool(n.get_attr("token_input", False))}
             for n in hls_model.get_layers() if n.class_name == "SparseStateLSTMLayer"
         ]
