@@ -22,8 +22,9 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def numpy_lstm(x, kernel, recurrent_kernel, bias, threshold=0.0, prune="state"):
-    """Independent float64 reference of the pruned LSTM step (gate order i, f, c, o).
+def numpy_lstm(x, kernel, recurrent_kernel, bias, threshold=0.0, prune="state", prune_last=True):
+    """Independent float64 reference of the pruned LSTM step (gate order i, f, c, o); with
+    ``prune_last=False`` the last step's h_T = o_T * tanh(c_T) is not masked.
 
     Returns (h of shape (N, T, H), the pre-mask quantity compared with the threshold, unpruned o)."""
     x = np.asarray(x, np.float64)
@@ -42,13 +43,15 @@ def numpy_lstm(x, kernel, recurrent_kernel, bias, threshold=0.0, prune="state"):
         o = _sigmoid(z[:, 3 * units :])
         gates.append(o)
         c = f * c + i * g
+        full = o * np.tanh(c)
         if prune == "state":
-            h = o * np.tanh(c)
-            compared.append(np.abs(h))
-            h = np.where(np.abs(h) > threshold, h, 0.0)
+            compared.append(np.abs(full))
+            h = np.where(np.abs(full) > threshold, full, 0.0)
         else:
             compared.append(o)
             h = np.where(o > threshold, o, 0.0) * np.tanh(c)
+        if not prune_last and t == steps - 1:
+            h = full
         hs.append(h)
     return np.stack(hs, 1), np.stack(compared, 1), np.stack(gates, 1)
 
@@ -100,15 +103,21 @@ def test_threshold_zero_matches_keras_lstm(units, n_in, steps, return_sequences,
 
 
 # ------------------------------------------------------------------------------ pruning vs numpy
-@pytest.mark.parametrize("prune,threshold", [("state", 0.3), ("output_gate", 0.5)])
-def test_pruning_matches_numpy_reference(prune, threshold):
-    rng = np.random.default_rng(7)
-    units, n_in, steps = 9, 5, 8
+def _pruning_case(seed, prune, threshold, units, n_in, steps):
+    """Random inputs and weights with the numpy reference ``(x, weights, h, compared)``, kept away from
+    float32 ties at the threshold (a flipped mask would propagate)."""
+    rng = np.random.default_rng(seed)
     x = rng.normal(0, 1.5, (16, steps, n_in)).astype(np.float32)
     weights = random_weights(rng, n_in, units, scale=0.6)
     expected, compared, _ = numpy_lstm(x, *weights, threshold=threshold, prune=prune)
-    # Keep the test away from float32 ties at the threshold (a flipped mask would propagate).
     assert np.min(np.abs(compared - threshold)) > 1e-5
+    return x, weights, expected, compared
+
+
+@pytest.mark.parametrize("prune,threshold", [("state", 0.3), ("output_gate", 0.5)])
+def test_pruning_matches_numpy_reference(prune, threshold):
+    units, n_in, steps = 9, 5, 8
+    x, weights, expected, compared = _pruning_case(7, prune, threshold, units, n_in, steps)
     # The data must exercise pruning: some entries are pruned, others kept.
     assert 0.1 < np.mean(expected == 0) < 0.9
 
@@ -148,14 +157,11 @@ def test_return_sequences_false_gives_last_pruned_state():
 def test_prune_last_false_leaves_only_the_last_state_unpruned(prune, threshold, return_sequences):
     """``prune_last=False``: h_1..h_{T-1} (the states fed back) are pruned exactly as before; h_T is
     o_T * tanh(c_T) unpruned, c_T from the pruned recursion; the state sparsity is unchanged."""
-    rng = np.random.default_rng(11)
     units, n_in, steps = 9, 5, 8
-    x = rng.normal(0, 1.5, (16, steps, n_in)).astype(np.float32)
-    weights = random_weights(rng, n_in, units, scale=0.6)
-    pruned, compared, gates = numpy_lstm(x, *weights, threshold=threshold, prune=prune)
-    assert np.min(np.abs(compared - threshold)) > 1e-5
-    # h_T unpruned: h_T = o_T * tanh(c_T); recover tanh(c_T) from the unpruned-gate reference
-    last_full = _last_unpruned(x, *weights, threshold=threshold, prune=prune)
+    x, weights, pruned, _ = _pruning_case(11, prune, threshold, units, n_in, steps)
+    last_full = numpy_lstm(x, *weights, threshold=threshold, prune=prune, prune_last=False)[0][:, -1]
+    np.testing.assert_array_equal(numpy_lstm(x, *weights, threshold=threshold, prune=prune, prune_last=False)[0][:, :-1],
+                                  pruned[:, :-1])
     assert np.any((pruned[:, -1] == 0) & (last_full != 0))  # the last step would have pruned something
 
     layers = {}
@@ -176,24 +182,6 @@ def test_prune_last_false_leaves_only_the_last_state_unpruned(prune, threshold, 
     s_false = sparsity.state_sparsity(layers[False][1], x)["l_False"]
     s_true = sparsity.state_sparsity(layers[True][1], x)["l_True"]
     assert s_false == s_true == pytest.approx(np.mean(pruned[:, :-1] == 0), abs=1e-12)
-
-
-def _last_unpruned(x, kernel, recurrent_kernel, bias, threshold, prune):
-    """h_T = o_T * tanh(c_T) of the pruned recursion, without the last step's mask (float64)."""
-    x = np.asarray(x, np.float64)
-    w, u, b = (np.asarray(a, np.float64) for a in (kernel, recurrent_kernel, bias))
-    units = u.shape[0]
-    h = np.zeros((x.shape[0], units))
-    c = np.zeros_like(h)
-    for t in range(x.shape[1]):
-        z = x[:, t] @ w + h @ u + b
-        i, f = _sigmoid(z[:, :units]), _sigmoid(z[:, units : 2 * units])
-        g, o = np.tanh(z[:, 2 * units : 3 * units]), _sigmoid(z[:, 3 * units :])
-        c = f * c + i * g
-        full = o * np.tanh(c)
-        keep = np.abs(full) > threshold if prune == "state" else o > threshold
-        h = np.where(keep, full, 0.0)
-    return full
 
 
 @pytest.mark.parametrize("prune", ["output_gate", "state"])
