@@ -3,8 +3,9 @@
 For each recipe with ``out/<recipe>/model.keras``: the train metrics, and the emulate stage (run
 if missing or stale) for the fixed-point metric and the modelled speedup. Writes
 ``docs/results_table.md`` and ``docs/results_seeds.md`` (mean +- sd over seeds; both included by hand
-in docs/RESULTS.md) and ``docs/results_<task>.png``
-(state sparsity vs metric, dense baselines as horizontal lines).
+in docs/RESULTS.md), ``docs/results_<task>.png`` (state sparsity vs metric, dense baselines as
+horizontal lines) and ``docs/results_<task>_gaps.png`` (paired gap to dense per recipe family, with the
+issue's target).
 
 Trained models are build outputs and hours of training do not fit every checkout, so the measured rows
 also live in a committed ledger, ``docs/results_rows.json``: a run found under ``out/`` replaces its
@@ -163,28 +164,38 @@ def _family(name: str) -> str:
     return base if sep and tail.isdigit() else name
 
 
+def _seed_families(rows: list[dict]) -> dict[str, tuple[list[dict], list[float]]]:
+    """Recipe families with >= 2 seeds: ``family -> (rows by seed, paired differences)``, where the
+    difference to the dense run of the same seed is ``100 * (m_s - m_dense,s)`` points (accuracy) or
+    ``100 * (m_s / m_dense,s - 1)`` percent (BPC); dense families have no differences."""
+    fams: dict[str, list[dict]] = {}
+    for r in rows:
+        fams.setdefault(_family(r["recipe"]), []).append(r)
+    out = {}
+    for fam, rs in fams.items():
+        if len(rs) < 2:
+            continue
+        rs = sorted(rs, key=lambda r: r["seed"])
+        deltas = []
+        for r in rs:
+            base = _baseline(rows, r)
+            if base is not None and base is not r:
+                deltas.append(100.0 * (r["float"] - base["float"]) if rs[0]["metric"] == "accuracy"
+                              else 100.0 * (r["float"] / base["float"] - 1))
+        out[fam] = (rs, deltas)
+    return out
+
+
 def seed_table(rows: list[dict]) -> str:
     """Mean and sample standard deviation over the seeds of each recipe family with >= 2 seeds, and the
     paired difference to the dense baseline of the same seed: ``delta_s = m_s - m_dense,s``."""
     import numpy as np
 
-    fams: dict[str, list[dict]] = {}
-    for r in rows:
-        fams.setdefault(_family(r["recipe"]), []).append(r)
     lines = ["| recipe family | pruning | seeds | state sparsity (mean) | float metric, mean +- sd "
              "| vs dense, same seed: mean +- sd (per seed) |", "|---|---|---|---|---|---|"]
-    for fam, rs in fams.items():
-        if len(rs) < 2:
-            continue
-        rs = sorted(rs, key=lambda r: r["seed"])
+    for fam, (rs, deltas) in _seed_families(rows).items():
         vals = np.array([r["float"] for r in rs])
-        scale, unit = (100.0, " pts") if rs[0]["metric"] == "accuracy" else (100.0, "% BPC")
-        deltas = []
-        for r in rs:
-            base = _baseline(rows, r)
-            if base is not None and base is not r:
-                deltas.append(scale * (r["float"] - base["float"]) if rs[0]["metric"] == "accuracy"
-                              else scale * (r["float"] / base["float"] - 1))
+        unit = " pts" if rs[0]["metric"] == "accuracy" else "% BPC"
         if deltas:
             d = np.array(deltas)
             sd = f" +- {d.std(ddof=1):.1f}" if len(d) > 1 else ""
@@ -215,6 +226,44 @@ def _variant(r: dict) -> str:
     if not r.get("prune_last", True):
         parts.append("h_T unpruned")
     return ", ".join(parts)
+
+
+TARGETS = {"accuracy": -0.5, "bpc": 2.0}  # the issue's targets: within 0.5 points / 2% of dense
+
+
+def gap_plot(rows: list[dict], task: str, path: Path) -> list[str]:
+    """Paired differences to the same-seed dense run, one line per pruned recipe family with >= 2 seeds:
+    every seed as a dot, the mean with a 95% interval of the mean (``t_{0.975, n-1} * sd / sqrt(n)``),
+    and the issue's target as a dashed line. Returns the families in plot order ([] and no file when
+    the task has none)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy import stats
+
+    fams = [(fam, rs, d) for fam, (rs, d) in _seed_families(rows).items() if d and rs[0]["task"] == task]
+    if not fams:
+        return []
+    fams.sort(key=lambda f: np.mean(f[2]))
+    metric = fams[0][1][0]["metric"]
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(fams) + 1.6))
+    for k, (_, _, d) in enumerate(fams):
+        d = np.asarray(d)
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+        ax.scatter(d, np.full(len(d), k), s=10, color="gray", alpha=0.6, zorder=2)
+        ax.errorbar(d.mean(), k, xerr=half, fmt="o", color="C0", capsize=3, zorder=3)
+    ax.axvline(TARGETS[metric], ls="--", color="C3", lw=1, label=f"target ({TARGETS[metric]:+g})")
+    ax.axvline(0.0, ls=":", color="k", lw=0.8)
+    ax.set_yticks(range(len(fams)), [f"{fam} ({len(d)} seeds)" for fam, _, d in fams], fontsize=7)
+    ax.set_xlabel("vs dense run of the same seed: " + ("accuracy points" if metric == "accuracy" else "% BPC"))
+    ax.set_title(f"{task}: paired gap per recipe family (dots: seeds; bar: mean, 95% interval)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right" if metric == "accuracy" else "upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [fam for fam, _, _ in fams]
 
 
 def plot(rows: list[dict], task: str, path: Path) -> list[str]:
@@ -272,6 +321,7 @@ def main(out="out", docs="docs", only_out: bool = False) -> list[dict]:
     atomic_write_text(Path(docs) / "results_seeds.md", seed_table(rows) + "\n")
     for task in sorted({r["task"] for r in rows}):
         plot(rows, task, Path(docs) / f"results_{task}.png")
+        gap_plot(rows, task, Path(docs) / f"results_{task}_gaps.png")
     atomic_write_text(ledger_path, json.dumps({"rows": rows}, indent=1, sort_keys=True) + "\n")
     stage(f"results: {len(rows)} recipes ({len(fresh)} from {out}/, {len(rows) - len(fresh)} from the ledger) "
           f"-> {docs}/results_table.md and plots")

@@ -176,3 +176,17 @@ def test_committed_ledger_matches_the_bundled_recipes():
         assert (MODELS_DIR / f"{r['recipe']}.toml").is_file(), r["recipe"]
         assert r["recipe_sha256"] == _recipe_sha(r["recipe"]), f"{r['recipe']}: recipe changed since measured"
     assert table(rows).splitlines()[2:] == (MODELS_DIR.parent / "docs" / "results_table.md").read_text().splitlines()[2:]
+
+
+def test_gap_plot_shows_each_pruned_family_against_the_target(tmp_path):
+    """One line per pruned family with >= 2 paired seeds (dense families and single runs left out),
+    sorted by mean gap; the task without such families gets no file."""
+    from pipeline.results import _seed_families, gap_plot
+
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("dense_seed1", 1, 0.97, prune="none"),
+            _row("og", 0, 0.94), _row("og_seed1", 1, 0.97), _row("late", 0, 0.90), _row("late_seed1", 1, 0.93),
+            _row("single", 0, 0.99)]
+    assert _seed_families(rows)["late"][1] == pytest.approx([-5.0, -4.0])
+    assert gap_plot(rows, "mnist_rows", tmp_path / "g.png") == ["late", "og"]
+    assert (tmp_path / "g.png").stat().st_size > 10_000
+    assert gap_plot(rows, "ptb_chars", tmp_path / "h.png") == [] and not (tmp_path / "h.png").exists()
