@@ -172,14 +172,12 @@ class SparseStateLSTMCell(keras.layers.Layer):
         c = f * c_prev + i * g
         tau = ops.cast(self.threshold, o.dtype)
         tc = ops.tanh(c)
+        h_full = o * tc  # the unpruned h_t
         if self.prune == "output_gate":
             # The gate_l1 penalty is added by `SparseStateLSTM.call` (add_loss inside the RNN's
             # while loop leaks a loop tensor out of scope under tf.function).
-            h_full = o * tc
-            o = _straight_through_mask(o, o > tau)
-            h = o * tc
+            h = _straight_through_mask(o, o > tau) * tc
         else:
-            h_full = o * tc
             h = _straight_through_mask(h_full, ops.abs(h_full) > tau)
         if self.emit_unpruned:
             return ops.concatenate([h, h_full], axis=-1), [h, c]

@@ -88,14 +88,12 @@ def learning_rate(recipe: dict, total_steps: int):
         raise ValueError(f"train.lr_min_fraction must be a number in [0, 1], got {a!r}")
     if t["lr_schedule"] == "constant":
         return float(lr0)
-    if t["lr_schedule"] == "cosine":
-        import keras
+    import keras
 
+    if t["lr_schedule"] == "cosine":
         return keras.optimizers.schedules.CosineDecay(float(lr0), decay_steps=max(int(total_steps), 1),
                                                       alpha=float(a))
     if t["lr_schedule"] == "step":
-        import keras
-
         e, k, epochs = t["lr_drop_epoch"], t["lr_drop_factor"], int(t["epochs"])
         if isinstance(e, bool) or not isinstance(e, int) or not 1 <= e < epochs:
             raise ValueError(f"train.lr_drop_epoch must be an integer in [1, {epochs}) (train.epochs = {epochs}) "

@@ -159,9 +159,9 @@ def test_prune_last_false_leaves_only_the_last_state_unpruned(prune, threshold, 
     o_T * tanh(c_T) unpruned, c_T from the pruned recursion; the state sparsity is unchanged."""
     units, n_in, steps = 9, 5, 8
     x, weights, pruned, _ = _pruning_case(11, prune, threshold, units, n_in, steps)
-    last_full = numpy_lstm(x, *weights, threshold=threshold, prune=prune, prune_last=False)[0][:, -1]
-    np.testing.assert_array_equal(numpy_lstm(x, *weights, threshold=threshold, prune=prune, prune_last=False)[0][:, :-1],
-                                  pruned[:, :-1])
+    unpruned_last = numpy_lstm(x, *weights, threshold=threshold, prune=prune, prune_last=False)[0]
+    np.testing.assert_array_equal(unpruned_last[:, :-1], pruned[:, :-1])
+    last_full = unpruned_last[:, -1]
     assert np.any((pruned[:, -1] == 0) & (last_full != 0))  # the last step would have pruned something
 
     layers = {}
