@@ -56,6 +56,7 @@ def collect(out="out") -> list[dict]:
             "lr_schedule": _lr_text(recipe["train"]), "fold_embedding": recipe["hls"]["fold_embedding"],
             "prune_last": bool(recipe["model"]["prune_last"]),
             "recipe_sha256": _recipe_sha(name), "source": "out",
+            "machine": (train.get("machine") or {}).get("cpu"),  # None: trained before it was recorded
         })
     return rows
 
@@ -186,6 +187,19 @@ def _seed_families(rows: list[dict]) -> dict[str, tuple[list[dict], list[float]]
     return out
 
 
+def _cross_machine(rows: list[dict], family: list[dict]) -> list[str]:
+    """The CPU models of a family's runs and their dense baselines, when a pair was trained on two
+    different recorded ones (training is bit-reproducible on one CPU model only); else ``[]``."""
+    machines = set()
+    mixed = False
+    for r in family:
+        base = _baseline(rows, r)
+        pair = {m for m in (r.get("machine"), base and base.get("machine")) if m}
+        machines |= pair
+        mixed |= len(pair) > 1
+    return sorted(machines) if mixed else []
+
+
 def seed_table(rows: list[dict]) -> str:
     """Mean and sample standard deviation over the seeds of each recipe family with >= 2 seeds, and the
     paired difference to the dense baseline of the same seed: ``delta_s = m_s - m_dense,s``."""
@@ -200,6 +214,9 @@ def seed_table(rows: list[dict]) -> str:
             d = np.array(deltas)
             sd = f" +- {d.std(ddof=1):.1f}" if len(d) > 1 else ""
             vs = f"{d.mean():+.1f}{sd}{unit} ({', '.join(f'{x:+.1f}' for x in d)})"
+            mixed = _cross_machine(rows, rs)
+            if mixed:
+                vs += f"; pairs across CPU models: {', '.join(mixed)}"
         else:
             vs = "baseline"
         how = _pruning(dict(rs[0], init_from=rs[0].get("init_from") and _family(rs[0]["init_from"])))

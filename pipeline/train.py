@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline import data as data_mod
 from pipeline.recipes import load_recipe
-from pipeline.util import atomic_write_text, stage
+from pipeline.util import atomic_write_text, machine_info, stage
 
 
 def load_dataset(recipe: dict, split_limit: int | None = None) -> data_mod.Dataset:
@@ -237,6 +237,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
         "init_from": None if init_path is None else str(init_path),
         "seed": seed,
         "wall_s": round(time.time() - t0, 1),
+        "machine": machine_info(tensorflow=tf.__version__, keras=keras.__version__),
     }
     atomic_write_text(outdir / "train_metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
     stage(f"train: {recipe['name']}: test {result['metric']} {result['value']:.4f}, state sparsity "

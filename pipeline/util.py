@@ -1,9 +1,10 @@
-"""Small shared helpers: progress lines, atomic writes, content hashes, identifier sanitising."""
+"""Small shared helpers: progress lines, atomic writes, content hashes, identifier sanitising, machine facts."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import shutil
 import tempfile
@@ -22,6 +23,25 @@ typename union unsigned using virtual void volatile wchar_t while xor xor_eq mai
 def stage(message: str) -> None:
     """One progress line per stage (flushed, so it shows under make and in CI logs)."""
     print(f"[skiplstm] {message}", flush=True)
+
+
+def cpu_model(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
+    """The CPU model as the OS names it (``model name`` in /proc/cpuinfo; else ``platform.processor()``,
+    else the architecture): training is bit-reproducible on one CPU model, not across models."""
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() == "model name" and value.strip():
+                return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info(**versions: str) -> dict:
+    """Where a run ran: ``{"cpu": cpu_model(), "cores": os.cpu_count(), "python": ..., **versions}``
+    (versions: e.g. ``tensorflow=tf.__version__``)."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(), **versions}
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -77,6 +77,33 @@ def test_step_lr_and_unpruned_last_state_rows():
     assert "h_T" not in lines["`dense_step`"] and "h_T" not in table([_row("og", 0, 0.9)])
 
 
+def test_seed_table_flags_pairs_trained_on_two_cpu_models():
+    """Training is bit-reproducible on one CPU model only: a family whose run and same-seed dense run
+    were trained on different recorded CPUs says so; unrecorded (older) rows are not guessed at."""
+    same = [_row("dense", 0, 0.95, prune="none", machine="A"), _row("dense_seed1", 1, 0.97, prune="none", machine="A"),
+            _row("og", 0, 0.94, machine="A"), _row("og_seed1", 1, 0.97, machine="A")]
+    line = [x for x in seed_table(same).splitlines() if x.startswith("| `og` |")][0]
+    assert "CPU" not in line and line.endswith("(-1.0, +0.0) |")
+    mixed = same[:3] + [_row("og_seed1", 1, 0.97, machine="B")]
+    line = [x for x in seed_table(mixed).splitlines() if x.startswith("| `og` |")][0]
+    assert line.endswith("(-1.0, +0.0); pairs across CPU models: A, B |")
+    unknown = same[:3] + [_row("og_seed1", 1, 0.97)]  # no "machine": trained before it was recorded
+    assert "CPU" not in seed_table(unknown)
+
+
+def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path):
+    from pipeline.util import cpu_model, machine_info
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t:  Some   CPU 9000\n\nprocessor\t: 1\n"
+                    "model name\t: Some CPU 9000\n")
+    assert cpu_model(info) == "Some CPU 9000"
+    info.write_text("processor\t: 0\nmodel name\t:\n")  # empty: fall back to platform's answer
+    assert cpu_model(info) and cpu_model(info) == cpu_model(tmp_path / "missing")
+    m = machine_info(tensorflow="2.x")
+    assert m["tensorflow"] == "2.x" and isinstance(m["cores"], int) and m["cpu"]
+
+
 def test_seed_table_bpc_is_relative():
     rows = [_row("d", 0, 2.0, prune="none", metric="bpc"), _row("d_seed1", 1, 1.0, prune="none", metric="bpc"),
             _row("p", 0, 2.2, metric="bpc"), _row("p_seed1", 1, 1.05, metric="bpc")]

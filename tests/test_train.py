@@ -117,6 +117,10 @@ def test_train_writes_model_and_metrics(small_run):
     assert saved["test"] == metrics["test"]
     assert "sparse_lstm_0_state_sparsity" in saved["history"]
     assert "val_sparse_lstm_0_state_sparsity" in saved["history"]
+    import keras
+
+    from pipeline.util import cpu_model
+    assert saved["machine"]["cpu"] == cpu_model() and saved["machine"]["keras"] == keras.__version__
 
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
