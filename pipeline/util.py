@@ -26,16 +26,25 @@ def stage(message: str) -> None:
 
 
 def cpu_model(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
-    """The CPU model as the OS names it (``model name`` in /proc/cpuinfo; else ``platform.processor()``,
-    else the architecture): training is bit-reproducible on one CPU model, not across models."""
+    """The CPU model as the OS names it: ``model name`` from /proc/cpuinfo with the vendor, family, model
+    and stepping numbers (a virtual machine's name, e.g. "AMD EPYC", hides the generation); else
+    ``platform.processor()``, else the architecture. Training is bit-reproducible on one CPU model, not
+    across models."""
+    fields: dict[str, str] = {}
     try:
         for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
             key, sep, value = line.partition(":")
-            if sep and key.strip() == "model name" and value.strip():
-                return " ".join(value.split())
+            if not sep and fields:  # the end of the first processor's block
+                break
+            fields.setdefault(key.strip(), " ".join(value.split()))
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine() or "unknown"
+    ids = " ".join(f"{k.split()[-1]} {fields[k]}" for k in ("cpu family", "model", "stepping") if fields.get(k))
+    vendor = fields.get("vendor_id", "")
+    return f"{name} ({' '.join(x for x in (vendor, ids) if x)})" if vendor or ids else name
 
 
 def machine_info(**versions: str) -> dict:

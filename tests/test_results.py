@@ -95,8 +95,10 @@ def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path):
     from pipeline.util import cpu_model, machine_info
 
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t:  Some   CPU 9000\n\nprocessor\t: 1\n"
-                    "model name\t: Some CPU 9000\n")
+    info.write_text("processor\t: 0\nvendor_id\t: X\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t:  Some   CPU 9000\n"
+                    "stepping\t: 1\n\nprocessor\t: 1\nmodel\t\t: 99\nmodel name\t: Other\n")
+    assert cpu_model(info) == "Some CPU 9000 (X family 25 model 17 stepping 1)"  # the first processor's block
+    info.write_text("model name\t: Some CPU 9000\n")
     assert cpu_model(info) == "Some CPU 9000"
     info.write_text("processor\t: 0\nmodel name\t:\n")  # empty: fall back to platform's answer
     assert cpu_model(info) and cpu_model(info) == cpu_model(tmp_path / "missing")
