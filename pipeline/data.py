@@ -154,6 +154,29 @@ def load_mnist_rows(source: str = "auto", root: str | os.PathLike | None = None,
     )
 
 
+def shift_images(x: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """Translate each image of ``x`` (shape ``(N, R, C)``) by integer offsets, zero fill:
+
+        out[n, i, j] = x[n, i - dy[n], j - dx[n]]  when 0 <= i - dy[n] < R and 0 <= j - dx[n] < C, else 0.
+
+    For row-wise MNIST a vertical shift ``dy`` moves the digit ``dy`` time steps later and ``dx`` moves it
+    across the features of every step."""
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise ValueError(f"shift_images expects images of shape (N, rows, cols), got shape {x.shape}")
+    dy, dx = np.asarray(dy, dtype=np.int64), np.asarray(dx, dtype=np.int64)
+    n, rows, cols = x.shape
+    if dy.shape != (n,) or dx.shape != (n,):
+        raise ValueError(f"shift_images needs one (dy, dx) per image: {n} images, dy {dy.shape}, dx {dx.shape}")
+    k = int(max(np.abs(dy).max(initial=0), np.abs(dx).max(initial=0)))
+    if k >= max(rows, cols):
+        raise ValueError(f"shift_images: a shift of {k} moves a {rows}x{cols} image out of view")
+    padded = np.pad(x, ((0, 0), (k, k), (k, k)))
+    r = (np.arange(rows)[None, :] - dy[:, None] + k)[:, :, None]
+    c = (np.arange(cols)[None, :] - dx[:, None] + k)[:, None, :]
+    return padded[np.arange(n)[:, None, None], r, c]
+
+
 # ------------------------------------------------------------------------------------------- PTB chars
 def words_to_chars(text: str) -> str:
     """Word-level PTB text to the char-PTB stream: spaces become ``_``, lines end in ``\\n``."""

@@ -29,7 +29,10 @@ DEFAULTS: dict[str, dict] = {
               # path); loss += distill_weight * T^2 * KL(softmax(teacher / T) || softmax(model / T))
               "teacher": "", "distill_weight": 1.0, "distill_temperature": 2.0,
               # fine-tuning: start from a trained model's weights (recipe name or .keras path)
-              "init_from": ""},
+              "init_from": "",
+              # training-set augmentation for image rows: each epoch every training image moves by a random
+              # (dy, dx), uniform in {-k..k}^2, zero fill (pipeline.data.shift_images); 0: none
+              "augment_shift": 0},
     "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9,
                  "begin_epoch": 0, "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95,
                  # epoch from which model.gate_l1 is applied (0: from the start; before it the

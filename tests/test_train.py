@@ -435,3 +435,72 @@ def test_step_learning_rate_drops_once_at_lr_drop_epoch_and_bad_values_are_refus
         with pytest.raises(ValueError, match=match):
             train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
         assert not (tmp_path / "out").exists()
+
+
+def test_shifted_batches_cover_the_training_set_with_fresh_shifts_each_epoch():
+    """Each epoch's batches hold every training image once, each a copy of its original moved by some
+    (dy, dx) in {-k..k}^2; the draws are a pure function of (seed, epoch): a run resumed at epoch 1
+    repeats epoch 1, other epochs and another seed differ."""
+    from pipeline.data import shift_images
+    from pipeline.train import shifted_batches
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((50, 10, 10)) + 0.5).astype(np.float32)
+    y = np.arange(50, dtype=np.int32)  # labels name the original image
+    k = 2
+
+    def epochs(seed, first, end):
+        out = list(shifted_batches(x, y, 16, 4, k, seed, first, end))
+        assert len(out) == 4 * (end - first)
+        return [(np.concatenate([b[0] for b in out[i:i + 4]]), np.concatenate([b[1] for b in out[i:i + 4]]))
+                for i in range(0, len(out), 4)]
+
+    (x0, y0), (x1, y1) = epochs(3, 0, 2)
+    assert sorted(y0.tolist()) == list(range(50)) and y0.tolist() != list(range(50))  # shuffled, each once
+    assert sorted(y1.tolist()) == list(range(50)) and y1.tolist() != y0.tolist()
+    shifts = set()
+    for img, label in zip(x0, y0, strict=True):
+        found = [(dy, dx) for dy in range(-k, k + 1) for dx in range(-k, k + 1)
+                 if np.array_equal(img, shift_images(x[label][None], np.array([dy]), np.array([dx]))[0])]
+        assert len(found) == 1, label
+        shifts.add(found[0])
+    assert len(shifts) > 10  # many of the 25 offsets drawn over 50 images
+    (r1, s1), = epochs(3, 1, 2)
+    np.testing.assert_array_equal(r1, x1)
+    np.testing.assert_array_equal(s1, y1)
+    assert not np.array_equal(epochs(4, 0, 1)[0][0], x0)
+    short = list(shifted_batches(x, y, 16, 2, k, 3, 0, 1))  # max_steps_per_epoch = 2: the first two batches
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in short]), x0[:32])
+
+
+def test_augmented_run_reads_each_epoch_once_is_reproducible_and_bad_values_are_refused(tmp_path, monkeypatch):
+    """``train.augment_shift = 2`` trains on `shifted_batches`, epochs 0 .. E - 1 once each (over the two
+    fit calls of a late gate-L1 start: [0, 1) then [1, 3)); the same recipe repeats its losses exactly,
+    without the shifts the losses differ; bad values are refused before any output is written."""
+    from pipeline import train as train_mod
+    from pipeline.data import Dataset, Split
+
+    calls = []
+    real = train_mod.shifted_batches
+
+    def recording(x, y, batch_size, steps, k, seed, first, end):
+        calls.append((steps, k, first, end))
+        yield from real(x, y, batch_size, steps, k, seed, first, end)
+
+    monkeypatch.setattr(train_mod, "shifted_batches", recording)
+    text = PHASED_RECIPE.format(lam=1.0, begin=1).replace("epochs = 2", "epochs = 3")
+    for name, extra in (("aug", "augment_shift = 2"), ("aug2", "augment_shift = 2"), ("plain", "")):
+        (tmp_path / f"{name}.toml").write_text(text.replace("seed = 0", f"seed = 0\n{extra}"), encoding="utf-8")
+    losses = {n: train_mod.train(str(tmp_path / f"{n}.toml"), out=tmp_path / "out", verbose=0)["history"]["loss"]
+              for n in ("aug", "aug2", "plain")}
+    assert calls == [(2, 2, 0, 1), (2, 2, 1, 3)] * 2
+    assert losses["aug"] == losses["aug2"] and len(losses["aug"]) == 3
+    assert losses["aug"] != losses["plain"]
+    for bad in ("-1", "true", "1.5"):
+        (tmp_path / "bad.toml").write_text(text.replace("seed = 0", f"seed = 0\naugment_shift = {bad}"), encoding="utf-8")
+        with pytest.raises(ValueError, match=rf"train.augment_shift must be an integer >= 0 \(pixels\), got {bad.title() if bad == 'true' else bad}"):
+            train_mod.train(str(tmp_path / "bad.toml"), out=tmp_path / "out2", verbose=0)
+        assert not (tmp_path / "out2").exists()
+    lm = Dataset("ptb_chars", *(Split(np.zeros((4, 100), np.int32), np.zeros((4, 100), np.int32)),) * 3, 50, "lm")
+    with pytest.raises(ValueError, match=r"augment_shift = 2 needs image rows .* task 'lm' and inputs of shape \(4, 100\)"):
+        train_mod.augment_shift({"name": "r", "train": {"augment_shift": 2}}, lm)
