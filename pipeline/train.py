@@ -410,17 +410,14 @@ def _fit_phases(model, layers, recipe, dataset, bs, steps, callbacks, verbose):
         if first > 0:
             stage(f"train: {recipe['name']}: gate L1 {lam[0]:g} on from epoch {first + 1}")
         if not k:
-            h = model.fit(
-                dataset.train.x, dataset.train.y, batch_size=bs, epochs=end, initial_epoch=first,
-                steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None,
-                validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose,
-                shuffle=True,
-            )
+            train_data = dict(x=dataset.train.x, y=dataset.train.y, batch_size=bs, shuffle=True,
+                              steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None)
         else:
-            batches = _shifted_dataset(dataset.train.x, dataset.train.y, bs, steps, k, int(recipe["train"]["seed"]),
-                                       first, end)
-            h = model.fit(batches, epochs=end, initial_epoch=first, steps_per_epoch=steps, shuffle=False,
-                          validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose)
+            train_data = dict(x=_shifted_dataset(dataset.train.x, dataset.train.y, bs, steps, k,
+                                                 int(recipe["train"]["seed"]), first, end),
+                              shuffle=False, steps_per_epoch=steps)
+        h = model.fit(**train_data, epochs=end, initial_epoch=first,
+                      validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose)
         for key, values in h.history.items():
             history.setdefault(key, []).extend(values)
     for layer, value in zip(layers, lam, strict=True):
@@ -452,8 +449,6 @@ def shifted_batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, k
     images ``perm[b * batch_size : (b + 1) * batch_size]``, each moved by `pipeline.data.shift_images`.
     The sequence is a pure function of ``(seed, e, b)``: read ahead or resumed at a later epoch (the
     second phase of a late gate-L1 start), it yields the same batches."""
-    from pipeline.data import shift_images
-
     n = len(x)
     for e in range(first, end):
         rng = np.random.default_rng([seed, e])
@@ -461,7 +456,7 @@ def shifted_batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, k
         dy, dx = rng.integers(-k, k + 1, size=n), rng.integers(-k, k + 1, size=n)
         for b in range(steps):
             idx = perm[b * batch_size:(b + 1) * batch_size]  # steps <= ceil(n / batch_size): never empty
-            yield shift_images(x[idx], dy[idx], dx[idx]), y[idx]
+            yield data_mod.shift_images(x[idx], dy[idx], dx[idx]), y[idx]
 
 
 def _shifted_dataset(x, y, batch_size: int, steps: int, k: int, seed: int, first: int, end: int):
