@@ -1,20 +1,40 @@
 """The sparse-state LSTM accelerator's cost model: cycles, MACs, weight reads and an energy proxy.
 
-One source of truth: the C++ kernel counts the iterations of its pipelined loops (csim only) and adds
-the same pipeline depths; the emulator calls `step_cycles`; tests hold the two equal.
+One source of truth: the C++ kernel (templates/nnet_sparse_lstm.h) counts, in C-simulation, every
+iteration of every loop it runs plus the named drain depth of each pipelined loop it enters; the RTL
+twin (pipeline/rtl) is built to the same schedule and its clock cycles are measured in Verilator; the
+emulator calls the functions below; the tests hold all three equal.
 
-Per time step t of one layer with n_in inputs, H units and P lanes (parallel multipliers):
+One layer with n_in inputs, H units and P lanes (parallel multipliers); P must divide H (and so 4H):
 
-    chunks(4H) = ceil(4H / P)                  cycles to stream one weight column (4H words) through P lanes
-    cols_x     = nnz(x_t)      (sparse mode)   or n_in  (dense mode)
-                 = 1           (both modes) for token input (an Embedding folded into one row per token)
-    cols_h     = nnz(h_{t-1})  (sparse mode)   or H     (dense mode)
-    cycles_t   = (cols_x + cols_h) * chunks(4H) + ceil(H / P) + MAC_DEPTH + GATE_DEPTH
+    C  = 4H / P          chunks: cycles to stream one weight column (4H words) through P lanes
+    U  = H / P           gate iterations: P units per cycle
+    XS = ceil(n_in / P)  x-scan iterations: P inputs compared with 0 per cycle (sparse mode only;
+                         0 for a folded embedding, whose input is one token id)
+    G  = max(U, XS)      sparse mode (the scan of x_{t+1} runs inside the gate loop of step t)
+       = U               dense mode (no scan: every column is streamed)
 
-``ceil(H / P)`` is the gate stage (P units per cycle: LUT sigmoid/tanh, c_t, h_t, threshold, and
-the nonzero-index list of h_t); MAC_DEPTH and GATE_DEPTH are the fill latencies of the two
-pipelines, paid once per step. MACs and weight-word reads per step are ``4H * (cols_x + cols_h)``
-(one read per MAC: each weight is used once per step).
+Per sequence (start to done):
+
+    cycles  = INIT + sum_t cycles_t
+    INIT    = G                              acc <- bias, c <- 0, h <- 0, masks cleared, scan of x_0
+    cycles_t = [cols_t > 0] * (cols_t * C + MAC_DEPTH) + G + GATE_DEPTH
+    cols_t  = cols_x + cols_h
+    cols_x  = nnz(x_t) sparse, n_in dense    (1 in both modes for token input)
+    cols_h  = nnz(h_{t-1}) sparse, H dense   (h_0 = 0)
+
+The column stream is one flattened pipelined loop over (column, chunk) per step: it pays its drain
+MAC_DEPTH once per step (when it runs at all), not once per column. MAC_DEPTH = 3 stages after the
+issue stage: the weight word leaves its ROM, the P products are registered, the P accumulators are
+written. The accumulate of word k at iteration i is read again at iteration i + C (same chunk of the
+next column); since P divides H, C = 4H/P >= 4 > ACC_LATENCY = 2 (read, add, write back), so the true
+dependency never stalls the stream and the model has no stall term. GATE_DEPTH = 7 stages after the
+issue stage: LUT indices, LUT reads (i, f, g, o), products f*c and i*g, c_t cast and tanh-index,
+tanh(c_t) read, o*tanh(c_t), cast + threshold + write of h_t and its nonzero mask. The nonzero lists
+are bit masks (h's written P bits per gate iteration, x's P bits per scan iteration) read by a
+priority encoder when a column is picked: compaction costs no cycles beyond G.
+
+MACs and weight-word reads per step are ``4H * cols_t`` (each weight used once per step).
 
 Energy proxy (a model, not a measurement), per step:
 
@@ -34,8 +54,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAC_DEPTH = 4
-GATE_DEPTH = 8
+MAC_DEPTH = 3  # column-stream stages after issue: ROM word out, products registered, accumulators written
+GATE_DEPTH = 7  # gate stages after issue (see the module docstring)
+ACC_LATENCY = 2  # cycles from reading an accumulator word to writing it back (must be < C; C >= 4)
 E_MAC_PJ = 1.0
 E_READ_PJ = 5.0
 GATE_MULS = 3
@@ -46,11 +67,25 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def valid_lanes(units: int) -> list[int]:
+    """The lane counts the kernel accepts for H units: the divisors of H."""
+    return [p for p in range(1, units + 1) if units % p == 0]
+
+
 def check_lanes(lanes: int, units: int) -> int:
-    """P must be in 1 .. 4H (more lanes than a column's 4H words would idle)."""
-    if isinstance(lanes, bool) or not isinstance(lanes, int | np.integer) or not 1 <= lanes <= 4 * units:
-        raise ValueError(f"lanes must be an integer in 1..4*units = 1..{4 * units}, got lanes={lanes!r}")
-    return int(lanes)
+    """P must divide H (so that a chunk of P words never straddles two gates and every accumulator,
+    state and table bank is addressed by its lane alone); the error names the nearest valid counts."""
+    if isinstance(lanes, bool) or not isinstance(lanes, int | np.integer) or lanes < 1:
+        raise ValueError(f"lanes must be a positive integer dividing units = {units}, got lanes={lanes!r}")
+    lanes = int(lanes)
+    if units % lanes:
+        ok = valid_lanes(units)
+        below = [p for p in ok if p < lanes]
+        above = [p for p in ok if p > lanes]
+        near = ", ".join(str(p) for p in ([below[-1]] if below else []) + ([above[0]] if above else []))
+        raise ValueError(f"lanes must divide units = {units} (P | H: a chunk of P gate words must not straddle "
+                         f"two gates), got lanes={lanes}; nearest valid lane counts: {near}")
+    return lanes
 
 
 @dataclass(frozen=True)
@@ -67,18 +102,33 @@ class LayerShape:
 
     @property
     def col_cycles(self) -> int:
-        """ceil(4H / P): cycles per weight column."""
-        return ceil_div(4 * self.units, self.lanes)
+        """C = 4H / P: cycles per weight column."""
+        return 4 * self.units // self.lanes
 
     @property
-    def gate_cycles(self) -> int:
-        """ceil(H / P) + MAC_DEPTH + GATE_DEPTH: the per-step overhead."""
-        return ceil_div(self.units, self.lanes) + MAC_DEPTH + GATE_DEPTH
+    def unit_iters(self) -> int:
+        """U = H / P: gate iterations."""
+        return self.units // self.lanes
+
+    @property
+    def scan_iters(self) -> int:
+        """XS = ceil(n_in / P): x-scan iterations (0 for token input)."""
+        return 0 if self.token_input else ceil_div(self.n_in, self.lanes)
+
+    def gate_iters(self, sparse: bool) -> int:
+        """G: iterations of the gate loop (and of the init loop): max(U, XS) sparse, U dense."""
+        return max(self.unit_iters, self.scan_iters) if sparse else self.unit_iters
+
+    def init_cycles(self, sparse: bool) -> int:
+        """INIT = G, once per sequence."""
+        return self.gate_iters(sparse)
 
 
-def step_cycles(shape: LayerShape, cols_x, cols_h):
-    """cycles_t = (cols_x + cols_h) * ceil(4H/P) + ceil(H/P) + MAC_DEPTH + GATE_DEPTH (vectorised)."""
-    return (np.asarray(cols_x, np.int64) + np.asarray(cols_h, np.int64)) * shape.col_cycles + shape.gate_cycles
+def step_cycles(shape: LayerShape, cols_x, cols_h, sparse: bool):
+    """cycles_t = [cols > 0] (cols * C + MAC_DEPTH) + G + GATE_DEPTH, cols = cols_x + cols_h (vectorised)."""
+    cols = np.asarray(cols_x, np.int64) + np.asarray(cols_h, np.int64)
+    stream = np.where(cols > 0, cols * shape.col_cycles + MAC_DEPTH, 0)
+    return stream + shape.gate_iters(sparse) + GATE_DEPTH
 
 
 def step_macs(shape: LayerShape, cols_x, cols_h):
@@ -94,25 +144,33 @@ def energy_pj(shape: LayerShape, macs) -> float:
 
 
 def layer_costs(shape: LayerShape, nnz_x: np.ndarray, nnz_h: np.ndarray) -> dict:
-    """Per-step and total costs of one layer in both modes.
+    """Per-step and per-sequence costs of one layer in both modes.
 
     Args:
         nnz_x: (N, T) nonzero counts of x_t; nnz_h: (N, T) nonzero counts of h_{t-1}
-            (h_0 = 0, so nnz_h[:, 0] == 0).
+            (h_0 = 0, so nnz_h[:, 0] == 0). For token input nnz_x is 1.
+
+    Returns ``{mode}_cycles`` (N, T) per step, ``{mode}_init_cycles`` (per sequence, a scalar),
+    ``{mode}_sequence_cycles`` (N,) = INIT + sum_t cycles_t, ``{mode}_macs`` (N, T), ``{mode}_energy_pj``.
     """
     nnz_x = np.asarray(nnz_x, np.int64)
     nnz_h = np.asarray(nnz_h, np.int64)
+    sparse_x = np.ones_like(nnz_x) if shape.token_input else nnz_x
     dense_x = np.full_like(nnz_x, shape.dense_cols_x)
     dense_h = np.full_like(nnz_h, shape.units)
-    sparse_cycles = step_cycles(shape, nnz_x, nnz_h)
-    dense_cycles = step_cycles(shape, dense_x, dense_h)
-    sparse_macs = step_macs(shape, nnz_x, nnz_h)
-    dense_macs = step_macs(shape, dense_x, dense_h)
-    return {
-        "sparse_cycles": sparse_cycles,
-        "dense_cycles": dense_cycles,
-        "sparse_macs": sparse_macs,
-        "dense_macs": dense_macs,
-        "sparse_energy_pj": energy_pj(shape, sparse_macs),
-        "dense_energy_pj": energy_pj(shape, dense_macs),
-    }
+    out = {}
+    for mode, cx, ch in (("sparse", sparse_x, nnz_h), ("dense", dense_x, dense_h)):
+        cyc = step_cycles(shape, cx, ch, mode == "sparse")
+        init = shape.init_cycles(mode == "sparse")
+        macs = step_macs(shape, cx, ch)
+        out[f"{mode}_cycles"] = cyc
+        out[f"{mode}_init_cycles"] = init
+        out[f"{mode}_sequence_cycles"] = init + cyc.sum(axis=-1)
+        out[f"{mode}_macs"] = macs
+        out[f"{mode}_energy_pj"] = energy_pj(shape, macs)
+    return out
+
+
+def total_cycles(costs: dict, mode: str) -> int:
+    """Cycles of every sequence of one layer in ``mode``, init included: sum of ``{mode}_sequence_cycles``."""
+    return int(np.sum(costs[f"{mode}_sequence_cycles"]))

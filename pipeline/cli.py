@@ -30,7 +30,8 @@ def _synth(args) -> None:
             f"the project in {project} is ready: cd {project} && vitis_hls -f build_prj.tcl "
             "\"reset=1 synth=1 csim=1 cosim=1 export=1\""
         )
-    subprocess.run([tool, "-f", "build_prj.tcl", "reset=1 synth=1 csim=1 cosim=0 export=0"], cwd=project, check=True)
+    # C synthesis and C/RTL co-simulation: their latency reports (csynth.xml, cosim) sit beside the model's
+    subprocess.run([tool, "-f", "build_prj.tcl", "reset=1 synth=1 csim=1 cosim=1 export=0"], cwd=project, check=True)
 
 
 def _positive_int(text: str) -> int:

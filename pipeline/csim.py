@@ -34,9 +34,14 @@ class CsimResult:
     sparse: np.ndarray
     dense: np.ndarray
     steps: dict[str, np.ndarray]  # mode -> int array (rows: sample, layer, step, nnz_x, nnz_h, cols_x, cols_h, cycles)
+    sequences: dict[str, np.ndarray]  # mode -> int array (rows: sample, layer, init_cycles, cycles start to done)
 
     def layer_steps(self, mode: str, layer_id: int) -> np.ndarray:
         s = self.steps[mode]
+        return s[s[:, 1] == layer_id]
+
+    def layer_sequences(self, mode: str, layer_id: int) -> np.ndarray:
+        s = self.sequences[mode]
         return s[s[:, 1] == layer_id]
 
 
@@ -62,11 +67,25 @@ def _manifest(project: Path) -> dict:
 
 
 def check_inputs(x, manifest: dict) -> np.ndarray:
-    """``x`` as float64 (N, *input_shape), refusing an empty batch, a wrong shape and NaN/Inf."""
+    """``x`` as float64 (N, *input_shape), refusing non-real, non-numeric and object arrays, an empty
+    batch, a wrong shape and NaN/Inf."""
     try:
-        x = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"csim inputs must be numeric: {err}") from None
+        raw = np.asarray(x)
+    except (TypeError, ValueError) as err:  # ragged nested lists
+        raise ValueError(f"csim inputs must be a real numeric array: {err}") from None
+    if raw.dtype.kind == "c":
+        raise ValueError(f"csim inputs must be real numbers, got complex values (dtype {raw.dtype}); "
+                         "pass the real part explicitly (x.real) if that is what you mean")
+    if raw.dtype.kind in "OV":
+        raise ValueError(f"csim inputs must be a real numeric array (integer or floating point), got dtype {raw.dtype}")
+    if raw.dtype.kind in "US":  # text: say which entry is not a number
+        try:
+            raw.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"csim inputs must be numeric: {err}") from None
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"csim inputs must be numeric (integer or floating point), got dtype {raw.dtype}")
+    x = raw.astype(np.float64)
     shape = tuple(manifest.get("input_shape", [manifest["in_size"]]))
     if x.ndim < 1 or x.shape[0] == 0:
         raise ValueError(f"csim inputs must be a non-empty batch of shape (N, {', '.join(map(str, shape))}), "
@@ -144,11 +163,16 @@ def run(project: str | Path, x: np.ndarray, timeout: float = 600) -> CsimResult:
     n, m = flat.shape[0], manifest["out_size"]
     outs = {0: np.zeros((n, m)), 1: np.zeros((n, m))}
     steps: dict[int, list] = {0: [], 1: []}
+    seqs: dict[int, list] = {0: [], 1: []}
     for line in lines:
         parts = line.split()
         if parts[0] == "O":
             outs[int(parts[1])][int(parts[2])] = np.array(parts[3:], dtype=np.float64)
         else:
-            steps[int(parts[1])].append([int(v) for v in parts[2:]])
-    to_arr = lambda rows: np.array(rows, dtype=np.int64).reshape(-1, 8)  # noqa: E731
-    return CsimResult(outs[0], outs[1], {"sparse": to_arr(steps[0]), "dense": to_arr(steps[1])})
+            (steps if parts[0] == "C" else seqs)[int(parts[1])].append([int(v) for v in parts[2:]])
+
+    def to_arr(rows, width):
+        return np.array(rows, dtype=np.int64).reshape(-1, width)
+
+    return CsimResult(outs[0], outs[1], {"sparse": to_arr(steps[0], 8), "dense": to_arr(steps[1], 8)},
+                      {"sparse": to_arr(seqs[0], 4), "dense": to_arr(seqs[1], 4)})

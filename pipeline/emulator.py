@@ -16,6 +16,12 @@ Accumulation: when ``accum_t`` wraps (AP_WRAP) and keeps every fractional bit of
 sum is exact modulo 2^W in any order, so one float64 matmul (exact below 2^53, checked) gives the
 bit-identical result ("fast" path). Otherwise every ``acc += p`` is cast in the C++ order, column by
 column ("sequential" path), and the sparse mode skips the zero columns for real.
+
+Integer widths: raw values are int64 where that is exact and Python integers (numpy object arrays)
+where it is not. Each product, aligned sum and matmul checks its bound first (from the operand types, or
+for a matmul from the values: max |a| * max column sum of |w|) and takes int64 only below 2^63, float64
+BLAS only below 2^53; wider operands (e.g. ``ap_fixed<43,15> * ap_fixed<24,10>``, 65 bits) run exactly,
+more slowly, on Python integers. `pipeline.fixed` casts follow the same rule, so no path wraps silently.
 """
 
 from __future__ import annotations
@@ -111,10 +117,53 @@ def _token_ids(x: Tensor, vocab: int, what: str) -> np.ndarray:
     return ids
 
 
-def _align_add(a_raw, fa, b_raw, fb):
-    """Exact a + b of raw integers with fa and fb fractional bits; returns (raw, frac)."""
+_INT64_LIMIT = 1 << 63
+
+
+def _bound(t: FixedType) -> int:
+    """max |raw| over the values of type ``t`` (a Python int)."""
+    return max(-t.raw_min, t.raw_max)
+
+
+def _obj(a: np.ndarray) -> np.ndarray:
+    """``a`` as Python integers (object array); our object arrays already hold Python ints."""
+    return a if a.dtype == object else a.astype(object)
+
+
+def _zeros(shape, t: FixedType) -> np.ndarray:
+    return np.zeros(shape, np.int64 if fixed.fits_int64(t) else object)
+
+
+def _mul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
+    """Exact a * b (broadcasting); ``bound`` >= max |a * b| (from the operand types): int64 when the
+    bound is below 2^63, else Python integers."""
+    if bound < _INT64_LIMIT and a.dtype != object and b.dtype != object:
+        return a * b
+    return _obj(a) * _obj(b)
+
+
+def _align_add(a_raw, fa, b_raw, fb, bound_a: int | None = None, bound_b: int | None = None):
+    """Exact a + b of raw integers with fa and fb fractional bits; returns (raw, frac). ``bound_a``/
+    ``bound_b`` bound |a| and |b| (None: measured); int64 only when the aligned sum's bound is < 2^63."""
     f = max(fa, fb)
+    ba = fixed.max_abs(a_raw) if bound_a is None else bound_a
+    bb = fixed.max_abs(b_raw) if bound_b is None else bound_b
+    if (ba << (f - fa)) + (bb << (f - fb)) >= _INT64_LIMIT or a_raw.dtype == object or b_raw.dtype == object:
+        a_raw, b_raw = _obj(np.asarray(a_raw)), _obj(np.asarray(b_raw))
     return (a_raw << (f - fa)) + (b_raw << (f - fb)), f
+
+
+def _shifted_sum(terms) -> np.ndarray:
+    """Exact sum of ``a << k`` over ``terms`` [(a, k), ...] (k >= 0, broadcasting): int64 when the
+    measured bound (sum of max |a| * 2^k) is below 2^63, else Python integers."""
+    bound = sum(fixed.max_abs(a) << k for a, k in terms)
+    wide = bound >= _INT64_LIMIT or any(a.dtype == object for a, _ in terms)
+    total = None
+    for a, k in terms:
+        a = _obj(a) if wide else a.astype(np.int64, copy=False)
+        part = a << k if k else a
+        total = part if total is None else total + part
+    return total
 
 
 class _Counter:
@@ -145,51 +194,43 @@ class _Counter:
 
 
 class _IntMatrix:
-    """An integer weight matrix kept also as float64, with its largest column |sum| (for the bound)."""
+    """An integer weight matrix (int64, or Python integers when its values do not fit int64), kept
+    also as float64, with its largest column sum of |w| as an exact Python int (for the bounds)."""
 
     def __init__(self, raw: np.ndarray):
-        self.raw = raw.astype(np.int64)
-        self.f64 = self.raw.astype(np.float64)
-        self.col_abs_sum = float(np.abs(self.raw).sum(axis=0).max(initial=0))
+        raw = np.asarray(raw)
+        self.small = raw.dtype != object
+        self.raw = raw.astype(np.int64) if self.small else raw
+        rows = max(raw.shape[0], 1)
+        if self.small and fixed.max_abs(raw) * rows < _INT64_LIMIT:
+            self.col_abs_sum = int(np.abs(self.raw).sum(axis=0).max(initial=0))
+        else:
+            self.col_abs_sum = max((sum(abs(int(v)) for v in col) for col in _obj(raw).T), default=0)
+        self.f64 = self.raw.astype(np.float64) if self.small else None
+        self._exact = None
+
+    def exact(self) -> np.ndarray:
+        if self._exact is None:
+            self._exact = _obj(self.raw)
+        return self._exact
 
 
 def _exact_matmul(a_raw: np.ndarray, w: _IntMatrix) -> np.ndarray:
-    """Integer a @ w, exactly: float64 BLAS when every partial sum stays below 2^53
-    (max|a| * max column sum of |w| < 2^53), else int64."""
-    if float(np.abs(a_raw).max(initial=0)) * w.col_abs_sum < 2.0**53:
-        return (a_raw.astype(np.float64) @ w.f64).astype(np.int64)
-    return a_raw.astype(np.int64) @ w.raw
-
-
-def _check_product_width(layer: str, a: FixedType, b: FixedType) -> None:
-    """Raw products are int64: refuse operand pairs whose product magnitude could reach 2^62
-    (magnitude bits: W_a - signed_a + W_b - signed_b; two signed 32-bit operands give 62)."""
-    bits = _magnitude_bits(a, b)
-    if bits > 62:
-        raise ValueError(
-            f"layer {layer!r}: the emulator holds raw products in int64, but {a} * {b} has {bits} magnitude "
-            "bits (> 62); use narrower operand types"
-        )
-
-
-def _magnitude_bits(a: FixedType, b: FixedType) -> int:
-    return a.width - a.signed + b.width - b.signed
-
-
-def _check_aligned_sum(layer: str, acc_t: FixedType, prod_bits: int, prod_frac: int) -> None:
-    """The sequential path adds acc and a product (``prod_bits`` magnitude bits) aligned to the finer
-    grid in int64: refuse types for which that sum's magnitude could reach 2^63."""
-    f = max(acc_t.frac, prod_frac)
-    need = max(acc_t.width - acc_t.signed + f - acc_t.frac, prod_bits + f - prod_frac) + 1
-    if need > 63:
-        raise ValueError(
-            f"layer {layer!r}: accumulating products with {prod_frac} fractional bits into {acc_t} needs "
-            f"{need} bits in the emulator (> 63); use a narrower accumulator or operands"
-        )
+    """Integer a @ w, exactly. Every partial sum is bounded by B = max |a| * max column sum of |w|
+    (exact Python ints): float64 BLAS when B < 2^53, int64 when B < 2^63, else Python integers."""
+    bound = fixed.max_abs(a_raw) * w.col_abs_sum
+    if a_raw.dtype != object and w.small:
+        if bound < 2**53:
+            return (a_raw.astype(np.float64) @ w.f64).astype(np.int64)
+        if bound < _INT64_LIMIT:
+            return a_raw.astype(np.int64) @ w.raw
+    return _obj(a_raw) @ w.exact()
 
 
 def _fast_ok(acc_t: FixedType, *operand_fracs: int) -> bool:
-    return acc_t.o_mode == "AP_WRAP" and all(acc_t.frac >= f for f in operand_fracs) and acc_t.width <= 62
+    """One exact sum cast once equals the C++'s per-addition casts: a wrapping accumulator that keeps
+    every fractional bit of its terms (the sum itself is exact at any width, see `_shifted_sum`)."""
+    return acc_t.o_mode == "AP_WRAP" and all(acc_t.frac >= f for f in operand_fracs)
 
 
 class _LSTM:
@@ -229,15 +270,17 @@ class _LSTM:
         """table[code + N/2], code = (ap_fixed<n, r+1, AP_TRN, AP_SAT>) raw: a floor shift and a clip
         (the same cast as `fixed.cast`, specialised: this is the emulator's hot loop)."""
         shift = frac - index_t.frac
-        code = raw >> shift if shift >= 0 else raw << -shift
         half = self.table_size // 2
-        np.clip(code, -half, half - 1, out=code)
+        if raw.dtype == object or not 0 <= shift <= 62:  # Python integers, or a left shift: the exact cast
+            code = fixed.cast(raw, frac, index_t)
+        else:
+            code = raw >> shift
+            np.clip(code, -half, half - 1, out=code)
         code += half
         return table.raw[code]
 
     def run(self, x: Tensor, counter: _Counter, keep_states: bool, force_sequential: bool, sparse: bool):
         n, steps, h_units = x.raw.shape[0], self.steps, self.units
-        _check_product_width(self.name, self.result_t, self.recurrent.type)
         fx, fh = x.type.frac, self.result_t.frac
         acc_t = self.accum_t
         fw, fwr = self.kernel.type.frac, self.recurrent.type.frac
@@ -246,17 +289,20 @@ class _LSTM:
             fx = 0
             x_raw = None
         else:
-            _check_product_width(self.name, x.type, self.kernel.type)
             x_raw = x.raw.reshape(n, steps, self.n_in)
         fast = not force_sequential and _fast_ok(acc_t, fw + fx, fwr + fh, self.bias.type.frac)
         w = self.kernel.raw.reshape(self.n_in, 4 * h_units)
         wr = self.recurrent.raw.reshape(h_units, 4 * h_units)
         bias_acc = counter.cast(self.bias.raw, self.bias.type.frac, acc_t, f"{self.name}.accum")
-        h = np.zeros((n, h_units), np.int64)
-        c = np.zeros((n, h_units), np.int64)
+        h = _zeros((n, h_units), self.result_t)
+        c = _zeros((n, h_units), self.cell_t)
         nnz_x = np.zeros((n, steps), np.int64)
         nnz_h = np.zeros((n, steps), np.int64)
-        outs = np.zeros((n, steps, h_units), np.int64) if (self.return_sequences or keep_states) else None
+        outs = _zeros((n, steps, h_units), self.result_t) if (self.return_sequences or keep_states) else None
+        # bounds of |raw| of every product and sum (from the types), for the int64-or-Python-int choice
+        b_acc, b_tab, b_cell = _bound(acc_t), _bound(self.table_t), _bound(self.cell_t)
+        b_x = _bound(self.kernel.type) if self.token_input else _bound(x.type) * _bound(self.kernel.type)
+        b_h = _bound(self.result_t) * _bound(self.recurrent.type)
         ft = self.table_t.frac
         for t in range(steps):
             if self.token_input:
@@ -268,30 +314,26 @@ class _LSTM:
             nnz_h[:, t] = np.count_nonzero(h, axis=1)
             if fast:
                 x_part = x_term if self.token_input else _exact_matmul(xt, self._w)
-                total = (np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64)
-                         + (x_part << (acc_t.frac - fw - fx))
-                         + (_exact_matmul(h, self._wr) << (acc_t.frac - fwr - fh)))
+                total = _shifted_sum([(np.broadcast_to(bias_acc, (n, 4 * h_units)), 0),
+                                      (x_part, acc_t.frac - fw - fx),
+                                      (_exact_matmul(h, self._wr), acc_t.frac - fwr - fh)])
                 acc = counter.cast(total, acc_t.frac, acc_t, f"{self.name}.accum")
             else:
-                if t == 0:
-                    x_bits = (self.kernel.type.width - 1) if self.token_input else _magnitude_bits(x.type, self.kernel.type)
-                    _check_aligned_sum(self.name, acc_t, x_bits, fw + fx)
-                    _check_aligned_sum(self.name, acc_t, _magnitude_bits(self.result_t, self.recurrent.type),
-                                       fwr + fh)
-                acc = np.broadcast_to(bias_acc, (n, 4 * h_units)).astype(np.int64).copy()
+                acc = np.array(np.broadcast_to(bias_acc, (n, 4 * h_units)))  # a copy, bias_acc's dtype
                 if self.token_input:  # acc += row (the C++ ChunkLoop, no multiply), the same in both modes
-                    s, fs = _align_add(acc, acc_t.frac, x_term, fw)
+                    s, fs = _align_add(acc, acc_t.frac, x_term, fw, b_acc, b_x)
                     acc = counter.cast(s, fs, acc_t, f"{self.name}.accum")
-                streams = [(h, wr, fwr + fh)] if self.token_input else [(xt, w, fw + fx), (h, wr, fwr + fh)]
-                for cols, wmat, fp in streams:
+                streams = ([(h, wr, fwr + fh, b_h)] if self.token_input else
+                           [(xt, w, fw + fx, b_x), (h, wr, fwr + fh, b_h)])
+                for cols, wmat, fp, b_prod in streams:
                     for j in range(cols.shape[1]):
                         v = cols[:, j : j + 1]
                         # sparse mode streams only the nonzero columns; dense mode streams all
                         live = (v != 0).ravel() if sparse else np.ones(n, bool)
                         if not live.any():
                             continue
-                        prod = v[live] * wmat[j][None, :]
-                        s, fs = _align_add(acc[live], acc_t.frac, prod, fp)
+                        prod = _mul(v[live], wmat[j][None, :], b_prod)
+                        s, fs = _align_add(acc[live], acc_t.frac, prod, fp, b_acc, b_prod)
                         acc[live] = counter.cast(s, fs, acc_t, f"{self.name}.accum")
             fa = acc_t.frac
             # i, f, o through the sigmoid LUT (one lookup over all 4H, the c columns unused), g through tanh
@@ -301,10 +343,11 @@ class _LSTM:
             prune_now = self.prune_last or t + 1 < steps
             if self.prune == "output_gate" and prune_now:
                 go = np.where(go > self.thr_raw, go, 0)
-            s, fs = _align_add(gf * c, ft + self.cell_t.frac, gi * gg, 2 * ft)
+            s, fs = _align_add(_mul(gf, c, b_tab * b_cell), ft + self.cell_t.frac, _mul(gi, gg, b_tab * b_tab), 2 * ft,
+                               b_tab * b_cell, b_tab * b_tab)
             c = counter.cast(s, fs, self.cell_t, f"{self.name}.cell")
             tc = self._lut(self.tanh, self.tanh_index_t, c, self.cell_t.frac)
-            h = counter.cast(go * tc, 2 * ft, self.result_t, f"{self.name}.result")
+            h = counter.cast(_mul(go, tc, b_tab * b_tab), 2 * ft, self.result_t, f"{self.name}.result")
             if self.prune == "state" and prune_now:
                 h = np.where((h > self.thr_raw) | (h < -self.thr_raw), h, 0)
             if outs is not None:
@@ -332,7 +375,6 @@ class _Dense:
 
     def run(self, x: Tensor, counter: _Counter, force_sequential: bool):
         acc_t, fx, fw = self.accum_t, x.type.frac, self.w.type.frac
-        _check_product_width(self.name, x.type, self.w.type)
         w = self.w.raw.reshape(self.n_in, self.n_out)
         n_seq = x.raw.shape[0]
         xr = x.raw.reshape(n_seq * self.width, -1)
@@ -340,17 +382,19 @@ class _Dense:
         if xr.shape[1] != self.n_in:
             raise ValueError(f"Dense {self.name!r}: expected {self.n_in} inputs, got {xr.shape[1]}")
         acc = np.broadcast_to(counter.cast(self.b.raw, self.b.type.frac, acc_t, f"{self.name}.accum"),
-                              (n, self.n_out)).astype(np.int64)
+                              (n, self.n_out))
         if not force_sequential and _fast_ok(acc_t, fx + fw):
-            total = acc + (_exact_matmul(xr, self._w) << (acc_t.frac - fx - fw))
+            total = _shifted_sum([(acc, 0), (_exact_matmul(xr, self._w), acc_t.frac - fx - fw)])
             acc = counter.cast(total, acc_t.frac, acc_t, f"{self.name}.accum")
             path = "fast"
         else:
             # hls4ml dense_latency: mult[i] = (accum_t)(x * w); acc = (accum_t)b; acc += mult[i] in order.
-            acc = acc.copy()
+            acc = np.array(acc)  # a copy
+            b_prod, b_acc = _bound(x.type) * _bound(self.w.type), _bound(acc_t)
             for j in range(self.n_in):
-                prod = counter.cast(xr[:, j : j + 1] * w[j][None, :], fx + fw, acc_t, f"{self.name}.accum")
-                acc = counter.cast(acc + prod, acc_t.frac, acc_t, f"{self.name}.accum")
+                prod = counter.cast(_mul(xr[:, j : j + 1], w[j][None, :], b_prod), fx + fw, acc_t, f"{self.name}.accum")
+                s, fs = _align_add(acc, acc_t.frac, prod, acc_t.frac, b_acc, b_acc)
+                acc = counter.cast(s, fs, acc_t, f"{self.name}.accum")
             path = "sequential"
         out = counter.cast(acc, acc_t.frac, self.result_t, f"{self.name}.result").reshape(n_seq, -1)
         return Tensor(out, self.result_t), path
@@ -397,8 +441,12 @@ class Emulator:
         if mode not in ("sparse", "dense"):
             raise ValueError(f"mode must be 'sparse' or 'dense', got mode={mode!r}")
         x = np.asarray(x)
-        if x.dtype == object or not np.issubdtype(x.dtype, np.number):
-            raise ValueError(f"inputs must be numeric, got dtype {x.dtype}")
+        if x.dtype.kind == "c":
+            raise ValueError(f"inputs must be real numbers, got complex values (dtype {x.dtype}); pass the real "
+                             "part explicitly (x.real) if that is what you mean")
+        if x.dtype.kind not in "biuf":  # object, strings, bytes, datetimes, structured
+            raise ValueError(f"inputs must be numeric, got dtype {x.dtype} (expected a real integer or "
+                             "floating-point array)")
         if x.ndim < 1 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"inputs must have shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}")
         if x.shape[0] == 0:

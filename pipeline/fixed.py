@@ -25,6 +25,12 @@ Operations mirror the Xilinx ``ap_types`` headers (checked against them by a g++
 
 Counts of values that overflowed (before wrapping or saturating) are returned by `cast_counting`
 so the emulator can report them per tensor.
+
+Integer representation: raw arrays are int64 (fast) or numpy object arrays of Python integers (exact at
+any width). Every operation here checks, from the values it receives, that its int64 intermediates stay
+below 2^63 (``shift`` and ``|raw|``) and otherwise hands over to Python integers; a cast returns int64
+whenever the destination type's range fits int64 (every type but ``ap_ufixed<64, I>``), else Python
+integers. Nothing wraps silently.
 """
 
 from __future__ import annotations
@@ -132,12 +138,53 @@ class FixedType:
 
 
 # --------------------------------------------------------------------------------------- primitives
-def _as_int(a) -> np.ndarray:
+_INT64_LIMIT = 1 << 63
+
+
+def _to_pyint(v) -> int:
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
+        raise TypeError(f"raw fixed-point values must be integers, got {type(v).__name__} {v!r}")
+    return int(v)
+
+
+def as_exact(a) -> np.ndarray:
+    """``a`` as an object array of Python integers (exact at any width)."""
     a = np.asarray(a)
     if a.dtype == object:
-        return a
+        return np.frompyfunc(_to_pyint, 1, 1)(a).astype(object) if a.size else a
+    return _as_int(a).astype(object)
+
+
+def max_abs(a) -> int:
+    """max |a| of an integer array as a Python int (0 when empty); never overflows."""
+    a = np.asarray(a)
+    if a.size == 0:
+        return 0
+    return max(int(a.max()), -int(a.min()))
+
+
+def fits_int64(t: FixedType) -> bool:
+    """Whether every raw value of ``t`` fits int64 (all types but ``ap_ufixed<64, I>``)."""
+    return t.signed or t.width <= 63
+
+
+def normalise(raw, t: FixedType) -> np.ndarray:
+    """Raw values of type ``t`` (already in its range) as int64 when ``t`` fits int64, else Python ints."""
+    raw = np.asarray(raw)
+    if fits_int64(t):
+        return raw.astype(np.int64)
+    return raw if raw.dtype == object else raw.astype(object)
+
+
+def _as_int(a) -> np.ndarray:
+    """int64, or Python integers (object) when the values do not fit int64 (e.g. uint64 >= 2^63)."""
+    a = np.asarray(a)
+    if a.dtype == object:
+        return np.frompyfunc(_to_pyint, 1, 1)(a).astype(object) if a.size else a
     if not np.issubdtype(a.dtype, np.integer):
         raise TypeError(f"raw fixed-point values must be integers, got dtype {a.dtype}")
+    if a.dtype.kind == "u" and a.dtype.itemsize >= 8 and a.size and int(a.max()) >= _INT64_LIMIT:
+        return a.astype(object)
     return a.astype(np.int64, copy=False)
 
 
@@ -149,7 +196,8 @@ def _shift_right_quantise(raw: np.ndarray, s: int, q_mode: str) -> np.ndarray:
         return floor
     half = 1 << (s - 1)
     if q_mode == "AP_TRN_ZERO":
-        return floor + ((rem != 0) & (raw < 0))
+        up = (rem != 0) & (raw < 0)
+        return floor + (up.astype(object) if floor.dtype == object else up)
     above = rem > half
     tie = rem == half
     if q_mode == "AP_RND":
@@ -164,7 +212,7 @@ def _shift_right_quantise(raw: np.ndarray, s: int, q_mode: str) -> np.ndarray:
         up = above | (tie & ((floor & 1) == 1))
     else:  # pragma: no cover - FixedType validates
         raise ValueError(q_mode)
-    return floor + up
+    return floor + (up.astype(object) if floor.dtype == object else up)
 
 
 def _overflow(raw: np.ndarray, t: FixedType) -> tuple[np.ndarray, int]:
@@ -179,6 +227,7 @@ def _overflow(raw: np.ndarray, t: FixedType) -> tuple[np.ndarray, int]:
         return raw, 0
     if t.o_mode == "AP_WRAP":
         mod = 1 << t.width
+        # int64: (raw - lo) may wrap modulo 2^64, which 2^W divides, so the low W bits stay exact
         if raw.dtype == object or t.width >= 63:
             wrapped = np.vectorize(lambda v: ((int(v) - lo) % mod) + lo, otypes=[object])(raw)
             return (wrapped.astype(np.int64) if t.width <= 63 else wrapped), n
@@ -194,12 +243,24 @@ def cast_counting(raw, frac: int, t: FixedType) -> tuple[np.ndarray, int]:
     """Cast raw integers with ``frac`` fractional bits to type ``t``; return (raw_t, n_overflow)."""
     raw = _as_int(raw)
     shift = frac - t.frac
+    if raw.dtype != object and not _int64_cast_ok(raw, shift, t):
+        raw = raw.astype(object)  # exact with Python integers
     if shift > 0:
         raw = _shift_right_quantise(raw, shift, t.q_mode)
     elif shift < 0:
         raw = raw << (-shift)
     out, n = _overflow(raw, t)
-    return (out.astype(np.int64) if out.dtype != object and t.width <= 63 else out), n
+    return normalise(out, t), n
+
+
+def _int64_cast_ok(raw: np.ndarray, shift: int, t: FixedType) -> bool:
+    """The int64 path of `cast_counting` is exact: the quantisation constants (2^(shift-1)) and a left
+    shift of the largest |raw| stay below 2^62, and t's range fits int64 (checked, not assumed)."""
+    if not fits_int64(t):
+        return False
+    if shift > 0:
+        return shift <= 62
+    return shift == 0 or max_abs(raw).bit_length() - shift <= 62
 
 
 def cast(raw, frac: int, t: FixedType) -> np.ndarray:
@@ -234,12 +295,13 @@ def from_float_counting(x, t: FixedType) -> tuple[np.ndarray, int]:
     huge = left & (s < -10)  # |m << -s| >= 2^63: out of range of every type (W <= 64)
     fits = left & ~huge
     r[fits] = m[fits] << -s[fits]
-    out = np.empty(m.shape, dtype=np.int64)
-    out[~huge], n = _overflow(r[~huge], t)
+    small = fits_int64(t)  # ap_ufixed<64, I> holds values >= 2^63: Python integers
+    out = np.empty(m.shape, dtype=np.int64 if small else object)
+    out[~huge], n = _overflow(r[~huge] if small else r[~huge].astype(object), t)
     if np.any(huge):
         big = np.array([int(a) << int(-b) for a, b in zip(m[huge], s[huge], strict=True)], dtype=object)
         out_big, n_big = _overflow(big, t)
-        out[huge] = np.asarray(out_big).astype(np.int64)
+        out[huge] = normalise(out_big, t)
         n += n_big
     return out.reshape(shape), n
 

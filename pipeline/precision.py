@@ -81,3 +81,23 @@ def widen_to_hold(t: FixedType, low: float, high: float) -> FixedType | None:
         if cand.min_value <= low and high <= cand.max_value:
             return cand
     return None
+
+
+def covering_type(types: list[FixedType], hold_one: bool = False) -> str:
+    """The narrowest ``ap_fixed`` (C++ text) that holds every value of every type in ``types`` exactly
+    (and 1.0 when ``hold_one``): F = max F_k; I = max over k of I_k, plus one sign bit for an unsigned
+    type when any is signed; I >= 2 for 1.0 (signed). The kernel widens the MAC operands of the input
+    and the recurrent columns to one such type each, so one multiplier per lane serves both streams
+    and every product and sum keeps its exact value."""
+    signed = any(t.signed for t in types) or hold_one
+    frac = max(t.frac for t in types)
+    integer = max(t.integer + (1 if signed and not t.signed else 0) for t in types)
+    if hold_one:
+        integer = max(integer, 2)
+    width = max(integer + frac, 1 + signed)
+    return f"ap_{'' if signed else 'u'}fixed<{width},{integer}>"
+
+
+def index_bits(max_value: int) -> int:
+    """Bits of an ``ap_uint`` that holds 0..max_value."""
+    return max(1, int(max_value).bit_length())

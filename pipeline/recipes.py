@@ -7,6 +7,7 @@ errors, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -50,6 +51,62 @@ DEFAULTS: dict[str, dict] = {
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
+# Range of every numeric key: (kind, low, high, low_open, high_open); kind "int" (bools refused) or "num"
+# (int or float, finite). Keys whose default is None take an integer or may be left out.
+_INF = math.inf
+RANGES: dict[tuple[str, str], tuple[str, float, float, bool, bool]] = {
+    ("data", "seq_len"): ("int", 1, _INF, False, True),
+    ("data", "max_train_chars"): ("int", 1, _INF, False, True),
+    ("data", "max_eval_chars"): ("int", 1, _INF, False, True),
+    ("data", "limit"): ("int", 1, _INF, False, True),
+    ("model", "embedding"): ("int", 0, _INF, False, True),
+    ("model", "gate_l1"): ("num", 0, _INF, False, True),
+    ("model", "threshold"): ("num", 0, _INF, False, True),
+    ("train", "epochs"): ("int", 1, _INF, False, True),
+    ("train", "batch_size"): ("int", 1, _INF, False, True),
+    ("train", "learning_rate"): ("num", 0, _INF, True, True),
+    ("train", "seed"): ("int", 0, 2**32 - 1, False, False),
+    ("train", "max_steps_per_epoch"): ("int", 1, _INF, False, True),
+    ("train", "lr_min_fraction"): ("num", 0, 1, False, False),
+    ("train", "lr_drop_epoch"): ("int", 0, _INF, False, True),
+    ("train", "lr_drop_factor"): ("num", 0, 1, True, False),
+    ("train", "distill_weight"): ("num", 0, _INF, False, True),
+    ("train", "distill_temperature"): ("num", 0, _INF, True, True),
+    ("train", "augment_shift"): ("int", 0, _INF, False, True),
+    ("sparsity", "threshold"): ("num", 0, _INF, False, True),
+    ("sparsity", "initial"): ("num", 0, 1, False, True),
+    ("sparsity", "target"): ("num", 0, 1, False, True),
+    ("sparsity", "begin_epoch"): ("num", 0, _INF, False, True),
+    ("sparsity", "end_epoch"): ("num", 0, _INF, False, True),
+    ("sparsity", "gain"): ("num", 0, 1, True, False),
+    ("sparsity", "max_threshold"): ("num", 0, 1, True, True),
+    ("sparsity", "l1_begin_epoch"): ("int", 0, _INF, False, True),
+    ("hls", "lanes"): ("int", 1, _INF, False, True),
+    ("hls", "test_vectors"): ("int", 1, _INF, False, True),
+    ("hls", "clock_period"): ("num", 0, _INF, True, True),
+}
+
+
+def _check_range(path, section: str, key: str, value) -> None:
+    kind, low, high, low_open, high_open = RANGES[(section, key)]
+    if value is None and DEFAULTS[section][key] is None:
+        return
+    ok_type = not isinstance(value, bool) and isinstance(value, int if kind == "int" else int | float)
+    if ok_type and kind == "num" and not math.isfinite(value):
+        ok_type = False
+    in_range = ok_type and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+    if not in_range:
+        what = "an integer" if kind == "int" else "a finite number"
+        lo = f"({low:g}" if low_open else f"[{low:g}"
+        hi = "inf)" if high == _INF else (f"{high:g})" if high_open else f"{high:g}]")
+        raise ValueError(f"recipe {path}: {section}.{key} must be {what} in {lo}, {hi}, got {section}.{key} = {value!r}")
+
+
+def _check_table_size(path, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 64 <= value <= 65536 or value & (value - 1):
+        raise ValueError(f"recipe {path}: hls.table_size: TableSize must be a power of two in 64..65536, "
+                         f"got TableSize={value!r}")
+
 
 def recipe_path(name_or_path: str | os.PathLike) -> Path:
     """``models/<name>.toml`` for a bare name; the path itself otherwise."""
@@ -89,8 +146,18 @@ def load_recipe(name_or_path: str | os.PathLike) -> dict:
         recipe["model"]["units"] = units = [units]
     if not units or any(not isinstance(u, int) or u <= 0 for u in units):
         raise ValueError(f"recipe {path}: model.units must be positive integers, got {units!r}")
+    for section, key in RANGES:
+        _check_range(path, section, key, recipe[section][key])
+    _check_table_size(path, recipe["hls"]["table_size"])
     if not isinstance(recipe["model"]["prune_last"], bool):
         raise ValueError(f"recipe {path}: model.prune_last must be true or false, got {recipe['model']['prune_last']!r}")
+    from pipeline.util import cpp_identifier
+
+    folder = cpp_identifier(path.stem, prefix="m_")
+    if folder != path.stem:  # the hls stage's folder and the later stages' lookup would differ
+        raise ValueError(f"recipe {path}: the recipe name {path.stem!r} must be a plain identifier (letters, digits, "
+                         f"'_'; not a C++ keyword), since it names out/<recipe>/ and hls_project/<recipe>/; rename "
+                         f"the file, e.g. to {folder}.toml")
     recipe["name"] = path.stem
     recipe["path"] = str(path)
     return recipe

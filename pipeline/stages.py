@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from pipeline import accelerator
 from pipeline.recipes import load_recipe
 from pipeline.util import atomic_write_text, check_output_dir, stage
 
@@ -80,11 +82,20 @@ def run_train(recipe_name: str, out="out", force: bool = False, epochs: int | No
     if not force and (d / "model.keras").is_file() and metrics.is_file() and _up_to_date(stamp, key):
         stage(f"train: {recipe['name']}: up to date ({d / 'model.keras'})")
         return json.loads(metrics.read_text())
+    created = d  # the outermost folder this call creates: removed again if training fails
+    while not created.parent.exists() and created.parent != created.parent.parent:
+        created = created.parent
+    created = None if created.exists() else created
     check_output_dir(d)  # before minutes of training, not after
     stage(f"train: {recipe['name']}: training ({recipe['train']['epochs'] if epochs is None else epochs} epochs)")
     from pipeline.train import train
 
-    result = train(recipe_name, out=out, epochs=epochs, limit=limit)
+    try:
+        result = train(recipe_name, out=out, epochs=epochs, limit=limit)
+    except BaseException:  # a failed stage leaves nothing behind (a folder that existed before stays)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     atomic_write_text(stamp, json.dumps({"inputs": key}))
     return result
 
@@ -103,10 +114,33 @@ def run_hls(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) -> 
     model = _load_model(recipe, out)
     t0 = time.time()
     tb = _test_split(recipe).test.x[: int(recipe["hls"]["test_vectors"])]
-    path = generate(model, recipe["hls"], root, name=recipe["name"], tb_inputs=tb)
+    path = generate(model, recipe["hls"], root, name=recipe["name"], tb_inputs=tb,
+                    densities=_measured_densities(recipe, model, tb, out))
     atomic_write_text(path / "skiplstm_inputs.json", json.dumps({"inputs": key}))
     stage(f"hls: {recipe['name']}: wrote {path} ({time.time() - t0:.1f} s)")
     return path
+
+
+def _measured_densities(recipe: dict, model, tb, out) -> dict:
+    """Per SparseStateLSTM (Keras name): (input density, state density) for the LOOP_TRIPCOUNT averages:
+    the state density is 1 - the trained model's state sparsity (train_metrics.json), the first layer's
+    input density the nonzero fraction of the test vectors (1 for token ids), a later layer's the state
+    density of the layer before it."""
+    import keras
+
+    from pipeline.layers import SparseStateLSTM
+
+    path = _outdir(recipe, out) / "train_metrics.json"
+    sparsity = json.loads(path.read_text())["test"].get("state_sparsity", {}) if path.is_file() else {}
+    tokens = any(isinstance(lyr, keras.layers.Embedding) for lyr in model.layers)
+    x_density = 1.0 if tokens else float(np.count_nonzero(tb)) / max(1, np.size(tb))
+    out_map = {}
+    for layer in model.layers:
+        if isinstance(layer, SparseStateLSTM):
+            state = 1.0 - float(sparsity.get(layer.name, 0.0))
+            out_map[layer.name] = (x_density, state)
+            x_density = state
+    return out_map
 
 
 def _test_split(recipe: dict):
@@ -160,8 +194,9 @@ def run_csim(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) ->
     t_run = time.time() - t1
     emu = _emulator(recipe, _load_model(recipe, out)).run(x)
     checks = compare(res, emu, _lstm_ids(project))
-    cyc_s = int(sum(np.sum(res.layer_steps("sparse", lid)[:, 7]) for lid in _lstm_ids(project)))
-    cyc_d = int(sum(np.sum(res.layer_steps("dense", lid)[:, 7]) for lid in _lstm_ids(project)))
+    # cycles counted in C-simulation, start to done (init included), summed over layers and vectors
+    cyc_s = int(sum(np.sum(res.layer_sequences("sparse", lid)[:, 3]) for lid in _lstm_ids(project)))
+    cyc_d = int(sum(np.sum(res.layer_sequences("dense", lid)[:, 3]) for lid in _lstm_ids(project)))
     result = {
         "inputs": key, "project": str(project), "vectors": len(x), "checks": checks,
         "cycles_sparse": cyc_s, "cycles_dense": cyc_d, "speedup": cyc_d / cyc_s,
@@ -179,8 +214,8 @@ def run_csim(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) ->
 def _cost_totals(costs: list[dict]) -> dict:
     """Sums over layers and steps of `accelerator.layer_costs` dicts: cycles and MACs per mode, and
     speedup = dense / sparse cycles, ideal = dense / sparse MACs, energy ratio = dense / sparse energy."""
-    tot = {f"{q}_{mode}": sum(int(c[f"{mode}_{q}"].sum()) for c in costs)
-           for q in ("cycles", "macs") for mode in ("sparse", "dense")}
+    tot = {f"{q}_{mode}": sum(int(np.sum(c[f"{mode}_{key}"])) for c in costs)
+           for q, key in (("cycles", "sequence_cycles"), ("macs", "macs")) for mode in ("sparse", "dense")}
     e_s, e_d = (sum(c[f"{mode}_energy_pj"] for c in costs) for mode in ("sparse", "dense"))
     return {**tot, "speedup": tot["cycles_dense"] / tot["cycles_sparse"],
             "ideal_speedup": tot["macs_dense"] / max(tot["macs_sparse"], 1), "energy_ratio_model": e_d / e_s}
@@ -194,7 +229,6 @@ def _folded_costs(model, traces) -> dict | None:
 
     import keras
 
-    from pipeline import accelerator
 
     if not traces or traces[0].shape.token_input or not any(
             isinstance(lyr, keras.layers.Embedding) for lyr in model.layers):
@@ -238,7 +272,8 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
         c = tr.costs()
         layers[tr.layer] = {
             "state_sparsity": sequence_state_sparsity(tr.states),
-            "cycles_sparse": int(c["sparse_cycles"].sum()), "cycles_dense": int(c["dense_cycles"].sum()),
+            "cycles_sparse": accelerator.total_cycles(c, "sparse"), "cycles_dense": accelerator.total_cycles(c, "dense"),
+            "init_cycles_sparse": int(c["sparse_init_cycles"]), "init_cycles_dense": int(c["dense_init_cycles"]),
             "per_step_cycles_sparse": c["sparse_cycles"].mean(axis=0).tolist(),
             "per_step_cycles_dense": c["dense_cycles"].mean(axis=0).tolist(),
             "lanes": tr.shape.lanes, "units": tr.shape.units, "n_in": tr.shape.n_in,

@@ -50,7 +50,14 @@ def compare(csim: CsimResult, emu: EmulationResult, layer_ids: list[int]) -> dic
                         f"layer {trace.layer} ({mode} mode): {key} differs first at sample {s}, step {step}: "
                         f"csim {va} vs emulator/model {vb}"
                     )
+            seq = csim.layer_sequences(mode, lid)
+            if seq.shape[0] != n:
+                raise VerificationError(f"layer {trace.layer}: csim logged {seq.shape[0]} sequences, expected {n}")
+            for col, key in ((2, "init_cycles"), (3, "sequence_cycles")):
+                want_seq = np.broadcast_to(costs[f"{mode}_{key}"], (n,))
+                if not np.array_equal(seq[:, col], want_seq):
+                    s = int(np.argwhere(seq[:, col] != want_seq)[0][0])
+                    raise VerificationError(f"layer {trace.layer} ({mode} mode): {key} differs first at sample {s}: "
+                                            f"csim {seq[s, col]} vs model {want_seq[s]}")
             checks[f"{trace.layer} {mode} cycles"] = "equal"
-        if np.any(costs["sparse_cycles"] > costs["dense_cycles"]):
-            raise VerificationError(f"layer {trace.layer}: sparse mode took more cycles than dense mode")
     return checks

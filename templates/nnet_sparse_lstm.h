@@ -1,20 +1,31 @@
 // SkipLSTM: sparse-state LSTM kernel (hls4ml style, Vivado/Vitis HLS backend).
 //
-// Per time step t (DESIGN.md section 3, cycle model in pipeline/accelerator.py):
-//   1. acc[0:4H] = bias; for each input column j with x_t[j] != 0 (all j in dense mode):
-//        acc += W_x[j][0:4H] * x_t[j]              (one column = ceil(4H/P) cycles on P lanes)
-//   2. for each j in the nonzero-index list of h_{t-1} (all j in dense mode):
-//        acc += W_h[j][0:4H] * h_{t-1}[j]
-//   3. gates: i,f,o = sigmoid LUT, g = tanh LUT; c_t = f*c + i*g; h_t = o*tanh(c_t);
-//      prune (|h_t| > tau, or o > tau before the product; at the last step only if prune_last);
-//      build the nonzero-index list of h_t.
-// Adding 0*w is exact in fixed point, so sparse and dense modes give bit-identical outputs.
-// token_input (an Embedding folded in by pipeline/hls/fold.py): data holds one token id v_t per step
-// and step 1 is one row acc += kernel[v_t][0:4H] (F[v] = E[v] * W_x, exact), in both modes.
+// Schedule per sequence (cycle model in pipeline/accelerator.py; P lanes, P | H, C = 4H/P chunks per
+// column, U = H/P gate iterations, XS = ceil(n_in/P) scan iterations, G = max(U, XS) in sparse mode,
+// U in dense mode):
+//   InitLoop   (G iterations):  acc <- bias, c <- 0, h <- 0, h mask <- 0; sparse: x_0's nonzero mask,
+//                               P inputs per iteration.
+//   per step t:
+//   StreamLoop (cols * C iterations, one flattened pipeline over (column, chunk), drain MAC_DEPTH):
+//                               at chunk 0 a priority encoder picks the next column, x mask first, then
+//                               the h mask (ascending; every column in dense mode); then
+//                               acc[g][lane][a] += W[j][chunk*P + lane] * v_j, P lanes per iteration.
+//   GateLoop   (G iterations, drain GATE_DEPTH): P units per iteration: i, f, o = sigmoid LUT, g = tanh
+//                               LUT (per-lane table copies), c_t = f*c + i*g, h_t = o * tanh(c_t),
+//                               prune (|h_t| > tau, or o > tau before the product; at the last step only
+//                               if prune_last), h_t's nonzero mask bit, acc <- bias for the next step;
+//                               sparse: iterations it < XS also build x_{t+1}'s nonzero mask.
+// Nothing above the column stream is pipelined (StepLoop is a plain loop; the hls4ml top function is
+// DATAFLOW), so the data-dependent StreamLoop is never unrolled.
+// Adding 0*w is exact in fixed point, so sparse and dense modes give bit-identical outputs. The MAC
+// operands are widened to mac_value_t / mac_weight_t, which hold x_t and h_t (and W_x and W_h) exactly:
+// the product and every accumulator cast are those of `acc += W * v` in the operands' own types.
+// token_input (an Embedding folded in by pipeline/hls/fold.py): data holds one token id v_t per step,
+// and the one input "column" is row v_t of the folded kernel F[v] = E[v] * W_x (times 1), in both modes.
 //
 // Weights are stored column-major (one column of 4H words per input/state index: the row-major
-// layout of the Keras kernel [n_in][4H]). LUTs are generated in Python (pipeline/hls) and written as
-// weights, so the emulator and this kernel index the very same tables.
+// layout of the Keras kernel [n_in][4H]), reshaped P words wide. LUTs are generated in Python
+// (pipeline/hls) and written as weights, so the emulator and this kernel index the very same tables.
 #ifndef NNET_SPARSE_LSTM_H_
 #define NNET_SPARSE_LSTM_H_
 
@@ -22,7 +33,6 @@
 #include "nnet_common.h"
 
 #ifndef __SYNTHESIS__
-#include <string>
 #include <vector>
 #endif
 
@@ -37,6 +47,13 @@ struct sparse_lstm_config {
     typedef ap_fixed<18, 2> table_t;
     typedef ap_fixed<10, 4, AP_TRN, AP_SAT> sigmoid_index_t;
     typedef ap_fixed<10, 3, AP_TRN, AP_SAT> tanh_index_t;
+    typedef ap_fixed<20, 6> mac_value_t;  // holds x_t and h_t exactly (and 1 for token input)
+    typedef ap_fixed<16, 6> mac_weight_t; // holds W_x and W_h exactly
+    typedef ap_uint<8> col_t;             // a column index, 0..max(n_in, H)
+    typedef ap_uint<8> count_t;           // a column count, 0..cols_x + H
+    typedef ap_uint<16> iter_t;           // a stream iteration, 0..(cols_x + H) * C
+    typedef ap_uint<8> chunk_t;           // 0..C
+    typedef ap_uint<8> gate_iter_t;       // 0..G
     static const unsigned n_in = 1;
     static const unsigned n_state = 1;
     static const unsigned n_timesteps = 1;
@@ -48,15 +65,20 @@ struct sparse_lstm_config {
     static const bool prune_last = true; // false: the last step's h_T is not pruned (it feeds no recurrent product)
     static const bool token_input = false;
     static const bool return_sequences = false;
-    static const unsigned mac_depth = 4;
-    static const unsigned gate_depth = 8;
+    static const unsigned mac_depth = 3;
+    static const unsigned gate_depth = 7;
+    static const unsigned acc_latency = 2;
+    static const unsigned stream_avg = 1; // LOOP_TRIPCOUNT avg of StreamLoop, from the measured sparsity
+    static const unsigned stream_max = 1; // (input columns + H) * C: every column streamed
+    static const unsigned gate_iters_dense = 1;  // U
+    static const unsigned gate_iters_sparse = 1; // max(U, XS)
     static const unsigned layer_id = 0;
     typedef ap_fixed<16, 6> threshold_t; // result type (state mode) or table type (output-gate mode)
     static threshold_t threshold() { return 0; }
 };
 
 #ifndef __SYNTHESIS__
-// C-simulation only: the loop iterations this kernel really executes, per layer and step.
+// C-simulation only: the cycles this kernel's loops really execute, per layer and step.
 struct sparse_lstm_step_record {
     unsigned layer_id;
     unsigned step;
@@ -66,13 +88,23 @@ struct sparse_lstm_step_record {
     unsigned cols_h; // recurrent columns streamed
     unsigned long cycles;
 };
-// Iterations of the pipelined loops (ChunkLoop, GateLoop), incremented as they execute.
-inline unsigned long &sparse_lstm_iterations() {
+// Per sequence and layer: InitLoop's cycles and the total from start to done.
+struct sparse_lstm_sequence_record {
+    unsigned layer_id;
+    unsigned long init_cycles;
+    unsigned long cycles;
+};
+// Every loop iteration of the kernel, plus the drain depth of each pipelined loop entered.
+inline unsigned long &sparse_lstm_cycles() {
     static unsigned long n = 0;
     return n;
 }
 inline std::vector<sparse_lstm_step_record> &sparse_lstm_trace() {
     static std::vector<sparse_lstm_step_record> records;
+    return records;
+}
+inline std::vector<sparse_lstm_sequence_record> &sparse_lstm_sequence_trace() {
+    static std::vector<sparse_lstm_sequence_record> records;
     return records;
 }
 // C-simulation only: run every sparse_lstm in dense mode (all columns), whatever skip_zeros says.
@@ -84,40 +116,24 @@ inline bool &sparse_lstm_force_dense() {
 
 // Offset-binary index of a LUT over [-2^r, 2^r): saturate x onto the index grid (AP_TRN = floor),
 // then flip the sign bit of the table_bits-wide two's-complement code (index = code + N/2).
-template <class index_T, unsigned BITS, class data_T> inline unsigned sparse_lstm_lut_index(data_T x) {
+template <class index_T, unsigned BITS, class data_T> inline ap_uint<BITS> sparse_lstm_lut_index(data_T x) {
     #pragma HLS INLINE
     index_T q = x;
     ap_uint<BITS> code = q.range(BITS - 1, 0);
-    return (unsigned)(code ^ (ap_uint<BITS>(1) << (BITS - 1)));
+    return code ^ (ap_uint<BITS>(1) << (BITS - 1));
 }
 
-// acc[0:4H] += column[0:4H] * value (MULTIPLY) or += column[0:4H] (a folded embedding row: additions
-// only), P lanes per cycle: ceil(4H/P) pipelined iterations.
-template <bool MULTIPLY, class data_T, class weight_T, typename CONFIG_T>
-void sparse_lstm_stream_column(typename CONFIG_T::accum_t acc[4 * CONFIG_T::n_state], data_T value,
-                               const weight_T *column) {
+// The lowest set bit of mask[0:N) (N if none): a priority encoder, one level of logic per bit in C,
+// a log-depth tree after synthesis.
+template <unsigned N, class index_T> inline index_T sparse_lstm_first_set(const bool mask[N]) {
     #pragma HLS INLINE
-    static const unsigned n_gates = 4 * CONFIG_T::n_state;
-    static const unsigned n_chunks = (n_gates + CONFIG_T::n_lanes - 1) / CONFIG_T::n_lanes;
-ChunkLoop:
-    for (unsigned chunk = 0; chunk < n_chunks; chunk++) {
-        #pragma HLS PIPELINE II=1
-    LaneLoop:
-        for (unsigned lane = 0; lane < CONFIG_T::n_lanes; lane++) {
-            #pragma HLS UNROLL
-            unsigned k = chunk * CONFIG_T::n_lanes + lane;
-            if (k < n_gates) {
-                if (MULTIPLY) {
-                    acc[k] += column[k] * value;
-                } else {
-                    acc[k] += column[k];
-                }
-            }
-        }
-#ifndef __SYNTHESIS__
-        sparse_lstm_iterations()++;
-#endif
+    index_T first = N;
+PriorityEncoder:
+    for (int b = N - 1; b >= 0; b--) {
+        #pragma HLS UNROLL
+        if (mask[b]) first = b;
     }
+    return first;
 }
 
 template <class data_T, class res_T, typename CONFIG_T>
@@ -129,143 +145,232 @@ void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CON
                  typename CONFIG_T::table_t sigmoid_table[CONFIG_T::table_size],
                  typename CONFIG_T::table_t tanh_table[CONFIG_T::table_size]) {
     static const unsigned H = CONFIG_T::n_state;
-    static const unsigned n_gates = 4 * H;
-    static const unsigned n_gate_chunks = (H + CONFIG_T::n_lanes - 1) / CONFIG_T::n_lanes;
-    #pragma HLS ARRAY_PARTITION variable=bias cyclic factor=CONFIG_T::n_lanes
+    static const unsigned P = CONFIG_T::n_lanes;
+    static const unsigned N_IN = CONFIG_T::n_in;
+    static const unsigned T = CONFIG_T::n_timesteps;
+    static const unsigned N_TAB = CONFIG_T::table_size;
+    static const unsigned C = 4 * H / P;                              // chunks per column
+    static const unsigned U = H / P;                                  // gate iterations
+    static const unsigned XS = CONFIG_T::token_input ? 0 : (N_IN + P - 1) / P; // x-scan iterations
+    static const unsigned G_SPARSE = U > XS ? U : XS;
+    static const unsigned X_COLS = CONFIG_T::token_input ? 1 : N_IN; // input columns in dense mode
+    static const unsigned X_MASK = CONFIG_T::token_input ? 1 : N_IN;
+    static_assert(H % P == 0, "n_lanes must divide n_state (pipeline.accelerator.check_lanes)");
+    static_assert(C > CONFIG_T::acc_latency, "the accumulator's read-to-write latency must be below C = 4H/P");
     #pragma HLS ARRAY_RESHAPE variable=kernel cyclic factor=CONFIG_T::n_lanes
     #pragma HLS ARRAY_RESHAPE variable=recurrent_kernel cyclic factor=CONFIG_T::n_lanes
+    #pragma HLS ARRAY_PARTITION variable=bias complete
 
     bool skip = CONFIG_T::skip_zeros;
 #ifndef __SYNTHESIS__
     if (sparse_lstm_force_dense()) skip = false;
+    const unsigned long cycles_at_start = sparse_lstm_cycles();
 #endif
+    const unsigned G = skip ? G_SPARSE : U; // a constant after synthesis (skip_zeros)
 
-    res_T h_state[H];
-    typename CONFIG_T::cell_t c_state[H];
-    unsigned h_index[H]; // nonzero entries of h_{t-1}, ascending
-    unsigned x_index[CONFIG_T::token_input ? 1 : CONFIG_T::n_in];
-    typename CONFIG_T::accum_t acc[n_gates];
-    #pragma HLS ARRAY_PARTITION variable=acc cyclic factor=CONFIG_T::n_lanes
-    #pragma HLS ARRAY_PARTITION variable=h_state cyclic factor=CONFIG_T::n_lanes
-    #pragma HLS ARRAY_PARTITION variable=c_state cyclic factor=CONFIG_T::n_lanes
-    unsigned h_nnz = 0;
+    // Per-lane copies of the LUTs: each lane reads sigmoid three times (i, f: sig_if's two ports; o:
+    // sig_o) and tanh twice (g, tanh(c_t): tanh_l's two ports) per GateLoop iteration. Filled once
+    // after reset from the weight tables (not part of any sequence's cycles).
+    static typename CONFIG_T::table_t sig_if[P][N_TAB];
+    static typename CONFIG_T::table_t sig_o[P][N_TAB];
+    static typename CONFIG_T::table_t tanh_l[P][N_TAB];
+    #pragma HLS ARRAY_PARTITION variable=sig_if complete dim=1
+    #pragma HLS ARRAY_PARTITION variable=sig_o complete dim=1
+    #pragma HLS ARRAY_PARTITION variable=tanh_l complete dim=1
+    static bool tables_filled = false;
+    if (!tables_filled) {
+    FillTables:
+        for (unsigned i = 0; i < N_TAB; i++) {
+            #pragma HLS PIPELINE II=1
+        FillLanes:
+            for (unsigned lane = 0; lane < P; lane++) {
+                #pragma HLS UNROLL
+                sig_if[lane][i] = sigmoid_table[i];
+                sig_o[lane][i] = sigmoid_table[i];
+                tanh_l[lane][i] = tanh_table[i];
+            }
+        }
+        tables_filled = true;
+    }
+
+    // acc banked by (gate, lane): one chunk of P words is one gate's P lanes; one gate iteration reads
+    // one word of each of the 4P banks. State banked by lane.
+    typename CONFIG_T::accum_t acc[4][P][U];
+    #pragma HLS ARRAY_PARTITION variable=acc complete dim=1
+    #pragma HLS ARRAY_PARTITION variable=acc complete dim=2
+    res_T h_state[P][U];
+    #pragma HLS ARRAY_PARTITION variable=h_state complete dim=1
+    typename CONFIG_T::cell_t c_state[P][U];
+    #pragma HLS ARRAY_PARTITION variable=c_state complete dim=1
+    bool h_mask[H]; // nonzero entries of h_{t-1}
+    #pragma HLS ARRAY_PARTITION variable=h_mask complete
+    bool x_mask[X_MASK] = {false}; // nonzero entries of x_t (registers: cleared on entry, in parallel)
+    #pragma HLS ARRAY_PARTITION variable=x_mask complete
+    typename CONFIG_T::count_t h_count = 0, x_count = 0;
 
     const typename CONFIG_T::threshold_t threshold = CONFIG_T::threshold();
 
-InitState:
-    for (unsigned u = 0; u < H; u++) {
-        #pragma HLS UNROLL
-        h_state[u] = 0;
-        c_state[u] = 0;
+InitLoop:
+    for (typename CONFIG_T::gate_iter_t it = 0; it < G; it++) {
+        #pragma HLS PIPELINE II=1
+        #pragma HLS LOOP_TRIPCOUNT min=CONFIG_T::gate_iters_dense max=CONFIG_T::gate_iters_sparse
+    InitLanes:
+        for (unsigned lane = 0; lane < P; lane++) {
+            #pragma HLS UNROLL
+            if (it < U) {
+                unsigned u = it * P + lane;
+                for (unsigned g = 0; g < 4; g++) {
+                    #pragma HLS UNROLL
+                    acc[g][lane][it] = (typename CONFIG_T::accum_t)bias[g * H + u];
+                }
+                c_state[lane][it] = 0;
+                h_state[lane][it] = 0;
+                h_mask[u] = false;
+            }
+            unsigned j = it * P + lane;
+            if (!CONFIG_T::token_input && skip && it < XS && j < N_IN) {
+                bool nz = data[j] != 0;
+                x_mask[j] = nz;
+                x_count += nz;
+            }
+        }
+#ifndef __SYNTHESIS__
+        sparse_lstm_cycles()++;
+#endif
     }
+#ifndef __SYNTHESIS__
+    const unsigned long init_cycles = sparse_lstm_cycles() - cycles_at_start;
+#endif
 
 StepLoop:
-    for (unsigned t = 0; t < CONFIG_T::n_timesteps; t++) {
+    for (unsigned t = 0; t < T; t++) {
 #ifndef __SYNTHESIS__
-        const unsigned long iterations_before = sparse_lstm_iterations();
+        const unsigned long cycles_before = sparse_lstm_cycles();
         unsigned nnz_x_true = CONFIG_T::token_input ? 1 : 0; // a token is one nonzero (one-hot) input
-        for (unsigned j = 0; !CONFIG_T::token_input && j < CONFIG_T::n_in; j++)
-            nnz_x_true += data[t * CONFIG_T::n_in + j] != 0;
+        for (unsigned j = 0; !CONFIG_T::token_input && j < N_IN; j++)
+            nnz_x_true += data[t * N_IN + j] != 0;
+        unsigned nnz_h_true = 0;
+        for (unsigned j = 0; j < H; j++)
+            nnz_h_true += h_state[j % P][j / P] != 0;
 #endif
-    InitAcc:
-        for (unsigned k = 0; k < n_gates; k++) {
-            #pragma HLS UNROLL
-            acc[k] = (typename CONFIG_T::accum_t)bias[k];
-        }
-
-        // 1. input columns (the nonzero ones in sparse mode), or the folded row of token v_t
-        unsigned x_nnz = 0;
-        if (CONFIG_T::token_input) {
-            unsigned v = data[t].to_uint();
-            if (v < CONFIG_T::n_in) { // an id outside the vocabulary adds no row (the emulator refuses it)
-                sparse_lstm_stream_column<false, unsigned, typename CONFIG_T::weight_t, CONFIG_T>(acc, 1u, &kernel[v * n_gates]);
-            }
-            x_nnz = 1;
-        } else {
-        ScanInput:
-            for (unsigned j = 0; j < CONFIG_T::n_in; j++) {
-                #pragma HLS PIPELINE II=1
-                if (!skip || data[t * CONFIG_T::n_in + j] != 0) x_index[x_nnz++] = j;
-            }
-        InputColumns:
-            for (unsigned jj = 0; jj < x_nnz; jj++) {
-                unsigned j = x_index[jj];
-                sparse_lstm_stream_column<true, data_T, typename CONFIG_T::weight_t, CONFIG_T>(
-                    acc, data[t * CONFIG_T::n_in + j], &kernel[j * n_gates]);
-            }
-        }
-
-        // 2. recurrent columns: the nonzero-index list of h_{t-1} (all H in dense mode)
-        unsigned h_cols = skip ? h_nnz : H;
-    RecurrentColumns:
-        for (unsigned jj = 0; jj < h_cols; jj++) {
-            unsigned j = skip ? h_index[jj] : jj;
-            sparse_lstm_stream_column<true, res_T, typename CONFIG_T::recurrent_weight_t, CONFIG_T>(
-                acc, h_state[j], &recurrent_kernel[j * n_gates]);
-        }
-
-        // 3. gates, cell, output, pruning and the nonzero-index list of h_t
-        unsigned new_nnz = 0;
-        const bool prune_now = CONFIG_T::prune_last || t + 1 < CONFIG_T::n_timesteps;
-    GateLoop:
-        for (unsigned chunk = 0; chunk < n_gate_chunks; chunk++) {
+        // 1-2. the column stream: input columns (the nonzero ones in sparse mode, or the folded row of
+        // token v_t), then recurrent columns (the nonzero entries of h_{t-1}; all H in dense mode)
+        const typename CONFIG_T::count_t cols_x = CONFIG_T::token_input ? X_COLS : (skip ? (unsigned)x_count : N_IN);
+        const typename CONFIG_T::count_t cols_h = skip ? (unsigned)h_count : H;
+        const typename CONFIG_T::iter_t n_iter = (cols_x + cols_h) * C;
+        typename CONFIG_T::count_t col = 0;
+        typename CONFIG_T::chunk_t chunk = 0;
+        typename CONFIG_T::col_t j = 0;
+        bool is_x = true, live = true;
+        typename CONFIG_T::mac_value_t value = 0;
+    StreamLoop:
+        for (typename CONFIG_T::iter_t i = 0; i < n_iter; i++) {
             #pragma HLS PIPELINE II=1
-        GateLanes:
-            for (unsigned lane = 0; lane < CONFIG_T::n_lanes; lane++) {
+            #pragma HLS LOOP_TRIPCOUNT min=0 max=CONFIG_T::stream_max avg=CONFIG_T::stream_avg
+            // acc[g][lane][a] is written by this iteration and read again C iterations later (the same
+            // chunk of the next column); C = 4H/P >= 4 > acc_latency (static_assert above).
+            #pragma HLS DEPENDENCE variable=acc inter false
+            if (chunk == 0) {
+                is_x = col < cols_x;
+                if (CONFIG_T::token_input && is_x) {
+                    const unsigned v = data[t].to_uint();
+                    live = v < N_IN; // an id outside the vocabulary adds no row (the emulator refuses it)
+                    j = live ? v : 0;
+                    value = 1;
+                } else if (is_x) {
+                    j = skip ? sparse_lstm_first_set<X_MASK, typename CONFIG_T::col_t>(x_mask) : (typename CONFIG_T::col_t)col;
+                    if (skip) x_mask[j] = false;
+                    value = data[t * N_IN + j];
+                    live = true;
+                } else {
+                    j = skip ? sparse_lstm_first_set<H, typename CONFIG_T::col_t>(h_mask) : (typename CONFIG_T::col_t)(col - cols_x);
+                    if (skip) h_mask[j] = false;
+                    value = h_state[j % P][j / P];
+                    live = true;
+                }
+            }
+            const unsigned g = chunk / U, a = chunk % U;
+        MacLanes:
+            for (unsigned lane = 0; lane < P; lane++) {
                 #pragma HLS UNROLL
-                unsigned u = chunk * CONFIG_T::n_lanes + lane;
-                if (u < H) {
-                    typename CONFIG_T::table_t gi = sigmoid_table[sparse_lstm_lut_index<typename CONFIG_T::sigmoid_index_t,
-                                                                                       CONFIG_T::table_bits>(acc[u])];
-                    typename CONFIG_T::table_t gf = sigmoid_table[sparse_lstm_lut_index<typename CONFIG_T::sigmoid_index_t,
-                                                                                       CONFIG_T::table_bits>(acc[H + u])];
-                    typename CONFIG_T::table_t gg = tanh_table[sparse_lstm_lut_index<typename CONFIG_T::tanh_index_t,
-                                                                                    CONFIG_T::table_bits>(acc[2 * H + u])];
-                    typename CONFIG_T::table_t go = sigmoid_table[sparse_lstm_lut_index<typename CONFIG_T::sigmoid_index_t,
-                                                                                       CONFIG_T::table_bits>(acc[3 * H + u])];
+                const unsigned k = (unsigned)chunk * P + lane;
+                typename CONFIG_T::mac_weight_t w;
+                if (is_x) w = live ? (typename CONFIG_T::mac_weight_t)kernel[j * 4 * H + k] : (typename CONFIG_T::mac_weight_t)0;
+                else w = recurrent_kernel[j * 4 * H + k];
+                acc[g][lane][a] += w * value;
+            }
+            if (chunk == C - 1) {
+                chunk = 0;
+                col++;
+            } else {
+                chunk++;
+            }
+#ifndef __SYNTHESIS__
+            sparse_lstm_cycles()++;
+#endif
+        }
+#ifndef __SYNTHESIS__
+        if (n_iter > 0) sparse_lstm_cycles() += CONFIG_T::mac_depth;
+#endif
+
+        // 3. gates, cell, output, pruning, h_t's nonzero mask; the scan of x_{t+1}
+        const bool prune_now = CONFIG_T::prune_last || t + 1 < T;
+        h_count = 0;
+        x_count = 0;
+    GateLoop:
+        for (typename CONFIG_T::gate_iter_t it = 0; it < G; it++) {
+            #pragma HLS PIPELINE II=1
+            #pragma HLS LOOP_TRIPCOUNT min=CONFIG_T::gate_iters_dense max=CONFIG_T::gate_iters_sparse
+        GateLanes:
+            for (unsigned lane = 0; lane < P; lane++) {
+                #pragma HLS UNROLL
+                if (it < U) {
+                    const unsigned u = it * P + lane;
+                    typename CONFIG_T::table_t gi = sig_if[lane][sparse_lstm_lut_index<typename CONFIG_T::sigmoid_index_t, CONFIG_T::table_bits>(acc[0][lane][it])];
+                    typename CONFIG_T::table_t gf = sig_if[lane][sparse_lstm_lut_index<typename CONFIG_T::sigmoid_index_t, CONFIG_T::table_bits>(acc[1][lane][it])];
+                    typename CONFIG_T::table_t gg = tanh_l[lane][sparse_lstm_lut_index<typename CONFIG_T::tanh_index_t, CONFIG_T::table_bits>(acc[2][lane][it])];
+                    typename CONFIG_T::table_t go = sig_o[lane][sparse_lstm_lut_index<typename CONFIG_T::sigmoid_index_t, CONFIG_T::table_bits>(acc[3][lane][it])];
+                    for (unsigned g = 0; g < 4; g++) {
+                        #pragma HLS UNROLL
+                        acc[g][lane][it] = (typename CONFIG_T::accum_t)bias[g * H + u]; // the next step's start
+                    }
                     if (CONFIG_T::prune_output_gate && prune_now && !(go > threshold)) go = 0;
-                    c_state[u] = gf * c_state[u] + gi * gg;
-                    typename CONFIG_T::table_t tc = tanh_table[sparse_lstm_lut_index<typename CONFIG_T::tanh_index_t,
-                                                                                    CONFIG_T::table_bits>(c_state[u])];
+                    typename CONFIG_T::cell_t c = gf * c_state[lane][it] + gi * gg;
+                    c_state[lane][it] = c;
+                    typename CONFIG_T::table_t tc = tanh_l[lane][sparse_lstm_lut_index<typename CONFIG_T::tanh_index_t, CONFIG_T::table_bits>(c)];
                     res_T hu = go * tc;
                     if (!CONFIG_T::prune_output_gate && prune_now && !(hu > threshold || hu < -threshold)) hu = 0;
-                    h_state[u] = hu;
+                    h_state[lane][it] = hu;
+                    const bool nz = hu != 0;
+                    h_mask[u] = nz;
+                    h_count += nz;
+                    if (CONFIG_T::return_sequences) res[t * H + u] = hu;
+                    else if (t + 1 == T) res[u] = hu;
+                }
+                const unsigned jx = it * P + lane;
+                if (!CONFIG_T::token_input && skip && it < XS && jx < N_IN && t + 1 < T) {
+                    const bool nz = data[(t + 1) * N_IN + jx] != 0;
+                    x_mask[jx] = nz;
+                    x_count += nz;
                 }
             }
 #ifndef __SYNTHESIS__
-            sparse_lstm_iterations()++;
+            sparse_lstm_cycles()++;
 #endif
         }
-    IndexList:
-        for (unsigned u = 0; u < H; u++) {
-            #pragma HLS PIPELINE II=1
-            if (h_state[u] != 0) h_index[new_nnz++] = u;
-        }
 #ifndef __SYNTHESIS__
+        sparse_lstm_cycles() += CONFIG_T::gate_depth;
         {
-            // The pipelined-loop iterations this step executed, plus the two pipeline fill depths:
-            // counted here, predicted by pipeline/accelerator.py, compared by the tests.
-            unsigned long cycles = sparse_lstm_iterations() - iterations_before + CONFIG_T::mac_depth + CONFIG_T::gate_depth;
-            sparse_lstm_step_record rec = {CONFIG_T::layer_id, t, nnz_x_true, h_nnz, x_nnz, h_cols, cycles};
+            sparse_lstm_step_record rec = {CONFIG_T::layer_id, t, nnz_x_true, nnz_h_true, (unsigned)cols_x,
+                                           (unsigned)cols_h, sparse_lstm_cycles() - cycles_before};
             sparse_lstm_trace().push_back(rec);
         }
 #endif
-        h_nnz = new_nnz;
-        if (CONFIG_T::return_sequences) {
-        WriteSequence:
-            for (unsigned u = 0; u < H; u++) {
-                #pragma HLS UNROLL
-                res[t * H + u] = h_state[u];
-            }
-        }
     }
-    if (!CONFIG_T::return_sequences) {
-    WriteLast:
-        for (unsigned u = 0; u < H; u++) {
-            #pragma HLS UNROLL
-            res[u] = h_state[u];
-        }
-    }
+#ifndef __SYNTHESIS__
+    sparse_lstm_sequence_record seq = {CONFIG_T::layer_id, init_cycles, sparse_lstm_cycles() - cycles_at_start};
+    sparse_lstm_sequence_trace().push_back(seq);
+#endif
 }
 
 } // namespace nnet

@@ -65,7 +65,11 @@ def draw(name: str, seed: int, slow: bool = True, **pins) -> Chain:
     """A random configuration from ``seed``; ``pins`` fix chosen fields (coverage of the corners)."""
     rng = np.random.RandomState(seed)
     n_layers = int(rng.choice([1, 1, 2, 3]))
-    units = pins.pop("units", tuple(int(u) for u in rng.randint(1, 41, size=n_layers)))
+    lanes = int(rng.choice([1, 2, 3, 4, 6, 8]))  # P must divide every H (pipeline.accelerator.check_lanes)
+    units = pins.pop("units", tuple(lanes * int(u) for u in rng.randint(1, 40 // lanes + 1, size=n_layers)))
+    divisors = common_divisors(units)
+    if lanes not in divisors:  # units were pinned
+        lanes = int(rng.choice(divisors))
     n = len(units)
     prune = pins.pop("prune", tuple(str(p) for p in rng.choice(PRUNES, size=n)))
     thresholds = pins.pop("thresholds", tuple(round(float(v), 3) for v in rng.uniform(0.0, 0.6, size=n)))
@@ -75,7 +79,7 @@ def draw(name: str, seed: int, slow: bool = True, **pins) -> Chain:
         return_sequences=bool(rng.rand() < 0.3), head=head,
         hidden=int(rng.choice([0, rng.randint(1, 16)])) if head else 0,
         precision=PRECISIONS[rng.randint(len(PRECISIONS))],
-        lanes=int(rng.randint(1, 4 * min(units) + 1)),
+        lanes=lanes,
         table_size=TABLE_SIZES[rng.randint(len(TABLE_SIZES))],
         gain=round(float(rng.uniform(0.8, 2.0)), 3),
     )
@@ -89,6 +93,11 @@ def draw(name: str, seed: int, slow: bool = True, **pins) -> Chain:
     return Chain(name=name, seed=seed, units=tuple(units), prune=tuple(prune), thresholds=tuple(thresholds),
                  slow=slow, **fields)
 
+
+
+def common_divisors(units) -> list[int]:
+    """The lane counts every layer of ``units`` accepts (P | H for each H)."""
+    return [p for p in range(1, min(units) + 1) if all(h % p == 0 for h in units)]
 
 
 def _clip_to(values: np.ndarray, precision: str) -> np.ndarray:
@@ -205,17 +214,24 @@ def check_chain(project: Path, res: csim.CsimResult, hls_model, x: np.ndarray) -
                 np.testing.assert_array_equal(cols_h, nnz_h)
             else:
                 assert (cols_x == n_in).all() and (cols_h == h_units).all()
-            np.testing.assert_array_equal(cyc, accelerator.step_cycles(trace.shape, cols_x, cols_h),
+            np.testing.assert_array_equal(cyc, accelerator.step_cycles(trace.shape, cols_x, cols_h, mode == "sparse"),
                                           err_msg=f"{node.name} {mode}: csim cycles != accelerator formula")
             np.testing.assert_array_equal(cyc, costs[f"{mode}_cycles"].ravel(),
                                           err_msg=f"{node.name} {mode}: csim cycles != emulator costs")
+            seq = res.layer_sequences(mode, node.index)
+            assert seq.shape == (n, 4), (node.name, mode)
+            init = trace.shape.init_cycles(mode == "sparse")
+            assert (seq[:, 2] == init).all(), f"{node.name} {mode}: csim init cycles != model"
+            np.testing.assert_array_equal(seq[:, 3], init + cyc.reshape(n, steps).sum(axis=1),
+                                          err_msg=f"{node.name} {mode}: csim start-to-done cycles != init + steps")
+            np.testing.assert_array_equal(seq[:, 3], costs[f"{mode}_sequence_cycles"])
             cycles[mode] = cyc
         assert (trace.nnz_h[:, 0] == 0).all()  # h_0 = 0
-        assert (cycles["sparse"] <= cycles["dense"]).all()
-        first_steps = step == 0  # h_0 = 0 and H >= 1: every sample skips there
-        assert (cycles["sparse"][first_steps] < cycles["dense"][first_steps]).all()
-        if k == 0:  # sample 0 is all zeros: the first layer skips every input column
-            assert (cycles["sparse"][:steps] < cycles["dense"][:steps]).all()
+        if trace.shape.gate_iters(True) == trace.shape.gate_iters(False):  # the x scan hides in the gate loop
+            first_steps = step == 0  # h_0 = 0 and H >= 1: every sample skips there
+            assert (cycles["sparse"][first_steps] < cycles["dense"][first_steps]).all()
+            if k == 0:  # sample 0 is all zeros: the first layer skips every input column
+                assert (cycles["sparse"][:steps] < cycles["dense"][:steps]).all()
         report["skipped_cycles"] += int((cycles["dense"] - cycles["sparse"]).sum())
         report["dense_cycles"] += int(cycles["dense"].sum())
     assert own_warnings(project) == []

@@ -43,6 +43,23 @@ template <class T>
 static inline uint64_t get_raw(T x) {
   return x.range(T::width - 1, 0).to_uint64();
 }
+// W-bit patterns of any width as ceil(W/64) little-endian 64-bit words (types wider than 64 bits)
+template <class T>
+static inline T set_words(const int64_t* w) {
+  T x = 0;
+  for (int k = 0; k * 64 < T::width; ++k) {
+    const int hi = (k * 64 + 63 < T::width) ? k * 64 + 63 : T::width - 1;
+    x.range(hi, k * 64) = (ap_ulong)(uint64_t)w[k];
+  }
+  return x;
+}
+template <class T>
+static inline void get_words(const T& x, uint64_t* out) {
+  for (int k = 0; k * 64 < T::width; ++k) {
+    const int hi = (k * 64 + 63 < T::width) ? k * 64 + 63 : T::width - 1;
+    out[k] = x.range(hi, k * 64).to_uint64();
+  }
+}
 static inline double bits_to_f64(int64_t b) {
   double d;
   std::memcpy(&d, &b, sizeof d);
@@ -208,6 +225,32 @@ def sign_extend(u, width: int, signed: bool) -> np.ndarray:
         sign = np.int64(1 << (width - 1))
         v = (v ^ sign) - sign
     return v
+
+
+def n_words(width: int) -> int:
+    """64-bit words that hold a ``width``-bit pattern (`set_words` / `get_words` in the probe)."""
+    return -(-width // 64)
+
+
+def to_words(values, width: int) -> np.ndarray:
+    """Python integers (any size) -> (n, n_words(width)) int64: each value's low ``width`` bits (two's
+    complement), little-endian words, for the probe's ``set_words``."""
+    k, mask = n_words(width), (1 << width) - 1
+    rows = []
+    for v in values:
+        u = int(v) & mask
+        rows.append([((u >> (64 * j)) & 0xFFFFFFFFFFFFFFFF) for j in range(k)])
+    return np.array(rows, dtype=np.uint64).reshape(-1, k).view(np.int64)
+
+
+def from_words(words, width: int, signed: bool) -> list[int]:
+    """(n, n_words(width)) uint64 from the probe's ``get_words`` -> Python integers (sign-extended)."""
+    words = np.asarray(words, dtype=np.uint64).reshape(-1, n_words(width))
+    out = []
+    for row in words.tolist():
+        u = sum(int(w) << (64 * j) for j, w in enumerate(row)) & ((1 << width) - 1)
+        out.append(u - (1 << width) if signed and u >> (width - 1) else u)
+    return out
 
 
 def f64_from_bits(u) -> np.ndarray:

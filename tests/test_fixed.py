@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import zlib
 
 import numpy as np
@@ -506,3 +507,348 @@ def test_from_float_keeps_shape():
     got = fixed.from_float(x, t)
     assert got.shape == x.shape and got.dtype == np.int64
     np.testing.assert_array_equal(got.ravel(), fixed.from_float(x.ravel(), t))
+
+
+# ================================================================ 5. property test at wide types (issue 23)
+# Random type combinations, widths up to 64 (every type the project accepts) with intermediates up to
+# 128 bits (cast sources, full-precision products and sums), all compiled into one probe; values cross
+# the probe as 64-bit words (`set_words`/`get_words`), so nothing is limited to int64. The emulator's own
+# helpers are what is compared: `fixed.cast` (int64 or Python-int path, chosen by its checks),
+# `emulator._mul` / `_align_add` (int64 or Python ints, chosen from the type bounds), `fixed.from_float`.
+from _cpp_probe import from_words, n_words, to_words  # noqa: E402
+
+from pipeline import emulator as emu  # noqa: E402
+
+WIDE_SEED = 0xF1C5ED
+EDGE_WIDTHS = [2, 31, 32, 33, 52, 53, 54, 61, 62, 63, 64]
+N_WIDE = 1500  # random cases per combination (+ specials)
+CHAIN = 6  # acc += a * b steps per case
+
+
+def _wide_type(rng, max_w=64, min_w=1) -> FixedType:
+    w = int(rng.choice([x for x in EDGE_WIDTHS if min_w <= x <= max_w])) if rng.rand() < 0.6 \
+        else int(rng.randint(min_w, max_w + 1))
+    signed = w >= 2 and rng.rand() < 0.75
+    integer = int(rng.randint(-4, w + 5))
+    o_mode = O_MODES[rng.randint(len(O_MODES))] if w >= 2 else "AP_WRAP"
+    return FixedType(w, integer, signed, Q_MODES[rng.randint(len(Q_MODES))], o_mode)
+
+
+def _src_type(rng, dst: FixedType) -> FixedType:
+    """A cast source of up to 128 bits whose grid is coarser, finer or far finer than dst's."""
+    w = int(rng.choice([2, 40, 63, 64, 65, 100, 127, 128])) if rng.rand() < 0.5 else int(rng.randint(2, 129))
+    shift = int(rng.choice([-40, -3, 0, 1, 2, 30, 62, 63, 64, 90])) if rng.rand() < 0.5 else int(rng.randint(-20, 80))
+    shift = min(shift, w)  # ap_types asserts ("read bit beyond MSB") when a rounding bit lies above the source
+    return _Src(w, w - (dst.frac + shift), bool(rng.rand() < 0.8))
+
+
+class _Src:
+    """A plain source type (width may exceed FixedType's 64 bits): raw integers with ``frac`` bits."""
+
+    def __init__(self, width, integer, signed):
+        self.width, self.integer, self.signed = width, integer, signed
+        self.frac = width - integer
+        self.raw_min = -(1 << (width - 1)) if signed else 0
+        self.raw_max = (1 << (width - 1)) - 1 if signed else (1 << width) - 1
+
+    def cpp(self) -> str:
+        return f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer}>"
+
+
+def _wide_combos():
+    rng = np.random.RandomState(WIDE_SEED)
+    casts = []
+    for _ in range(36):
+        dst = _wide_type(rng)
+        casts.append((_src_type(rng, dst), dst))
+    muls = []
+    for k in range(20):
+        a, b = _wide_type(rng, min_w=2), _wide_type(rng, min_w=2)
+        if k < 6:  # pairs whose product leaves int64 (the case that used to be refused)
+            a, b = FixedType(max(a.width, 33), a.integer, a.signed), FixedType(max(b.width, 33), b.integer, b.signed)
+        muls.append((a, b, _wide_type(rng, min_w=2)))
+    floats = [_wide_type(rng, min_w=40) for _ in range(8)] + [FixedType(64, 10, False, "AP_RND", "AP_SAT"),
+                                                              FixedType(64, 64, True, "AP_RND_CONV", "AP_SAT")]
+    return casts, muls, floats
+
+
+WIDE_CASTS, WIDE_MULS, WIDE_FLOATS = _wide_combos()
+
+
+def _wide_cast_job(k, src, dst) -> Job:
+    ns, nd = n_words(src.width), n_words(dst.width)
+    return Job(f"wcast{k}", ns, nd, f"""
+const {src.cpp()} s = set_words<{src.cpp()}>(in);
+const {dst.cpp()} d = s;
+get_words(d, out);
+""")
+
+
+def _prod_sum_types(a, b, acc) -> tuple[_Src, _Src]:
+    """ap_types' full-precision types of ``a * b`` and of ``acc + a * b`` (a signed and an unsigned
+    operand add one integer bit to the unsigned one)."""
+    p = _Src(a.width + b.width, a.integer + b.integer, a.signed or b.signed)
+    frac = max(acc.frac, p.frac)
+    integer = max(acc.integer + (p.signed and not acc.signed), p.integer + (acc.signed and not p.signed)) + 1
+    return p, _Src(integer + frac, integer, acc.signed or p.signed)
+
+
+def _wide_mul_job(k, a, b, acc) -> Job:
+    na, nb, nc = n_words(a.width), n_words(b.width), n_words(acc.width)
+    p_t, s_t = _prod_sum_types(a, b, acc)
+    npw, nsw = n_words(p_t.width), n_words(s_t.width)
+    return Job(f"wmul{k}", na + nb + nc, npw + nc + nsw + 4, f"""
+const {a.cpp()} a = set_words<{a.cpp()}>(in);
+const {b.cpp()} b = set_words<{b.cpp()}>(in + {na});
+const {acc.cpp()} c0 = set_words<{acc.cpp()}>(in + {na + nb});
+const auto p = a * b;
+const {acc.cpp()} c = a * b;
+const auto s = c0 + p;
+get_words(p, out);
+get_words(c, out + {npw});
+get_words(s, out + {npw + nc});
+out[{npw + nc + nsw}] = decltype(a * b)::width;
+out[{npw + nc + nsw + 1}] = decltype(a * b)::iwidth;
+out[{npw + nc + nsw + 2}] = decltype(c0 + p)::width;
+out[{npw + nc + nsw + 3}] = decltype(c0 + p)::iwidth;
+""")
+
+
+def _wide_chain_job(k, a, b, acc) -> Job:
+    na, nb, nc = n_words(a.width), n_words(b.width), n_words(acc.width)
+    return Job(f"wchain{k}", nc + CHAIN * (na + nb), 2 * CHAIN * nc, f"""
+{acc.cpp()} acc1 = set_words<{acc.cpp()}>(in);  // the LSTM's acc += a * b
+{acc.cpp()} acc2 = acc1;  // hls4ml dense_latency: mult = (accum_t)(a * b); acc += mult
+for (int j = 0; j < {CHAIN}; ++j) {{
+  const {a.cpp()} a = set_words<{a.cpp()}>(in + {nc} + j * {na + nb});
+  const {b.cpp()} b = set_words<{b.cpp()}>(in + {nc} + j * {na + nb} + {na});
+  acc1 += a * b;
+  const {acc.cpp()} m = a * b;
+  acc2 += m;
+  get_words(acc1, out + j * {nc});
+  get_words(acc2, out + {CHAIN * nc} + j * {nc});
+}}
+""")
+
+
+def _wide_float_job(k, t) -> Job:
+    return Job(f"wdouble{k}", 1, n_words(t.width), f"""
+const {t.cpp()} d = bits_to_f64(in[0]);
+get_words(d, out);
+""")
+
+
+WIDE_JOBS = ([_wide_cast_job(k, s, d) for k, (s, d) in enumerate(WIDE_CASTS)]
+             + [_wide_mul_job(k, *c) for k, c in enumerate(WIDE_MULS)]
+             + [_wide_chain_job(k, *c) for k, c in enumerate(WIDE_MULS)]
+             + [_wide_float_job(k, t) for k, t in enumerate(WIDE_FLOATS)])
+
+
+def _wide_raws(rng, t, n: int) -> list[int]:
+    """Raw values of type t: uniform over all bits, log-uniform magnitudes, and the extremes."""
+    import random
+
+    r = random.Random(int(rng.randint(0, 2**31)))
+    lo, hi = t.raw_min, t.raw_max
+    out = [lo, hi, 0, 1, min(hi, 2), lo + 1, hi - 1, lo // 2, hi // 2, (-1 if lo < 0 else 0)]
+    for j in range(n):
+        if j % 2:
+            v = r.randint(lo, hi)
+        else:
+            v = r.getrandbits(r.randint(0, t.width))
+            v = -v if lo < 0 and r.random() < 0.5 else v
+        out.append(min(max(v, lo), hi))
+    return out
+
+
+def _held(values: list[int], t) -> np.ndarray:
+    """Raw values as the emulator holds them: int64 when the type fits int64, else Python ints."""
+    fits = t.signed and t.width <= 64 or not t.signed and t.width <= 63
+    return np.array(values, dtype=np.int64) if fits else np.array(values + [None], dtype=object)[:-1]
+
+
+@functools.lru_cache(maxsize=1)
+def _wide_inputs() -> dict[str, tuple]:
+    rng = np.random.RandomState(WIDE_SEED + 1)
+    data = {}
+    for k, (src, dst) in enumerate(WIDE_CASTS):
+        raws = _wide_raws(rng, src, N_WIDE)
+        s = src.frac - dst.frac  # exact ties of the dropped bits
+        if 0 < s < src.width:
+            raws += [min(max(((v >> s) << s) + (1 << (s - 1)), src.raw_min), src.raw_max) for v in raws[:300]]
+        data[f"wcast{k}"] = (raws,)
+    for k, (a, b, acc) in enumerate(WIDE_MULS):
+        ra, rb, rc = (_wide_raws(rng, t, N_WIDE) for t in (a, b, acc))
+        m = min(len(ra), len(rb), len(rc))
+        data[f"wmul{k}"] = (ra[:m], rb[:m], rc[:m])
+        n = N_WIDE // 4
+        chain = (_wide_raws(rng, acc, n)[:n], [_wide_raws(rng, a, n)[:n] for _ in range(CHAIN)],
+                 [_wide_raws(rng, b, n)[:n] for _ in range(CHAIN)])
+        data[f"wchain{k}"] = chain
+    for k, t in enumerate(WIDE_FLOATS):
+        x = np.concatenate([rng.uniform(t.min_value * 1.2, t.max_value * 1.2 + 1, N_WIDE),
+                            np.ldexp(rng.uniform(-1, 1, N_WIDE // 2), rng.randint(-80, 80, N_WIDE // 2)),
+                            [0.0, t.max_value, t.min_value, 2.0**63, -(2.0**63), 2.0**64, 1e300, 5e-324]])
+        data[f"wdouble{k}"] = (x,)
+    return data
+
+
+def _wide_probe_inputs(data: dict) -> dict[str, np.ndarray]:
+    jobs = {j.name: j for j in WIDE_JOBS}
+    out = {}
+    for name, d in data.items():
+        k = int(re.sub(r"\D", "", name))
+        if name.startswith("wcast"):
+            out[name] = to_words(d[0], WIDE_CASTS[k][0].width)
+        elif name.startswith("wmul"):
+            a, b, acc = WIDE_MULS[k]
+            out[name] = np.concatenate([to_words(d[0], a.width), to_words(d[1], b.width), to_words(d[2], acc.width)],
+                                       axis=1)
+        elif name.startswith("wchain"):
+            a, b, acc = WIDE_MULS[k]
+            parts = [to_words(d[0], acc.width)]
+            for j in range(CHAIN):
+                parts += [to_words(d[1][j], a.width), to_words(d[2][j], b.width)]
+            out[name] = np.concatenate(parts, axis=1)
+        else:
+            out[name] = f64_to_bits(d[0]).reshape(-1, 1)
+        assert out[name].shape[1] == jobs[name].n_in, name
+    return out
+
+
+@pytest.fixture(scope="session")
+def wide_probe(tmp_path_factory):
+    """A function running {job name: data} through the wide probe (compiled once per session)."""
+    include, cxx = ap_types_dir(), find_cxx()
+    if include is None or cxx is None:
+        pytest.skip("hls4ml's ap_types headers or g++ not found")
+    build = build_probe(WIDE_JOBS, tmp_path_factory.getbasetemp() / "ap_types_probe", include, cxx)
+    work = tmp_path_factory.mktemp("wide_io")
+    return lambda data: run_probe(build.binary, WIDE_JOBS, _wide_probe_inputs(data), work)
+
+
+@pytest.fixture(scope="session")
+def wide_outputs(wide_probe):
+    return wide_probe(_wide_inputs())
+
+
+def _check_wide_cast(k, raws, out):
+    src, dst = WIDE_CASTS[k]
+    want = from_words(out, dst.width, dst.signed)
+    got = fixed.cast(_held(raws, src), src.frac, dst)
+    assert got.dtype == (np.int64 if fixed.fits_int64(dst) else object), (dst, got.dtype)
+    bad = [(v, w, g) for v, w, g in zip(raws, want, got.tolist(), strict=True) if w != g]
+    assert not bad, f"{src.cpp()} -> {dst}: {len(bad)}/{len(raws)} differ (value, ap_types, fixed.py): {bad[:4]}"
+
+
+def _check_wide_mul(k, d, out):
+    a, b, acc = WIDE_MULS[k]
+    ra, rb, rc = d
+    p_t, s_t = _prod_sum_types(a, b, acc)
+    pf, pw, sf, sw = p_t.frac, p_t.width, s_t.frac, s_t.width
+    npw, nc, nsw = n_words(pw), n_words(acc.width), n_words(sw)
+    assert out[:, npw + nc + nsw].tolist() == [pw] * len(ra) and (out[:, npw + nc + nsw + 1] == p_t.integer).all()
+    assert (out[:, npw + nc + nsw + 2] == sw).all() and (out[:, npw + nc + nsw + 3] == s_t.integer).all()
+    prod = emu._mul(_held(ra, a), _held(rb, b), emu._bound(a) * emu._bound(b))
+    assert prod.tolist() == from_words(out[:, :npw], pw, p_t.signed), f"{a} * {b}"
+    c = fixed.cast(prod, pf, acc)
+    assert c.tolist() == from_words(out[:, npw:npw + nc], acc.width, acc.signed), f"({a} * {b}) -> {acc}"
+    c0 = _held(rc, acc)
+    s, fs = emu._align_add(c0, acc.frac, prod, pf, emu._bound(acc), emu._bound(a) * emu._bound(b))
+    assert fs == sf and s.tolist() == from_words(out[:, npw + nc:npw + nc + nsw], sw, s_t.signed), f"{acc} + {a} * {b}"
+
+
+def _check_wide_chain(k, d, out):
+    a, b, acc = WIDE_MULS[k]
+    acc0, ras, rbs = d
+    nc, pf = n_words(acc.width), a.frac + b.frac
+    bp, bacc = emu._bound(a) * emu._bound(b), emu._bound(acc)
+    acc1 = acc2 = _held(acc0, acc)
+    for j in range(CHAIN):
+        prod = emu._mul(_held(ras[j], a), _held(rbs[j], b), bp)
+        s, fs = emu._align_add(acc1, acc.frac, prod, pf, bacc, bp)  # the LSTM's sequential path
+        acc1 = fixed.cast(s, fs, acc)
+        m = fixed.cast(prod, pf, acc)  # the Dense sequential path
+        s, fs = emu._align_add(acc2, acc.frac, m, acc.frac, bacc, bacc)
+        acc2 = fixed.cast(s, fs, acc)
+        for which, got, col in (("acc += a * b", acc1, j), ("acc += (acc_t)(a * b)", acc2, CHAIN + j)):
+            want = from_words(out[:, col * nc:(col + 1) * nc], acc.width, acc.signed)
+            assert got.tolist() == want, f"{acc} {which} with {a} * {b}, step {j}"
+
+
+def _check_wide_float(k, x, out):
+    t = WIDE_FLOATS[k]
+    assert fixed.from_float(x, t).tolist() == from_words(out, t.width, t.signed), f"double -> {t}"
+
+
+def test_wide_combinations_cover_the_hard_cases():
+    shifts = [s.frac - d.frac for s, d in WIDE_CASTS]
+    assert max(shifts) > 63 and min(shifts) < 0 and any(s.width > 64 for s, _ in WIDE_CASTS)
+    assert any(not fixed.fits_int64(d) for _, d in WIDE_CASTS) or any(not fixed.fits_int64(t) for t in WIDE_FLOATS)
+    prod_bits = [a.width + b.width for a, b, _ in WIDE_MULS]
+    assert max(prod_bits) > 100 and min(prod_bits) < 63
+    assert {o for *_, acc in WIDE_MULS for o in [acc.o_mode]} >= {"AP_WRAP", "AP_SAT"}
+
+
+@pytest.mark.parametrize("k", range(len(WIDE_CASTS)))
+def test_wide_cast_matches_ap_types(wide_outputs, k):
+    _check_wide_cast(k, _wide_inputs()[f"wcast{k}"][0], wide_outputs[f"wcast{k}"])
+
+
+@pytest.mark.parametrize("k", range(len(WIDE_MULS)))
+def test_wide_product_sum_and_chain_match_ap_types(wide_outputs, k):
+    _check_wide_mul(k, _wide_inputs()[f"wmul{k}"], wide_outputs[f"wmul{k}"])
+    _check_wide_chain(k, _wide_inputs()[f"wchain{k}"], wide_outputs[f"wchain{k}"])
+
+
+@pytest.mark.parametrize("k", range(len(WIDE_FLOATS)))
+def test_wide_from_float_matches_ap_types(wide_outputs, k):
+    _check_wide_float(k, _wide_inputs()[f"wdouble{k}"][0], wide_outputs[f"wdouble{k}"])
+
+
+def test_wide_property_hypothesis(wide_probe):
+    """Hypothesis draws a combination and a batch of raw values (shrinking towards a minimal failing
+    case); every batch goes through the compiled probe and must match bit for bit."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    def raws(t, n):
+        return st.lists(st.integers(t.raw_min, t.raw_max), min_size=1, max_size=n)
+
+    @hypothesis.settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(st.data())
+    def check(data):
+        kind = data.draw(st.sampled_from(["cast", "mul", "chain"]))
+        if kind == "cast":
+            k = data.draw(st.integers(0, len(WIDE_CASTS) - 1))
+            vals = data.draw(raws(WIDE_CASTS[k][0], 40))
+            _check_wide_cast(k, vals, wide_probe({f"wcast{k}": (vals,)})[f"wcast{k}"])
+        elif kind == "mul":
+            k = data.draw(st.integers(0, len(WIDE_MULS) - 1))
+            a, b, acc = WIDE_MULS[k]
+            n = data.draw(st.integers(1, 30))
+            d = tuple(data.draw(st.lists(st.integers(t.raw_min, t.raw_max), min_size=n, max_size=n))
+                      for t in (a, b, acc))
+            _check_wide_mul(k, d, wide_probe({f"wmul{k}": d})[f"wmul{k}"])
+        else:
+            k = data.draw(st.integers(0, len(WIDE_MULS) - 1))
+            a, b, acc = WIDE_MULS[k]
+            n = data.draw(st.integers(1, 10))
+            lst = lambda t: st.lists(st.integers(t.raw_min, t.raw_max), min_size=n, max_size=n)  # noqa: E731
+            d = (data.draw(lst(acc)), [data.draw(lst(a)) for _ in range(CHAIN)], [data.draw(lst(b)) for _ in range(CHAIN)])
+            _check_wide_chain(k, d, wide_probe({f"wchain{k}": d})[f"wchain{k}"])
+
+    check()
+
+
+def test_issue23_cast_example_saturates():
+    """The reported case: a left shift of 50 bits out of int64 saturated to the minimum."""
+    t = FixedType(62, 2, True, "AP_RND", "AP_SAT")
+    for arr in (np.array([30720]), np.array([30720], dtype=object), np.array([30720], dtype=np.uint64)):
+        assert fixed.cast(arr, 10, t).tolist() == [t.raw_max]
+    assert fixed.cast(np.array([-30720]), 10, t).tolist() == [t.raw_min]
+    big = FixedType(64, 10, False, "AP_TRN", "AP_SAT")
+    assert fixed.cast(np.array([1 << 62]), 0, big).tolist() == [big.raw_max]
+    assert fixed.cast(np.array([5]), 100, FixedType(8, 4)).tolist() == [0]  # a right shift beyond 64 bits
+    assert fixed.cast(np.array([-5]), 100, FixedType(8, 4, True, "AP_TRN", "AP_WRAP")).tolist() == [-1]

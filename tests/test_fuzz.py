@@ -2,7 +2,7 @@
 
 1. `test_fuzz_chain` (one g++ build per example, ~4-8 s): a random model (1-3 stacked SparseStateLSTM
    layers of 1..48 units, 1..24 inputs, 1..10 steps, return_sequences, optional Dense(relu) hidden +
-   Dense head; one of several ap_fixed precisions incl. rounding and saturation modes; lanes 1..4H;
+   Dense head; one of several ap_fixed precisions incl. rounding and saturation modes; lanes dividing every H;
    LUT size 64..4096; either pruning rule, threshold 0..0.7, h_T pruned or not (``prune_last``);
    weight scale; input sparsity; and
    sometimes narrow accumulators: saturating/rounding ones, which force the emulator's sequential path,
@@ -11,7 +11,7 @@
    * emulator (fast and forced-sequential paths, sparse and dense mode) == csim sparse == csim dense,
      bit for bit;
    * per LSTM layer and step: csim cycles == cost model == emulator costs, nnz_x / nnz_h equal,
-     sparse cycles <= dense cycles; no compiler warning in the generated code.
+     no compiler warning in the generated code.
 
 2. `test_fuzz_emulator_paths` (no compiler, ~0.1 s per example): the emulator's fast path == its
    sequential path, in both modes, on random configurations and narrow accumulators (the fixed-point
@@ -124,7 +124,9 @@ def _rounded(lo: float, hi: float, digits: int):
 @st.composite
 def cases(draw, max_samples: int = 16) -> Case:
     n_layers = draw(st.integers(1, 3))
-    units = tuple(draw(st.lists(st.integers(1, 48), min_size=n_layers, max_size=n_layers)))
+    lanes = draw(st.sampled_from((1, 2, 3, 4, 8, 16)))  # P must divide every H
+    units = tuple(lanes * u for u in draw(st.lists(st.integers(1, max(1, 48 // lanes)), min_size=n_layers,
+                                                   max_size=n_layers)))
     prune = tuple(draw(st.sampled_from(PRUNES)) for _ in units)
     thresholds = tuple(draw(_rounded(0.0, 0.7, 3)) for _ in units)
     return_sequences = draw(st.booleans())
@@ -133,7 +135,7 @@ def cases(draw, max_samples: int = 16) -> Case:
     chain = Chain(
         name="fuzz", seed=draw(st.integers(0, 2**20)), n_in=draw(st.integers(1, 24)), steps=draw(st.integers(1, 10)),
         units=units, prune=prune, thresholds=thresholds, return_sequences=return_sequences, hidden=hidden,
-        head=head, precision=draw(st.sampled_from(FUZZ_PRECISIONS)), lanes=draw(st.integers(1, 4 * min(units))),
+        head=head, precision=draw(st.sampled_from(FUZZ_PRECISIONS)), lanes=lanes,
         table_size=draw(st.sampled_from(FUZZ_TABLE_SIZES)), gain=draw(_rounded(0.3, 4.0, 2)), slow=False,
         prune_last=tuple(draw(st.booleans()) for _ in units),
     )
@@ -236,7 +238,6 @@ def test_fuzz_emulator_paths(case: Case):
             np.testing.assert_array_equal(t.states, t_ref.states, err_msg=f"{label} {t.layer} states")
             np.testing.assert_array_equal(t.nnz_x, t_ref.nnz_x, err_msg=f"{label} {t.layer} nnz_x")
             np.testing.assert_array_equal(t.nnz_h, t_ref.nnz_h, err_msg=f"{label} {t.layer} nnz_h")
-            assert (t.costs()["sparse_cycles"] <= t.costs()["dense_cycles"]).all()
     # adding a zero column never overflows: both modes of a path count the same overflows
     assert runs[True, "sparse"].overflow == runs[True, "dense"].overflow
     assert runs[False, "sparse"].overflow == runs[False, "dense"].overflow

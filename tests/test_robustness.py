@@ -154,7 +154,8 @@ def test_generate_refuses_unsupported_layers(kind, tmp_path):
 
 @pytest.mark.parametrize("change, match", [
     ({"lanes": 0}, r"hls lanes must be an integer >= 1, got lanes=0"),
-    ({"lanes": 17}, r"layer 'lstm' \(units=4\): lanes must be an integer in 1..4\*units = 1..16, got lanes=17"),
+    ({"lanes": 17}, r"layer 'lstm' \(units=4\): lanes must divide units = 4 .*got lanes=17; nearest valid lane counts: 4"),
+    ({"lanes": 3}, r"layer 'lstm' \(units=4\): lanes must divide units = 4 .*got lanes=3; nearest valid lane counts: 2, 4"),
     ({"lanes": 2.5}, r"lanes=2.5"),
     ({"table_size": 100}, r"TableSize must be a power of two in 64..65536, got TableSize=100"),
     ({"table_size": 32}, r"TableSize=32"),
@@ -282,7 +283,7 @@ def test_emulator_refuses_unknown_mode(emulator):
 def test_sequence_length_one(tmp_path):
     model = _model(units=3, n_in=2, steps=1)
     x = np.random.RandomState(1).randn(5, 1, 2)
-    res = Emulator(hls_project.convert(model, HLS, tmp_path)).run(x, keep_states=True)
+    res = Emulator(hls_project.convert(model, dict(HLS, lanes=1), tmp_path)).run(x, keep_states=True)  # P | H
     assert res.values().shape == (5, 2)
     assert res.traces[0].nnz_h.shape == (5, 1) and (res.traces[0].nnz_h == 0).all()  # h_0 = 0
     want = model.predict(x.astype(np.float32), verbose=0)
@@ -386,8 +387,10 @@ def test_unknown_recipe_and_bad_table_size_in_recipe(tmp_path):
         load_recipe("")
     path = tmp_path / "r.toml"
     path.write_text("[hls]\ntable_size = 1000\n")
+    with pytest.raises(ValueError, match="hls.table_size: TableSize must be a power of two in 64..65536, got TableSize=1000"):
+        load_recipe(str(path))
     with pytest.raises(ValueError, match="TableSize must be a power of two in 64..65536, got TableSize=1000"):
-        hls_project.check_hls(load_recipe(str(path))["hls"])
+        hls_project.check_hls(dict(DEFAULTS["hls"], table_size=1000))
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
@@ -403,16 +406,18 @@ def test_cli_one_line_errors_in_process(tmp_path, capsys):
     assert err[0].startswith("skiplstm hls: error: FileNotFoundError: recipe 'no_such_recipe' not found")
     # a model file that is not a model
     recipe = tmp_path / "r.toml"
-    recipe.write_text("[hls]\ntable_size = 100\n")
+    recipe.write_text("[hls]\nlanes = 4\n")
     (tmp_path / "out" / "r").mkdir(parents=True)
     (tmp_path / "out" / "r" / "model.keras").write_text("not a zip")
     rc, err = _cli(capsys, "emulate", "--model", str(recipe), "--out", str(tmp_path / "out"))
     assert rc == 1 and err[-1].startswith("skiplstm emulate: error: ValueError: cannot load") and "Traceback" not in err
-    # a real model, a bad TableSize: the hls stage names it and writes nothing
+    # a real model, a bad TableSize: refused when the recipe is loaded, naming the key; nothing written
     _model(name="r").save(tmp_path / "out" / "r" / "model.keras")
+    recipe.write_text("[hls]\ntable_size = 100\n")
     rc, err = _cli(capsys, "hls", "--model", str(recipe), "--out", str(tmp_path / "out"), "--root", str(tmp_path / "h"))
     assert rc == 1
-    assert err[-1] == "skiplstm hls: error: ValueError: TableSize must be a power of two in 64..65536, got TableSize=100"
+    assert err[-1] == (f"skiplstm hls: error: ValueError: recipe {recipe}: hls.table_size: TableSize must be a power "
+                       "of two in 64..65536, got TableSize=100")
     assert not (tmp_path / "h").exists() or list((tmp_path / "h").iterdir()) == []
     # --debug shows the traceback (the exception propagates)
     with pytest.raises(ValueError, match="TableSize"):
@@ -501,7 +506,7 @@ def test_run_killed_mid_swap_is_recovered(tmp_path, monkeypatch):
 def _hostile_model():
     """Names Keras accepts (it refuses '/'), each one a C++ or path hazard."""
     inp = keras.Input((3, 2), name='in put "x"')
-    a = SparseStateLSTM(5, threshold=0.1, return_sequences=True, name="class")
+    a = SparseStateLSTM(8, threshold=0.1, return_sequences=True, name="class")  # lanes 4 divide H
     b = SparseStateLSTM(4, threshold=0.05, name="ünïcødé lstm;")
     c = keras.layers.Dense(3, activation="relu", name="a b")
     d = keras.layers.Dense(3, activation="relu", name="a-b")  # sanitises to the same 'a_b'
@@ -677,3 +682,290 @@ def test_same_seed_same_weights(tmp_path):
     assert metrics[0]["thresholds"] == metrics[1]["thresholds"] and metrics[0]["thresholds"]["sparse_lstm_0"] > 0
     with pytest.raises(ValueError, match="epochs must be a positive integer or None, got epochs=0"):
         train(str(recipe), out=tmp_path / "c", epochs=0)
+
+
+# ============================================= 6. issue 23: outside testing (names, int64, wide types, inputs)
+from pipeline.util import SYSTEM_HEADERS, c_name_reserved, shadows_header  # noqa: E402
+
+MACRO_NAMES = ["errno", "stdin", "stdout", "assert", "offsetof", "linux", "unix", "EOF", "NULL", "INT_MAX",
+               "size_t", "int8_t", "sin", "printf", "va_arg", "isnan", "htonl", "major", "ap_fixed", "nnet",
+               "hls_stream", "__x", "co_await", "requires"]
+HEADER_NAMES = ["features", "stdio", "math", "limits", "unistd", "Features", "STDLIB", "string", "time",
+                "endian", "alloca", "ap_fixed", "ap_int", "hls_stream", "defines", "parameters", "pthread", "wchar"]
+
+
+@pytest.mark.parametrize("name", MACRO_NAMES)
+def test_macro_and_library_names_are_sanitised(name):
+    """Layer names (the Input's becomes a C++ variable) and model names (the top function) that are
+    macros, functions or types of the C/C++ standard library and POSIX headers get a prefix."""
+    inp = keras.Input((2, 3), name=name)
+    y = keras.layers.Dense(2, name=f"{name}_d" if name != "__x" else "d")(SparseStateLSTM(4, name=name + "1")(inp))
+    names = hls_project.layer_names(keras.Model(inp, y))
+    assert names[name] != name and c_name_reserved(name) and not c_name_reserved(names[name])
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", names[name])
+    assert hls_project.project_identifier(name) != name
+
+
+@pytest.mark.parametrize("name", HEADER_NAMES)
+def test_project_names_never_shadow_a_header(name):
+    safe = hls_project.project_identifier(name)
+    assert shadows_header(name) and safe != name and not shadows_header(safe) and not c_name_reserved(safe)
+
+
+def test_plain_names_stay():
+    for name in ("mnist_rows_demo", "lstm", "logits", "rows", "head", "my_model_x"):
+        assert hls_project.project_identifier(name) == name and hls_project._layer_identifier(name) == name
+
+
+def _reserved_model():
+    """Input 'errno', LSTMs 'stdin' and 'EOF', Dense 'assert' and 'size_t', model 'features'."""
+    inp = keras.Input((2, 3), name="errno")
+    a = SparseStateLSTM(4, threshold=0.05, return_sequences=True, name="stdin")
+    b = SparseStateLSTM(4, threshold=0.05, name="EOF")
+    c = keras.layers.Dense(3, activation="relu", name="assert")
+    d = keras.layers.Dense(2, name="size_t")
+    model = keras.Model(inp, d(c(b(a(inp)))), name="features")
+    rng = np.random.RandomState(5)
+    for layer in model.layers[1:]:
+        w = layer.get_weights()
+        layer.set_weights([np.clip(rng.randn(*a.shape) * 0.8, -1.9, 1.9) for a in w[:3]] + w[3:])
+    return model
+
+
+def _search_dirs(cxx: str) -> list[Path]:
+    out = subprocess.run([cxx, "-xc++", "-std=c++14", "-E", "-v", "-"], input="", capture_output=True, text=True).stderr
+    block = out.split("#include <...> search starts here:")[1].split("End of search list.")[0]
+    return [Path(line.strip()).resolve() for line in block.splitlines() if line.strip()]
+
+
+def test_reserved_names_compile_match_and_no_header_is_shadowed(tmp_path):
+    """The issue's case (model 'features' -> firmware/features.h shadowed <features.h>) and macro names
+    compile; csim == emulator; the manifest records the mapping. Then every header the build really
+    includes from a folder on the include path has a base name that `project_identifier` avoids."""
+    model = _reserved_model()
+    hls = dict(HLS, lanes=2)
+    project = hls_project.generate(model, hls, tmp_path / "root")
+    manifest = json.loads((project / "skiplstm_manifest.json").read_text())
+    assert manifest["project"] == "m_features" and manifest["model"] == "features"
+    assert manifest["names"] == {"errno": "l_errno", "stdin": "l_stdin", "EOF": "l_EOF", "assert": "l_assert",
+                                 "size_t": "l_size_t"}
+    assert (project / "firmware" / "m_features.h").is_file() and not (project / "firmware" / "features.h").exists()
+    x = np.random.RandomState(6).randn(5, 2, 3) * 2
+    res = csim.run(project, x)
+    emu = Emulator(hls_project.convert(model, hls, tmp_path / "ir")).run(x)
+    np.testing.assert_array_equal(emu.values(), res.sparse)
+    np.testing.assert_array_equal(res.sparse, res.dense)
+    # the headers of the real build (g++ -M, same flags and include path as pipeline.csim.build)
+    cxx = os.environ.get("CXX") or "g++"
+    inc = [project / "firmware" / "ap_types", project, project / "firmware"]
+    dep = subprocess.run([cxx, *csim.CXXFLAGS, "-isystem", str(inc[0]), "-I", str(inc[1]), "-I", str(inc[2]),
+                          "-M", str(project / "firmware" / "m_features.cpp"), str(project / "skiplstm_csim.cpp")],
+                         capture_output=True, text=True, check=True).stdout
+    dirs = {p.resolve() for p in [*inc, *_search_dirs(cxx)]}
+    headers = {Path(tok) for tok in dep.replace("\\\n", " ").split() if tok.endswith(".h")}
+    flat = {h.name[:-2] for h in headers if h.resolve().parent in dirs and re.fullmatch(r"\w+", h.name[:-2])}
+    assert "features" in flat and "stdio" in flat  # the build does include them
+    flat -= {"m_features"}  # the project's own header
+    assert flat <= SYSTEM_HEADERS, sorted(flat - SYSTEM_HEADERS)
+
+
+def test_recipe_names_that_cannot_be_a_project_folder_are_refused(tmp_path):
+    for stem, suggest in (("my recipe", "my_recipe"), ("class", "m_class"), ("a-b", "a_b")):
+        path = tmp_path / f"{stem}.toml"
+        path.write_text("")
+        with pytest.raises(ValueError, match=rf"recipe name '{stem}' must be a plain identifier .*{suggest}.toml"):
+            load_recipe(str(path))
+    (tmp_path / "features.toml").write_text("")  # a plain name: its project name is sanitised instead
+    assert load_recipe(str(tmp_path / "features.toml"))["name"] == "features"
+
+
+# -------------------------------------------------------------------- non-real / non-numeric inputs
+BAD_INPUTS = [
+    (np.zeros((2, 2, 3), np.complex128), r"must be real numbers, got complex values \(dtype complex128\)"),
+    (np.ones((2, 2, 3), np.complex64) * 1j, r"complex values \(dtype complex64\)"),
+    ([[[1.0, 2.0, 3j]] * 2], r"complex values"),
+    (np.zeros((2, 2, 3), object), r"dtype object"),
+    (np.array([[["1.5"] * 3] * 2]), r"numeric"),
+    (np.zeros((2, 2, 3), "datetime64[s]"), r"dtype datetime64\[s\]"),
+    (np.zeros((2, 2, 3), [("a", "f8")]), r"numeric"),
+]
+
+
+@pytest.mark.parametrize("x, match", BAD_INPUTS)
+def test_non_real_inputs_are_refused_by_emulator_and_csim(emulator, project, monkeypatch, x, match):
+    import warnings
+
+    monkeypatch.setattr(csim, "build", lambda _p: (_ for _ in ()).throw(AssertionError("built before checking")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning: an error, not a dropped imaginary part
+        with pytest.raises(ValueError, match=match):
+            emulator.run(x)
+        with pytest.raises(ValueError, match=match.replace("must be real numbers", "csim inputs must be real numbers")):
+            csim.run(project, x)
+
+
+def test_integer_and_bool_inputs_still_work(emulator):
+    a = emulator.run(np.ones((2, 2, 3), np.int32)).values()
+    np.testing.assert_array_equal(a, emulator.run(np.ones((2, 2, 3), bool)).values())
+    np.testing.assert_array_equal(a, emulator.run(np.ones((2, 2, 3))).values())
+
+
+# ------------------------------------------------------------------------------ recipe numeric ranges
+@pytest.mark.parametrize("text, match", [
+    ("[train]\nbatch_size = 0", r"train.batch_size must be an integer in \[1, inf\), got train.batch_size = 0"),
+    ("[train]\nbatch_size = 2.5", r"train.batch_size = 2.5"),
+    ("[train]\nbatch_size = true", r"train.batch_size = True"),
+    ("[train]\nepochs = -1", r"train.epochs must be an integer"),
+    ("[train]\nlearning_rate = 0", r"train.learning_rate must be a finite number in \(0, inf\)"),
+    ("[train]\nlearning_rate = nan", r"train.learning_rate .*got train.learning_rate = nan"),
+    ("[train]\nseed = -1", r"train.seed must be an integer in \[0, 4.29497e\+09\]"),
+    ("[train]\nlr_drop_factor = 0", r"train.lr_drop_factor"),
+    ("[train]\ndistill_temperature = 0", r"train.distill_temperature"),
+    ("[train]\naugment_shift = -2", r"train.augment_shift"),
+    ("[train]\nmax_steps_per_epoch = 0", r"train.max_steps_per_epoch"),
+    ("[data]\nseq_len = 0", r"data.seq_len"),
+    ("[data]\nlimit = -5", r"data.limit"),
+    ("[model]\nembedding = -1", r"model.embedding"),
+    ("[model]\ngate_l1 = inf", r"model.gate_l1"),
+    ("[sparsity]\ntarget = 1.0", r"sparsity.target must be a finite number in \[0, 1\)"),
+    ("[sparsity]\ngain = 0", r"sparsity.gain"),
+    ("[sparsity]\nmax_threshold = 1", r"sparsity.max_threshold"),
+    ("[hls]\nlanes = 0", r"hls.lanes"),
+    ("[hls]\ntest_vectors = 0", r"hls.test_vectors"),
+    ("[hls]\nclock_period = -5", r"hls.clock_period"),
+    ("[hls]\ntable_size = 100", r"hls.table_size: TableSize must be a power of two"),
+])
+def test_numeric_recipe_keys_are_range_checked_at_load(text, match, tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ValueError, match=match):
+        load_recipe(str(path))
+
+
+def test_every_numeric_recipe_key_has_a_range():
+    from pipeline.recipes import RANGES
+
+    numeric = {(sec, key) for sec, vals in DEFAULTS.items() for key, v in vals.items()
+               if (isinstance(v, int | float) and not isinstance(v, bool)) or (v is None and key != "root")}
+    assert numeric - {("hls", "table_size")} <= set(RANGES), sorted(numeric - set(RANGES))
+
+
+def test_failed_train_stage_leaves_nothing(tmp_path, monkeypatch):
+    import pipeline.train
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text("[model]\nunits = [4]\n")
+
+    def boom(*_a, **_k):
+        (tmp_path / "out" / "r" / "partial.txt").write_text("half")
+        raise RuntimeError("training failed")
+
+    monkeypatch.setattr(pipeline.train, "train", boom)
+    with pytest.raises(RuntimeError, match="training failed"):
+        stages.run_train(str(recipe), out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # the folders it created are gone
+    (tmp_path / "out" / "r").mkdir(parents=True)  # a folder that was there before stays
+    (tmp_path / "out" / "r" / "keep.txt").write_text("x")
+    with pytest.raises(RuntimeError):
+        stages.run_train(str(recipe), out=tmp_path / "out")
+    assert (tmp_path / "out" / "r" / "keep.txt").is_file()
+
+
+# ----------------------------------------------------------------- the plain hls4ml route checks weights too
+def _plain_route(model, tmp_path, precision="ap_fixed<16,6>", tweak=None):
+    import hls4ml
+
+    import pipeline.hls  # noqa: F401 - registers SparseStateLSTM (and the write-time checks)
+
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", default_precision=precision)
+    for name, entry in config["LayerName"].items():
+        if name == "lstm":
+            entry["Lanes"] = 4
+    if tweak:
+        tweak(config)
+    return hls4ml.converters.convert_from_keras_model(model, hls_config=config, output_dir=str(tmp_path / "plain"),
+                                                      backend="Vivado")
+
+
+@pytest.mark.parametrize("where, value, match", [
+    ("lstm", 40.5, r"layer 'lstm': weight tensor 'weight' has max \|w\| = 40.5 .*ap_fixed<16,6>, which would wrap"),
+    ("lstm", -33.0, r"weight tensor 'weight' has max \|w\| = 33"),
+    ("head_bias", 100.0, r"layer 'head': weight tensor 'bias' has max \|w\| = 100"),
+])
+def test_plain_hls4ml_route_refuses_weights_like_generate(tmp_path, where, value, match):
+    model = _model()
+    if where == "lstm":
+        w = model.get_layer("lstm").get_weights()
+        w[0][0, 0] = value
+        model.get_layer("lstm").set_weights(w)
+    else:
+        w = model.get_layer("head").get_weights()
+        w[1][0] = value
+        model.get_layer("head").set_weights(w)
+    with pytest.raises(ValueError, match=match):
+        hls_project.generate(model, HLS, tmp_path / "gen")
+    hls_model = _plain_route(model, tmp_path)
+    with pytest.raises(ValueError, match=match):
+        hls_model.write()
+    with pytest.raises(ValueError, match=match):
+        hls_model.compile()
+    assert not (tmp_path / "plain" / "firmware").exists()  # refused before a file is written
+
+
+def test_plain_route_cast_overflow_example_matches_the_emulator(tmp_path):
+    """The issue's README-route case: a Dense accumulator ap_fixed<62,2,AP_RND,AP_SAT> and a large bias
+    (a 50-bit left shift out of int64): compiled predict() and the emulator agree (both saturate)."""
+    model = _model()
+    w = model.get_layer("head").get_weights()
+    w[0][:, 0] = 0.0  # output 0 is the bias alone; output 1 adds the products to a saturated bias
+    w[1][:] = [30.0, -30.0]
+    model.get_layer("head").set_weights(w)
+
+    def tweak(config):
+        config["LayerName"]["head"]["Precision"]["accum"] = "ap_fixed<62,2,AP_RND,AP_SAT>"
+        config["LayerName"]["head"]["Precision"]["result"] = "ap_fixed<62,2,AP_RND,AP_SAT>"
+
+    hls_model = _plain_route(model, tmp_path, tweak=tweak)
+    x = np.random.RandomState(2).randn(6, 2, 3)
+    emu = Emulator(hls_model).run(x).values()
+    assert (emu[:, 0] == 2.0 - 2.0**-60).all()  # saturated to the maximum (it used to wrap to -2.0)
+    hls_model.compile()
+    np.testing.assert_array_equal(hls_model.predict(np.ascontiguousarray(x.reshape(len(x), -1))).reshape(emu.shape), emu)
+
+
+# -------------------------------------------------- random models with stacked Dense layers at wide types
+WIDE_CASES = [  # (hls options, Dense sizes, seed): the generator's own types reach 43..62 bits
+    ({"precision": "ap_fixed<24,10>"}, (4, 2), 0),  # the issue's case: ap_fixed<43,15> * ap_fixed<24,10>
+    ({"precision": "ap_fixed<28,12,AP_RND,AP_SAT>"}, (3, 3, 2), 1),
+    ({"precision": "ap_fixed<26,8>"}, (5, 2), 2),
+    # 78-bit LSTM products into a saturating 62-bit accumulator (was refused by the emulator)
+    ({"precision": "ap_fixed<40,10>", "accum_precision": "ap_fixed<62,20,AP_RND,AP_SAT>"}, (3,), 3),
+]
+
+
+@pytest.mark.parametrize("options, sizes, seed", WIDE_CASES)
+def test_wide_stacked_dense_models_csim_equals_emulator(tmp_path, options, sizes, seed):
+    rng = np.random.RandomState(seed)
+    inp = keras.Input((2, 3), name="x")
+    y = SparseStateLSTM(4, threshold=0.05, name="lstm")(inp)
+    for k, n in enumerate(sizes):
+        y = keras.layers.Dense(n, name=f"d{k}", activation="relu" if k == 1 else None)(y)
+    model = keras.Model(inp, y, name=f"wide{seed}")
+    for layer in model.layers[1:]:
+        w = layer.get_weights()
+        layer.set_weights([np.clip(rng.randn(*a.shape) * 1.5, -4, 4) for a in w[:3]] + w[3:])
+    hls = dict(HLS, lanes=2, **options)
+    emu_model = hls_project.convert(model, hls, tmp_path / "ir")
+    from pipeline.precision import to_fixed
+
+    accs = [to_fixed(n.get_attr("accum_t").precision) for n in emu_model.get_layers() if n.class_name == "Dense"]
+    assert max(a.width for a in accs) > 40  # wide accumulators, products beyond 64 bits
+    x = rng.randn(8, 2, 3) * 2
+    x[0] = 0
+    emu = Emulator(emu_model).run(x)
+    seq = Emulator(emu_model, force_sequential=True).run(x)
+    np.testing.assert_array_equal(emu.values(), seq.values())
+    project = hls_project.generate(model, hls, tmp_path / "root")
+    res = csim.run(project, x)
+    np.testing.assert_array_equal(emu.values(), res.sparse)
+    np.testing.assert_array_equal(res.sparse, res.dense)

@@ -9,8 +9,16 @@ author uses the hls4ml calls they know::
     hls_model.compile(); hls_model.predict(x)
 
 Per-layer config keys (``config["LayerName"][name]``): ``Precision`` entries ``weight``,
-``recurrent_weight``, ``bias``, ``accum``, ``cell``, ``table``, ``result``; ``Lanes`` (P, 1..4H);
-``SkipZeros`` (True: sparse mode, False: dense mode); ``TableSize`` (power of two, 64..65536).
+``recurrent_weight``, ``bias``, ``accum``, ``cell``, ``table``, ``result``; ``Lanes`` (P, a divisor
+of H); ``SkipZeros`` (True: sparse mode, False: dense mode); ``TableSize`` (power of two, 64..65536);
+``ExpectedInputDensity`` / ``ExpectedStateDensity`` (fractions of nonzero x_t / h_{t-1} entries, 0..1,
+default 1: the StreamLoop's LOOP_TRIPCOUNT average).
+
+hls4ml settings the kernel has one answer to: the layer's ``Strategy`` is ``Resource`` (the column
+stream; set for it when the config leaves it unset, which also makes hls4ml's top function DATAFLOW
+instead of PIPELINE); ``Latency`` or any other explicit value, ``PipelineStyle: pipeline``,
+``IOType: io_stream`` and ``ReuseFactor`` other than 1 (the reuse is set by ``Lanes``: each multiplier
+serves 4H/P words per column, so ReuseFactor R corresponds to Lanes = 4H/R) are refused.
 """
 
 from __future__ import annotations
@@ -71,6 +79,66 @@ def quantise_threshold(tau: float, t: fixed.FixedType) -> float:
     return value
 
 
+def check_density(key: str, value) -> float:
+    """An expected density is a fraction of nonzero entries in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating) or not 0.0 <= value <= 1.0:
+        name = "".join(w.capitalize() for w in key.split("_"))
+        raise ValueError(f"{name} must be a fraction of nonzero entries in [0, 1], got {name}={value!r}")
+    return float(value)
+
+
+def check_hls4ml_settings(config, layer: str, units: int, reuse_factor) -> None:
+    """Refuse the hls4ml settings the SparseStateLSTM kernel does not implement (module docstring)."""
+    io_type = config.get_config_value("IOType")
+    if io_type != "io_parallel":
+        raise ValueError(f"IOType {io_type!r} is not supported: the SparseStateLSTM kernel implements "
+                         "io_parallel only")
+    strategy = config.layer_name_strategy.get(layer.lower())
+    if strategy is not None and str(strategy).lower() != "resource":
+        raise ValueError(f"Strategy {strategy!r} is not supported for a SparseStateLSTM layer: its kernel is a "
+                         "column stream (Strategy 'Resource'); leave the layer's Strategy unset or set 'Resource'")
+    style = str(config.pipeline_style or "auto").lower()
+    if style == "pipeline":
+        raise ValueError("PipelineStyle 'pipeline' is not supported with a SparseStateLSTM layer: a pipelined "
+                         "top function would unroll the data-dependent column loops; use 'dataflow' or 'auto'")
+    if isinstance(reuse_factor, bool) or not isinstance(reuse_factor, int | np.integer) or reuse_factor != 1:
+        r = reuse_factor if isinstance(reuse_factor, int | np.integer) and reuse_factor > 0 else None
+        maps = r is not None and (4 * units) % r == 0 and units % (4 * units // r) == 0
+        hint = (f"ReuseFactor {r} corresponds to Lanes = 4H/R = {4 * units // r}" if maps else
+                f"ReuseFactor R corresponds to Lanes = 4H/R, and Lanes must divide H = {units}: "
+                f"valid Lanes {accelerator.valid_lanes(units)}")
+        raise ValueError(f"ReuseFactor={reuse_factor!r} is not supported for a SparseStateLSTM layer: set Lanes "
+                         f"instead (each of the P multipliers serves 4H/P words of every column; {hint})")
+
+
+def kernel_constants(node) -> dict:
+    """The schedule constants and narrow types of one layer's CONFIG_T (see nnet_sparse_lstm.h)."""
+    from pipeline.precision import covering_type, index_bits
+
+    n_in, h, lanes = node.get_attr("n_in"), node.get_attr("n_out"), node.get_attr("lanes")
+    token = bool(node.get_attr("token_input", False))
+    shape = accelerator.LayerShape(n_in, h, lanes, token)
+    x_t = to_fixed(node.get_input_variable().type.precision)
+    h_t = to_fixed(node.get_output_variable().type.precision)
+    w_t = to_fixed(node.get_attr("weight").type.precision)
+    wr_t = to_fixed(node.get_attr("recurrent_weight").type.precision)
+    x_cols = shape.dense_cols_x
+    avg_x = x_cols if token else node.get_attr("expected_input_density", 1.0) * n_in
+    avg_h = node.get_attr("expected_state_density", 1.0) * h
+    return {
+        "mac_value_t": covering_type([h_t], hold_one=True) if token else covering_type([x_t, h_t]),
+        "mac_weight_t": covering_type([w_t, wr_t]),
+        "col_bits": index_bits(max(n_in, h)), "count_bits": index_bits(x_cols + h),
+        "iter_bits": index_bits((x_cols + h) * shape.col_cycles), "chunk_bits": index_bits(shape.col_cycles),
+        "gate_iter_bits": index_bits(shape.gate_iters(True)),
+        "chunks": shape.col_cycles, "avg_cols_x": f"{avg_x:.4g}", "avg_cols_h": f"{avg_h:.4g}",
+        "stream_avg": int(round((avg_x + avg_h) * shape.col_cycles)), "stream_max": (x_cols + h) * shape.col_cycles,
+        "gate_iters_dense": shape.gate_iters(False), "gate_iters_sparse": shape.gate_iters(True),
+        "mac_depth": accelerator.MAC_DEPTH, "gate_depth": accelerator.GATE_DEPTH,
+        "acc_latency": accelerator.ACC_LATENCY,
+    }
+
+
 _REGISTERED = False
 
 
@@ -129,6 +197,8 @@ def register() -> None:
             ConfigurableAttribute("lanes", value_type=int, default=16),
             ConfigurableAttribute("skip_zeros", value_type=bool, default=True),
             ConfigurableAttribute("table_size", value_type=int, default=1024),
+            ConfigurableAttribute("expected_input_density", value_type=float, default=1.0),
+            ConfigurableAttribute("expected_state_density", value_type=float, default=1.0),
             WeightAttribute("weight"),
             WeightAttribute("recurrent_weight"),
             WeightAttribute("bias"),
@@ -150,8 +220,13 @@ def register() -> None:
             try:
                 accelerator.check_lanes(self.get_attr("lanes"), h)
                 n_bits = int(math.log2(check_table_size(self.get_attr("table_size"))))
+                check_hls4ml_settings(self.model.config, self.name, h, self.get_attr("reuse_factor", 1))
+                for key in ("expected_input_density", "expected_state_density"):
+                    check_density(key, self.get_attr(key))
             except ValueError as err:
                 raise ValueError(f"layer {self.name!r} (units={h}): {err}") from None
+            # the kernel's one strategy; unset, hls4ml's auto pipeline style then picks DATAFLOW
+            self.model.config.layer_name_strategy[self.name.lower()] = "resource"
             self.set_attr("table_bits", n_bits)
             if self.get_attr("prune") not in ("state", "output_gate"):
                 raise ValueError(f"layer {self.name!r}: unknown prune mode {self.get_attr('prune')!r}")
@@ -201,7 +276,7 @@ def register() -> None:
             thr_t = table_t if node.get_attr("prune") == "output_gate" else state_t
             thr = quantise_threshold(node.get_attr("threshold"), thr_t)
             return render(
-                "sparse_lstm_config.h.j2",
+                "sparse_lstm_config.h.j2", **kernel_constants(node),
                 name=node.name, index=params["index"], n_in=node.get_attr("n_in"), n_state=node.get_attr("n_out"),
                 n_timesteps=node.get_attr("n_timesteps"), n_lanes=node.get_attr("lanes"),
                 table_size=node.get_attr("table_size"), table_bits=node.get_attr("table_bits"),
@@ -213,7 +288,6 @@ def register() -> None:
                 bias_t=node.get_attr("bias").type.name, accum_t=node.get_attr("accum_t").name,
                 cell_t=node.get_attr("cell_t").name, table_t=node.get_attr("table_t").name,
                 threshold_t=thr_t.cpp(), threshold_literal=repr(thr), threshold_text=f"{node.get_attr('threshold'):.6g}",
-                mac_depth=accelerator.MAC_DEPTH, gate_depth=accelerator.GATE_DEPTH,
             )
 
     class SparseStateLSTMFunctionTemplate(FunctionCallTemplate):
@@ -236,6 +310,9 @@ def register() -> None:
         backend.register_template(SparseStateLSTMConfigTemplate)
         backend.register_template(SparseStateLSTMFunctionTemplate)
         backend.register_source(str(template_dir() / "nnet_sparse_lstm.h"))
+    from pipeline.hls.checks import register_checks  # weight ranges at write()/compile(), both routes
+
+    register_checks()
     _REGISTERED = True
     globals()["SparseStateLSTMHandler"] = SparseStateLSTMHandler
     globals()["TEMPLATES"] = (SparseStateLSTMConfigTemplate, SparseStateLSTMFunctionTemplate)

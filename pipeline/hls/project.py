@@ -19,7 +19,8 @@ import numpy as np
 
 from pipeline.hls.fold import fold_embeddings
 from pipeline.hls.layer import check_table_size, register, render
-from pipeline.util import check_output_dir, cpp_identifier, replace_dir
+from pipeline.hls.synth_check import check_project
+from pipeline.util import c_name_reserved, check_output_dir, cpp_identifier, replace_dir, shadows_header
 
 SUPPORTED_KERAS = ("InputLayer", "Embedding", "SparseStateLSTM", "Dense")
 
@@ -76,8 +77,23 @@ def check_hls(hls) -> dict:
 
 
 def _layer_identifier(name: str) -> str:
+    """A layer name as a safe identifier: `cpp_identifier`, then an ``l_`` prefix for hls4ml's own
+    identifiers and for `pipeline.util.c_name_reserved` names (keywords, C/C++/POSIX macros, functions and
+    types, all-caps names). The Input layer's name is a variable of the top function, every layer's name
+    the prefix of its type names."""
     text = cpp_identifier(name, prefix="l_").rstrip("_") or "unnamed"
-    return "l_" + text if _RESERVED.fullmatch(text) else text
+    return "l_" + text if _RESERVED.fullmatch(text) or c_name_reserved(text) else text
+
+
+def project_identifier(name: str) -> str:
+    """The model's name as the hls4ml project name, which becomes the top function, ``firmware/<name>.h``
+    and ``.cpp``, ``<name>_test.cpp`` and ``<name>_bridge.cpp``: the layer rules (`_layer_identifier`,
+    ``m_`` prefix) plus no file name that shadows a system, ap_types or hls4ml header on the include path
+    (``features`` -> ``m_features``: firmware/features.h would replace glibc's <features.h>)."""
+    text = cpp_identifier(name, prefix="m_").rstrip("_") or "unnamed"
+    if _RESERVED.fullmatch(text) or c_name_reserved(text) or shadows_header(text):
+        text = "m_" + text
+    return text
 
 
 def layer_names(model) -> dict[str, str]:
@@ -291,11 +307,13 @@ def make_config(model, hls: dict) -> dict:
     return cfg
 
 
-def convert(model, hls: dict, output_dir: str | Path, skip_zeros: bool = True):
+def convert(model, hls: dict, output_dir: str | Path, skip_zeros: bool = True, densities: Mapping | None = None):
     """hls4ml ``ModelGraph`` of a supported Keras model (not written).
 
     Layer names are sanitised first (`sanitised_model`; the mapping is the graph's ``skiplstm_names``),
-    and weights that their types cannot hold are refused (`check_weight_ranges`)."""
+    and weights that their types cannot hold are refused (`check_weight_ranges`). ``densities`` maps a
+    SparseStateLSTM's Keras name to its measured (input, state) density (fractions of nonzero x_t and
+    h_{t-1}): the StreamLoop's LOOP_TRIPCOUNT average (default 1, 1: dense)."""
     import hls4ml
 
     register()
@@ -305,12 +323,17 @@ def convert(model, hls: dict, output_dir: str | Path, skip_zeros: bool = True):
     cfg = make_config(model, hls)
     from pipeline.layers import SparseStateLSTM
 
+    original = {v: k for k, v in names.items()}
     for layer in model.layers:
         if isinstance(layer, SparseStateLSTM):
             cfg["LayerName"][layer.name]["SkipZeros"] = bool(skip_zeros)
+            dens = (densities or {}).get(original.get(layer.name, layer.name))
+            if dens is not None:
+                cfg["LayerName"][layer.name]["ExpectedInputDensity"] = float(dens[0])
+                cfg["LayerName"][layer.name]["ExpectedStateDensity"] = float(dens[1])
     hls_model = hls4ml.converters.convert_from_keras_model(
         model, hls_config=cfg, output_dir=str(output_dir), backend="Vivado", io_type="io_parallel",
-        project_name=cpp_identifier(model.name, prefix="m_"), part=hls["part"], clock_period=hls["clock_period"],
+        project_name=project_identifier(model.name), part=hls["part"], clock_period=hls["clock_period"],
     )
     check_weight_ranges(hls_model, names)
     hls_model.skiplstm_names = names
@@ -368,7 +391,8 @@ def write_tb_data(project: Path, hls_model, x) -> None:
     np.savetxt(tb / "tb_output_predictions.dat", expected.reshape(len(x), -1), fmt="%.17g")
 
 
-def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inputs=None) -> Path:
+def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inputs=None,
+             densities: Mapping | None = None) -> Path:
     """Write the hls4ml project plus the SkipLSTM csim driver to ``<root>/<name>/``, atomically.
 
     ``tb_inputs`` (N, *input shape), when given, become hls4ml's ``tb_data/`` test vectors, with the
@@ -392,10 +416,11 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inp
         else:
             shutil.rmtree(stale, ignore_errors=True)
     try:
-        hls_model = convert(model, hls, tmp)
+        hls_model = convert(model, hls, tmp, densities=densities)
         hls_model.write()
         info = _io_info(hls_model)
         (tmp / "skiplstm_csim.cpp").write_text(render("skiplstm_csim.cpp.j2", **info), encoding="utf-8")
+        check_project(tmp)  # the rules Vitis HLS imposes (pipeline.hls.synth_check); refuse before writing
         _make_deterministic(tmp, final, hls_model)
         if tb_inputs is not None:
             write_tb_data(tmp, hls_model, tb_inputs)
