@@ -8,30 +8,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _synth(args) -> None:
-    from pipeline.recipes import load_recipe
+    from pipeline import synth
 
-    recipe = load_recipe(args.model)
-    project = Path(args.root) / recipe["name"]
-    if not (project / "build_prj.tcl").is_file():
-        raise FileNotFoundError(f"{project}/build_prj.tcl not found: run the hls stage first")
-    tool = shutil.which("vitis_hls") or shutil.which("vivado_hls")
-    if tool is None:
-        raise RuntimeError(
-            "synthesis needs AMD Vitis HLS (vitis_hls on PATH), which this machine does not have; "
-            f"the project in {project} is ready: cd {project} && vitis_hls -f build_prj.tcl "
-            "\"reset=1 synth=1 csim=1 cosim=1 export=1\""
-        )
-    # C synthesis and C/RTL co-simulation: their latency reports (csynth.xml, cosim) sit beside the model's
-    subprocess.run([tool, "-f", "build_prj.tcl", "reset=1 synth=1 csim=1 cosim=1 export=0"], cwd=project, check=True)
+    synth.run(args.model, out=args.out, root=args.root)
 
 
 def _positive_int(text: str) -> int:
@@ -55,8 +40,12 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=_positive_int, default=None, help="use at most this many training sequences")
     parser.add_argument("--only-out", action="store_true",
                         help="results: use only the runs under --out, not the committed ledger")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (and TensorFlow's start-up log lines)")
     args = parser.parse_args(argv)
+    if argv is None and not args.debug:  # the command line (not a caller's main([...])), before TensorFlow loads
+        from pipeline.console import filter_stderr
+
+        filter_stderr()
     try:
         from pipeline import stages
 

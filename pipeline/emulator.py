@@ -3,7 +3,8 @@
 Built from an hls4ml `ModelGraph` (after conversion, so every type is the one the C++ gets; see
 `pipeline.precision`). Supported layers: Input, Embedding, SparseStateLSTM, Dense, Activation(relu,
 linear). Weights are read the way the C-simulation reads them: hls4ml's decimal text through a double,
-cast to the weight type (`pipeline.fixed.from_decimal_strings`).
+cast to the weight type (`pipeline.ir.read_weights`, shared with the generator, as are the LUTs and
+the threshold; this module never imports hls4ml or `pipeline.hls`).
 
 SparseStateLSTM step (per sample, vectorised over a batch; see templates/nnet_sparse_lstm.h):
 
@@ -32,20 +33,10 @@ import numpy as np
 
 from pipeline import accelerator, fixed
 from pipeline.fixed import FixedType
+from pipeline.ir import Tensor, quantise_threshold, read_weights
 from pipeline.precision import to_fixed
 
 SUPPORTED = ("Input", "Embedding", "SparseStateLSTM", "Dense", "Activation", "ReLU")
-
-
-@dataclass
-class Tensor:
-    """Raw integers with a type (``value = raw * 2^-type.frac``)."""
-
-    raw: np.ndarray
-    type: FixedType
-
-    def value(self) -> np.ndarray:
-        return fixed.to_float(self.raw, self.type.frac)
 
 
 @dataclass
@@ -103,10 +94,7 @@ def suggest_types(overflow: dict[str, int], max_abs: dict[str, float], types: di
     return out
 
 
-def _weights(var) -> Tensor:
-    t = to_fixed(var.type.precision)
-    raw = fixed.from_decimal_strings(np.asarray(var.data, dtype=np.float64), var.precision_fmt, t)
-    return Tensor(raw, t)
+_weights = read_weights  # an IR weight variable as raw integers (pipeline.ir)
 
 
 def _token_ids(x: Tensor, vocab: int, what: str) -> np.ndarray:
@@ -257,8 +245,6 @@ class _LSTM:
         self.table_size = 1 << bits
         self.sig_index_t = FixedType(bits, 4, True, "AP_TRN", "AP_SAT")
         self.tanh_index_t = FixedType(bits, 3, True, "AP_TRN", "AP_SAT")
-        from pipeline.hls.layer import quantise_threshold
-
         thr_t = self.table_t if self.prune == "output_gate" else self.result_t
         thr = quantise_threshold(node.get_attr("threshold"), thr_t)
         self.thr_raw = int(round(thr * 2.0**thr_t.frac))

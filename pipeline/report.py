@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline import synth
 from pipeline.util import atomic_write_text
 
 
@@ -80,6 +81,16 @@ def overflow_section(emu: dict) -> str:
     return "\n".join(lines)
 
 
+def synth_lines(rec: dict | None) -> list[str]:
+    """The report's lines for ``synth.json`` (Vitis csynth/cosim latency beside the model), if any."""
+    if rec is None:
+        return ["No Vitis HLS results here (`make synth` needs vitis_hls on PATH)."]
+    cs, co, model = rec["csynth_latency"], rec["cosim_latency"], rec.get("model_sequence_cycles_sparse") or {}
+    return [f"Vitis HLS: csynth latency {cs['best']}..{cs['worst']} cycles, cosim {co['min']}..{co['max']} cycles "
+            f"({co['status']}); model (SparseStateLSTM layers, sparse mode, test split): "
+            f"{model.get('min')}..{model.get('max')} cycles per sequence. {rec['note']}."]
+
+
 def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
     train = _load(outdir / "train_metrics.json")
     emu = _load(outdir / "emulate.json")
@@ -93,13 +104,16 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
         "**Headline:** state sparsity "
         + ", ".join(f"{k} {v['state_sparsity']:.1%}" for k, v in emu["layers"].items())
         + f"; {m} float {emu['float']['value']:.4f}, fixed point ({emu['precision']}) {emu['fixed']['value']:.4f};"
-        f" accelerator speedup sparse vs dense {emu['speedup']:.2f}x (ideal MAC bound {emu['ideal_speedup']:.2f}x),"
+        f" accelerator speedup sparse vs dense {emu['speedup']:.2f}x in modelled cycles (ideal MAC bound"
+        f" {emu['ideal_speedup']:.2f}x),"
         f" modelled energy ratio {emu['energy_ratio_model']:.2f}x.",
         "",
         "## Verification",
         f"- C-simulation ({cs['vectors']} test vectors, g++): "
         + "; ".join(f"{k}: {v}" for k, v in cs["checks"].items()),
-        f"- csim cycles dense/sparse: {cs['cycles_dense']}/{cs['cycles_sparse']} = {cs['speedup']:.2f}x",
+        f"- cycles counted in C-simulation (every loop iteration and pipeline drain, start to done) dense/sparse: "
+        f"{cs['cycles_dense']}/{cs['cycles_sparse']} = {cs['speedup']:.2f}x, equal to the model per step and per "
+        "sequence",
         "",
         f"## Accuracy ({emu['split']} split, {emu['n']} sequences)",
         "| | float (Keras) | fixed point (emulator) |",
@@ -109,7 +123,7 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
         f"Max / mean abs error of the outputs vs float: {emu['max_abs_err_vs_float']:.4g} / "
         f"{emu['mean_abs_err_vs_float']:.4g}.",
         "",
-        "## Accelerator (emulator, whole split)",
+        "## Accelerator (emulator, whole split; cycles modelled by pipeline/accelerator.py)",
         "| layer | n_in | units | lanes | state sparsity | cycles dense | cycles sparse | speedup |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -135,7 +149,8 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
         "",
         "## Generated project",
         f"`{project}` — synthesize with Vitis HLS: `cd {project} && vitis_hls -f build_prj.tcl "
-        "\"reset=1 synth=1 csim=0 cosim=0 export=0\"` (or `make synth MODEL=" + recipe["name"] + "`).",
+        f"\"{synth.COMMAND}\"` (or `make synth MODEL=" + recipe["name"] + "`).",
+        *synth_lines(_load(outdir / "synth.json") if (outdir / "synth.json").is_file() else None),
         "",
     ]
     path = outdir / "report.md"

@@ -290,6 +290,10 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
         "mean_abs_err_vs_float": float(np.abs(fixed_logits - float_logits).mean()),
         "layers": layers,
         **_cost_totals(costs),
+        # per sequence, summed over the SparseStateLSTM layers, start to done (what csynth/cosim latency is set beside)
+        "sequence_cycles": {mode: {"min": int(seq.min()), "avg": float(seq.mean()), "max": int(seq.max())}
+                            for mode in ("sparse", "dense")
+                            for seq in [sum(c[f"{mode}_sequence_cycles"] for c in costs)]},
         "overflow": res.overflow, "overflow_suggestions": res.overflow_suggestions(), "paths": res.path,
         "emulator_steps_per_s": round(steps / max(wall, 1e-9), 1),
     }

@@ -127,6 +127,12 @@ template <class index_T, unsigned BITS, class data_T> inline ap_uint<BITS> spars
 // a log-depth tree after synthesis.
 template <unsigned N, class index_T> inline index_T sparse_lstm_first_set(const bool mask[N]) {
     #pragma HLS INLINE
+#ifndef __SYNTHESIS__
+    // C-simulation: the same result, found by an early-exit scan (csim speed only)
+    for (unsigned b = 0; b < N; b++)
+        if (mask[b]) return b;
+    return N;
+#else
     index_T first = N;
 PriorityEncoder:
     for (int b = N - 1; b >= 0; b--) {
@@ -134,6 +140,7 @@ PriorityEncoder:
         if (mask[b]) first = b;
     }
     return first;
+#endif
 }
 
 template <class data_T, class res_T, typename CONFIG_T>
@@ -289,14 +296,14 @@ StepLoop:
                     live = true;
                 }
             }
-            const unsigned g = chunk / U, a = chunk % U;
+            const unsigned ch = chunk, g = ch / U, a = ch % U;
+            const unsigned word = (unsigned)j * 4 * H + ch * P; // the column chunk's first weight
         MacLanes:
             for (unsigned lane = 0; lane < P; lane++) {
                 #pragma HLS UNROLL
-                const unsigned k = (unsigned)chunk * P + lane;
                 typename CONFIG_T::mac_weight_t w;
-                if (is_x) w = live ? (typename CONFIG_T::mac_weight_t)kernel[j * 4 * H + k] : (typename CONFIG_T::mac_weight_t)0;
-                else w = recurrent_kernel[j * 4 * H + k];
+                if (is_x) w = live ? (typename CONFIG_T::mac_weight_t)kernel[word + lane] : (typename CONFIG_T::mac_weight_t)0;
+                else w = recurrent_kernel[word + lane];
                 acc[g][lane][a] += w * value;
             }
             if (chunk == C - 1) {

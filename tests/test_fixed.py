@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import re
 import zlib
 
@@ -298,14 +299,23 @@ def _all_inputs() -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------ fixtures / helpers
+def _toolchain():
+    """(ap_types include dir, C++ compiler): the bit-exact checks need both and fail, never skip, without
+    them (a skipped check would hide that the emulator was never compared with real ap_types)."""
+    include, cxx = ap_types_dir(), find_cxx()
+    if include is None:
+        pytest.fail("hls4ml's ap_types headers not found (expected <hls4ml>/templates/vivado/ap_types): "
+                    "the bit-exact checks against ap_types cannot run; install hls4ml==1.3.0", pytrace=False)
+    if cxx is None:
+        pytest.fail(f"C++ compiler {os.environ.get('CXX', 'g++')!r} not found on PATH: the bit-exact checks "
+                    "against ap_types need it (apt-get install g++, or set CXX)", pytrace=False)
+    return include, cxx
+
+
 @pytest.fixture(scope="session")
 def ap_probe(tmp_path_factory):
     """(build, outputs): the probe compiled once per session; outputs[job name] is (n, n_out) uint64."""
-    include, cxx = ap_types_dir(), find_cxx()
-    if include is None:
-        pytest.skip("hls4ml's ap_types headers not found")
-    if cxx is None:
-        pytest.skip("g++ not found")
+    include, cxx = _toolchain()
     build = build_probe(JOBS, tmp_path_factory.getbasetemp() / "ap_types_probe", include, cxx)
     outputs = run_probe(build.binary, JOBS, _all_inputs(), tmp_path_factory.mktemp("ap_probe_io"))
     return build, outputs
@@ -719,9 +729,7 @@ def _wide_probe_inputs(data: dict) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def wide_probe(tmp_path_factory):
     """A function running {job name: data} through the wide probe (compiled once per session)."""
-    include, cxx = ap_types_dir(), find_cxx()
-    if include is None or cxx is None:
-        pytest.skip("hls4ml's ap_types headers or g++ not found")
+    include, cxx = _toolchain()
     build = build_probe(WIDE_JOBS, tmp_path_factory.getbasetemp() / "ap_types_probe", include, cxx)
     work = tmp_path_factory.mktemp("wide_io")
     return lambda data: run_probe(build.binary, WIDE_JOBS, _wide_probe_inputs(data), work)
@@ -809,7 +817,7 @@ def test_wide_from_float_matches_ap_types(wide_outputs, k):
 def test_wide_property_hypothesis(wide_probe):
     """Hypothesis draws a combination and a batch of raw values (shrinking towards a minimal failing
     case); every batch goes through the compiled probe and must match bit for bit."""
-    hypothesis = pytest.importorskip("hypothesis")
+    import hypothesis  # a dev dependency (pyproject.toml): missing it is an error, not a skip
     st = hypothesis.strategies
 
     def raws(t, n):

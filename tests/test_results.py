@@ -107,7 +107,11 @@ def test_seed_table_flags_pairs_trained_on_two_cpu_models():
     assert "CPU" not in seed_table(unknown)
 
 
-def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path):
+def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path, monkeypatch):
+    import os
+    import platform
+
+    from pipeline import util
     from pipeline.util import cpu_model, machine_info
 
     info = tmp_path / "cpuinfo"
@@ -116,10 +120,19 @@ def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path):
     assert cpu_model(info) == "Some CPU 9000 (X family 25 model 17 stepping 1)"  # the first processor's block
     info.write_text("model name\t: Some CPU 9000\n")
     assert cpu_model(info) == "Some CPU 9000"
-    info.write_text("processor\t: 0\nmodel name\t:\n")  # empty: fall back to platform's answer
-    assert cpu_model(info) and cpu_model(info) == cpu_model(tmp_path / "missing")
-    m = machine_info(tensorflow="2.x")
-    assert m["tensorflow"] == "2.x" and isinstance(m["cores"], int) and m["cpu"]
+    # no model name (empty or no file): platform.processor(), else platform.machine(), else "unknown"
+    monkeypatch.setattr(platform, "processor", lambda: "proc-x")
+    monkeypatch.setattr(platform, "machine", lambda: "arch-y")
+    info.write_text("processor\t: 0\nmodel name\t:\n")
+    assert cpu_model(info) == "proc-x" and cpu_model(tmp_path / "missing") == "proc-x"
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    assert cpu_model(info) == "arch-y"
+    monkeypatch.setattr(platform, "machine", lambda: "")
+    assert cpu_model(tmp_path / "missing") == "unknown"
+    monkeypatch.setattr(util, "cpu_model", lambda: "CPU Z")
+    monkeypatch.setattr(platform, "python_version", lambda: "3.x.y")
+    assert machine_info(tensorflow="2.x") == {"cpu": "CPU Z", "cores": os.cpu_count(), "python": "3.x.y",
+                                              "tensorflow": "2.x"}
 
 
 def test_seed_table_bpc_is_relative():
@@ -160,7 +173,7 @@ def test_plot_groups_runs_by_pruning_width_and_variant(tmp_path):
 
 
 def test_ledger_merge_keeps_measured_rows_of_unchanged_recipes_only():
-    from pipeline.results import _recipe_sha, merge
+    from pipeline.results import _recipe_sha, merge, restate_speedup
 
     sha = _recipe_sha("mnist_rows_og90w")
     kept = _row("mnist_rows_og90w", 0, 0.95, recipe_sha256=sha)
@@ -170,10 +183,29 @@ def test_ledger_merge_keeps_measured_rows_of_unchanged_recipes_only():
     fresh = [_row("mnist_rows_og90kd02", 0, 0.97, source="out")]
     rows, dropped = merge(fresh, [gone, stale, kept, replaced])
     assert [r["recipe"] for r in rows] == ["mnist_rows_og90kd02", "mnist_rows_og90w"]
-    assert rows[0]["float"] == 0.97 and rows[1] is kept
+    assert rows[0]["float"] == 0.97 and rows[1] == restate_speedup(kept)  # a ledger row is restated
+    assert rows[1]["float"] == kept["float"] and rows[1]["speedup_v1"] == kept["speedup"] == 9.0
     assert len(dropped) == 2
     assert any("no_such_recipe" in d and "no such recipe" in d for d in dropped)
     assert any("mnist_rows_dense256" in d and "changed" in d for d in dropped)
+
+
+def test_restate_speedup_by_hand():
+    """A row of the first cycle model gets the current model's speedup from its mean columns per step;
+    a row already under the current model is left as it is."""
+    from pipeline.results import CYCLE_MODEL, restate_speedup
+
+    # mnist_rows_og90w: H = 256, lanes 32 -> C = 32, U = 8, XS = ceil(28 / 32) = 1, G = 8 both modes, T = 28
+    old = _row("mnist_rows_og90w", 0, 0.95, ideal=9.5, speedup=9.3)
+    new = restate_speedup(old)
+    mean_cols = (28 + 256) / 9.5
+    dense = 8 + 28 * ((28 + 256) * 32 + 3 + 8 + 7)
+    sparse = 8 + 28 * (mean_cols * 32 + 3 + 8 + 7)
+    assert new["speedup"] == pytest.approx(dense / sparse, rel=1e-12)
+    assert new["speedup_v1"] == 9.3 and new["speedup_basis"] == "mean columns" and new["cycle_model"] == CYCLE_MODEL
+    assert restate_speedup(new) is new
+    current = _row("mnist_rows_og90w", 0, 0.95, cycle_model=CYCLE_MODEL)
+    assert restate_speedup(current) is current
 
 
 def test_load_ledger_missing_is_empty_and_garbage_is_a_clear_error(tmp_path):
@@ -204,7 +236,10 @@ def test_results_main_rebuilds_tables_from_the_ledger_without_out(tmp_path):
     line = [x for x in (docs / "results_table.md").read_text().splitlines() if "`mnist_rows_og90w`" in x][0]
     assert "| -1.0 pts |" in line
     assert (docs / "results_mnist_rows.png").is_file()
-    assert json.loads((docs / "results_rows.json").read_text())["rows"] == rows
+    from pipeline.results import restate_speedup
+
+    # the ledger keeps every measured number; speedups of the first cycle model are restated (and kept as v1)
+    assert json.loads((docs / "results_rows.json").read_text())["rows"] == [restate_speedup(r) for r in rows]
     assert main(out=tmp_path / "out", docs=docs, only_out=True) == []
     assert json.loads((docs / "results_rows.json").read_text())["rows"] == []
 
@@ -213,14 +248,38 @@ def test_committed_ledger_matches_the_bundled_recipes():
     """Each committed result row was measured with the recipe file as it is now: editing a measured
     recipe without retraining it fails here (retrain, then `make results`)."""
     from pipeline.recipes import MODELS_DIR
-    from pipeline.results import LEDGER, _recipe_sha, load_ledger, table
+    from pipeline.results import LEDGER, _recipe_sha, load_ledger
 
     rows = load_ledger(MODELS_DIR.parent / "docs" / LEDGER)
     assert len(rows) >= 60
     for r in rows:
         assert (MODELS_DIR / f"{r['recipe']}.toml").is_file(), r["recipe"]
         assert r["recipe_sha256"] == _recipe_sha(r["recipe"]), f"{r['recipe']}: recipe changed since measured"
-    assert table(rows).splitlines()[2:] == (MODELS_DIR.parent / "docs" / "results_table.md").read_text().splitlines()[2:]
+
+
+def test_table_cells_on_synthetic_rows():
+    """Every cell of `table()` for hand-made rows, computed by hand: the gap to dense in points
+    (accuracy) or percent (BPC), n/a without a dense run, and the restated-speedup footnote."""
+    rows = [_row("dense", 0, 0.95, prune="none", sparsity=0.0),
+            _row("og", 0, 0.93, fixed=0.925, sparsity=0.9123, speedup=7.254, ideal=8.0, energy=6.5, wall_s=123.4,
+                 speedup_basis="mean columns"),
+            _row("lonely", 0, 0.9, units=64),
+            _row("pd", 1, 2.0, prune="none", metric="bpc", units=128),
+            _row("p", 1, 2.1, metric="bpc", units=128, gate_l1=0.0, prune="state", sparsity=0.5)]
+    lines = table(rows).splitlines()
+    assert lines[0].startswith("| recipe | units | epochs | seed | pruning | target | state sparsity |")
+    cells = {line.split(" | ")[0][3:-1]: [c.strip() for c in line.strip("| ").split(" | ")] for line in lines[2:7]}
+    assert cells["dense"] == ["`dense`", "256", "30", "0", "none", "-", "0.0%", "accuracy 0.9500", "0.9500",
+                              "baseline", "9.00x (9.50x)", "8.90x", "1 s"]
+    # 100 * (0.93 - 0.95) = -2.0 points; 7.254 -> 7.25x, restated (*); 123.4 s -> 123 s
+    assert cells["og"] == ["`og`", "256", "30", "0", "output gate, L1 1", "0.90", "91.2%", "accuracy 0.9300", "0.9250",
+                           "-2.0 pts", "7.25x* (8.00x)", "6.50x", "123 s"]
+    assert cells["lonely"][9] == "n/a"  # no dense run of 64 units
+    # 100 * (2.1 / 2.0 - 1) = +5.0 % BPC against the dense run of the same width and seed
+    assert cells["p"] == ["`p`", "128", "30", "1", "state", "0.90", "50.0%", "bpc 2.1000", "2.1000", "+5.0% BPC",
+                          "9.00x (9.50x)", "8.90x", "1 s"]
+    assert lines[7] == "" and lines[8].startswith("Speedups are modelled cycles") and len(lines) == 9
+    assert "Speedups" not in table(rows[:1] + rows[2:])  # no restated row: no footnote
 
 
 def test_gap_plot_shows_each_pruned_family_against_the_target(tmp_path):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline import fixed
+from pipeline.ir import read_weights
 from pipeline.precision import to_fixed
 
 LSTM_CLASS = "SparseStateLSTMLayer"
@@ -51,7 +52,6 @@ def fold_embeddings(hls_model) -> list[dict]:
     from hls4ml.backends.vivado.passes.transform_types import TransformTypes
     from hls4ml.model.types import FixedPrecisionType
 
-    from pipeline.emulator import _weights
     from pipeline.hls import layer as hls_layer
 
     embeddings = [n for n in hls_model.get_layers() if n.class_name == "Embedding"]
@@ -66,12 +66,12 @@ def fold_embeddings(hls_model) -> list[dict]:
             raise ValueError(f"Embedding {emb.name!r} feeds {names}; folding needs it to feed exactly one "
                              "SparseStateLSTM")
         lstm = users[0]
-        table = _weights(emb.get_weights("embeddings"))
+        table = read_weights(emb.get_weights("embeddings"))
         dim = int(emb.get_attr("n_out"))
         vocab = table.raw.size // dim
         x_t = to_fixed(emb.get_output_variable().type.precision)
         x_raw = fixed.cast(table.raw.reshape(vocab, dim), table.type.frac, x_t).astype(np.int64)
-        kernel = _weights(lstm.get_weights("weight"))
+        kernel = read_weights(lstm.get_weights("weight"))
         units = int(lstm.get_attr("n_out"))
         w_raw = kernel.raw.reshape(dim, 4 * units).astype(np.int64)
         frac = x_t.frac + kernel.type.frac

@@ -30,11 +30,10 @@ from importlib import resources
 import numpy as np
 
 from pipeline import accelerator, fixed
+from pipeline.ir import SIGMOID_RANGE, TANH_RANGE, lut_values, quantise_threshold  # noqa: F401 (shared with the emulator; re-exported)
 from pipeline.precision import DEFAULT_CELL, DEFAULT_STATE, DEFAULT_TABLE, exact_accum, to_fixed
 
 KERAS_CLASS = "pipeline.layers.SparseStateLSTM"
-SIGMOID_RANGE = 8.0  # the sigmoid LUT covers [-8, 8)
-TANH_RANGE = 4.0  # the tanh LUT covers [-4, 4)
 
 
 def template_dir():
@@ -55,28 +54,11 @@ def render(template: str, **params) -> str:
     return _jinja_env().get_template(template).render(**params)
 
 
-def lut_values(kind: str, table_size: int) -> np.ndarray:
-    """Float64 LUT contents at the interval midpoints: f(-R + (i + 1/2) * 2R/N), i = 0..N-1."""
-    r = SIGMOID_RANGE if kind == "sigmoid" else TANH_RANGE
-    x = -r + (np.arange(table_size, dtype=np.float64) + 0.5) * (2 * r / table_size)
-    return 1.0 / (1.0 + np.exp(-x)) if kind == "sigmoid" else np.tanh(x)
-
-
 def check_table_size(table_size) -> int:
     if isinstance(table_size, bool) or not isinstance(table_size, int | np.integer) or table_size < 64 \
             or table_size > 65536 or table_size & (table_size - 1):
         raise ValueError(f"TableSize must be a power of two in 64..65536, got TableSize={table_size!r}")
     return int(table_size)
-
-
-def quantise_threshold(tau: float, t: fixed.FixedType) -> float:
-    """tau rounded down onto t's grid (for v on that grid: v > tau <=> v > floor_t(tau))."""
-    q = fixed.FixedType(t.width, t.integer, t.signed, "AP_TRN", "AP_SAT")
-    raw = int(fixed.from_float(np.array([tau]), q)[0])
-    value = raw * 2.0 ** -q.frac
-    if value < tau - 2.0 ** -q.frac or raw == q.raw_max and tau > value + 2.0 ** -q.frac:
-        raise ValueError(f"threshold {tau} does not fit the type {t} it is compared in")
-    return value
 
 
 def check_density(key: str, value) -> float:
