@@ -7,7 +7,7 @@ MODEL  ?= mnist_rows_demo
 OUT    ?= out
 CLI    := $(PY) -m pipeline.cli
 
-.PHONY: setup test test-fast demo train hls csim emulate report synth bench results fuzz lint clean
+.PHONY: setup yosys test test-fast demo train hls csim emulate rtl report synth bench results fuzz lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "== setup: creating $(VENV) and installing the project (one-time, a few minutes)"
@@ -16,7 +16,19 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-setup: $(VENV)/.installed
+# Yosys (the RTL stage's resource estimate) from Debian's package: installed when missing and we are
+# root; otherwise a clear message, and only the resource estimate is skipped (loudly) later.
+yosys:
+	@command -v yosys >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "== setup: installing yosys (apt-get install yosys)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq yosys >/dev/null) \
+	      || echo "== setup: WARNING: apt-get install yosys failed; the RTL resource estimate will be skipped"; \
+	  else \
+	    echo "== setup: WARNING: yosys not found and not root: run 'sudo apt-get install yosys' for the RTL resource estimate"; \
+	  fi; }
+
+setup: $(VENV)/.installed yosys
 
 test: setup
 	$(PY) -m pytest -q tests
@@ -38,6 +50,9 @@ csim: setup
 
 emulate: setup
 	$(CLI) emulate --model $(MODEL) --out $(OUT)
+
+rtl: setup
+	$(CLI) rtl --model $(MODEL) --out $(OUT)
 
 report: setup
 	$(CLI) report --model $(MODEL) --out $(OUT)

@@ -8,6 +8,8 @@ Parts (each in its own process, so its peak memory, ru_maxrss, is its own):
    for a model with an Embedding also the speedup with ``hls.fold_embedding = true`` (same bits);
 2. emulator vs C-simulation: time steps per second on the same model and inputs (emulator on a batch
    of 256 sequences; csim on 256 sequences for H <= 128, 32 above: its rate does not depend on batch);
+   the RTL twin on the same model: cycles measured in Verilator == the model, Verilator steps/s, and
+   the Yosys estimate at ``SKIPLSTM_BENCH_SYNTH_LANES`` lanes (default 8; 0 skips it);
 3. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same process;
 4. generation + g++ build vs hls4ml's own ``compile()`` of a stock keras LSTM of the same size;
 each for H in ``UNITS``. Timings are the median of ``REPEATS`` runs with min and max.
@@ -166,6 +168,45 @@ def part_emulator_vs_csim(x) -> dict:
     return out
 
 
+SYNTH_LANES = int(os.environ.get("SKIPLSTM_BENCH_SYNTH_LANES", "8"))  # 0: no Yosys part
+
+
+def part_rtl(x) -> dict:
+    """The RTL twin per H (threshold 0.3, the same model as the emulator/csim part): clock cycles measured
+    in Verilator == the model (checked per step; `RtlMismatch` otherwise), Verilator steps/s in both modes,
+    and the Yosys estimate of the same layer built with SYNTH_LANES lanes, sparse-capable vs dense-only
+    (P = 64 takes Yosys 15-17 min a build at H = 256: too long for a bench)."""
+    import dataclasses
+
+    from pipeline.rtl import generate as rtl_generate
+    from pipeline.rtl import sim as rtl_sim
+    from pipeline.rtl import synth as rtl_synth
+
+    out = {}
+    for units in UNITS:
+        emu = _emulator(_model(units, threshold=0.3), units)
+        n = 16 if units <= 128 else 4
+        with tempfile.TemporaryDirectory() as tmp:
+            rep = rtl_sim.run_model(emu, x[:n], Path(tmp), check=True, dense_only=False)
+            (layer,) = rep["layers"]
+            row = {"vectors": n, "lanes": layer["lanes"], "equal_to_model": layer["check"],
+                   "steps_per_s": {m: layer["modes"][m]["sim_steps_per_s"] for m in ("sparse", "dense")},
+                   "cycles": {m: layer["modes"][m]["total_cycles"] for m in ("sparse", "dense")},
+                   "build_s": max(b["seconds"] for b in layer["builds"].values())}
+            if SYNTH_LANES and units % SYNTH_LANES == 0:
+                (case,) = rtl_sim.emulate_layers(emu, x[:1])
+                spec = dataclasses.replace(case.spec, lanes=SYNTH_LANES)
+                syn = rtl_synth.synthesize(rtl_generate.generate_layer(spec, Path(tmp) / "synth"))
+                row["yosys"] = {"lanes": SYNTH_LANES, **{b: {"resources": syn[b]["resources"], "seconds": syn[b]["seconds"]}
+                                                         for b in ("sparse-capable", "dense-only")}}
+        out[str(units)] = row
+        stage(f"bench: RTL H={units} P={row['lanes']}: cycles == model on {n} sequences; Verilator "
+              f"{row['steps_per_s']['sparse']:,.0f} / {row['steps_per_s']['dense']:,.0f} steps/s sparse / dense"
+              + (f"; Yosys at P={SYNTH_LANES}: LUT {row['yosys']['sparse-capable']['resources']['LUT']} sparse-capable vs "
+                 f"{row['yosys']['dense-only']['resources']['LUT']} dense-only" if "yosys" in row else ""))
+    return out
+
+
 def part_training() -> dict:
     import keras
 
@@ -230,7 +271,7 @@ def _child(name: str, queue) -> None:
 
     x = load_mnist_rows().test.x[:256]
     fn = {"accelerator": lambda: part_accelerator(x), "trained": part_trained,
-          "emulator_vs_csim": lambda: part_emulator_vs_csim(x), "training": part_training,
+          "emulator_vs_csim": lambda: part_emulator_vs_csim(x), "rtl": lambda: part_rtl(x), "training": part_training,
           "build": part_build}[name]
     t0 = time.time()
     result = fn()
@@ -284,6 +325,24 @@ def table(results: dict) -> str:
             f"{ec['ratio']:.1f}x | {results['training']['result'][u]['ratio']:.2f}x | "
             f"{results['build']['result'][u]['ratio']:.2f}x |")
     lines += ["", "Targets (issue 21):", *target_lines(results["accelerator"]["result"])]
+    if "rtl" in results:
+        lines += ["", "RTL twin (Verilator; cycles measured == modelled on every step of every sequence run; Yosys "
+                  "synth_xilinx xcup, pre-place-and-route estimate without timing, the same layer at the lanes shown):",
+                  "", "| H | P (sim) | sequences | cycles == model | Verilator steps/s sparse / dense | emulator / csim "
+                  "steps/s | Yosys P | LUT sparse-capable / dense-only | FF | DSP48E2 | RAMB36+18 | Yosys s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for u in map(str, UNITS):
+            r, ec = results["rtl"]["result"][u], results["emulator_vs_csim"]["result"][u]
+            y = r.get("yosys")
+            syn = "| - | - | - | - | - | - |"
+            if y:
+                a, b = y["sparse-capable"]["resources"], y["dense-only"]["resources"]
+                syn = (f"| {y['lanes']} | {a['LUT']} / {b['LUT']} | {a['FF']} / {b['FF']} | {a['DSP48E2']} / {b['DSP48E2']} | "
+                       f"{a['RAMB36']}+{a['RAMB18']} / {b['RAMB36']}+{b['RAMB18']} | "
+                       f"{y['sparse-capable']['seconds']:.0f} + {y['dense-only']['seconds']:.0f} |")
+            lines.append(f"| {u} | {r['lanes']} | {r['vectors']} | {'yes' if r['equal_to_model'] else 'NO'} | "
+                         f"{r['steps_per_s']['sparse']:,.0f} / {r['steps_per_s']['dense']:,.0f} | "
+                         f"{ec['emulator_steps_per_s']:,.0f} / {ec['csim_steps_per_s']:,.0f} {syn}")
     lines += ["", "| trained model | state sparsity | speedup | bound | fraction | folded embedding: speedup (bound) |",
               "|---|---|---|---|---|---|"]
     for name, r in results["trained"]["result"].items():
@@ -300,7 +359,7 @@ def main(out_dir="bench") -> dict:
     t0 = time.time()
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
                      "repeats": REPEATS, "units": list(UNITS)}
-    for name in ("accelerator", "trained", "emulator_vs_csim", "training", "build"):
+    for name in ("accelerator", "trained", "emulator_vs_csim", "rtl", "training", "build"):
         stage(f"bench: {name}")
         results[name] = _run_part(name)
     results["wall_s"] = time.time() - t0

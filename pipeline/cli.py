@@ -31,7 +31,7 @@ def _positive_int(text: str) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="skiplstm", description=__doc__)
-    parser.add_argument("stage", choices=["train", "hls", "csim", "emulate", "report", "demo", "synth", "bench", "results"])
+    parser.add_argument("stage", choices=["train", "hls", "csim", "emulate", "rtl", "report", "demo", "synth", "bench", "results"])
     parser.add_argument("--model", default="mnist_rows_demo", help="recipe name in models/ or a .toml path")
     parser.add_argument("--out", default="out", help="artifact folder (default: out)")
     parser.add_argument("--root", default="hls_project", help="generated projects folder")
@@ -57,6 +57,8 @@ def main(argv=None) -> int:
             stages.run_csim(args.model, args.out, args.root, force=args.force)
         elif args.stage == "emulate":
             stages.run_emulate(args.model, args.out, force=args.force)
+        elif args.stage == "rtl":
+            stages.run_rtl(args.model, args.out, force=args.force)
         elif args.stage == "report":
             stages.run_report(args.model, args.out, args.root)
         elif args.stage == "demo":

@@ -46,7 +46,10 @@ DEFAULTS: dict[str, dict] = {
             "state_precision": "", "cell_precision": "", "table_precision": "", "accum_precision": "",
             # fold an Embedding into the first SparseStateLSTM's input kernel: one exact row
             # E[v] @ W_x per step instead of E input columns (pipeline.hls.fold)
-            "fold_embedding": False},
+            "fold_embedding": False,
+            # the rtl stage's Yosys resource estimate: each SparseStateLSTM built with this many lanes
+            # (a divisor of its units; its own lane count for the full design); 0: no estimate
+            "rtl_synth_lanes": 0},
 }
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -83,6 +86,7 @@ RANGES: dict[tuple[str, str], tuple[str, float, float, bool, bool]] = {
     ("sparsity", "l1_begin_epoch"): ("int", 0, _INF, False, True),
     ("hls", "lanes"): ("int", 1, _INF, False, True),
     ("hls", "test_vectors"): ("int", 1, _INF, False, True),
+    ("hls", "rtl_synth_lanes"): ("int", 0, _INF, False, True),
     ("hls", "clock_period"): ("num", 0, _INF, True, True),
 }
 

@@ -91,6 +91,54 @@ def synth_lines(rec: dict | None) -> list[str]:
             f"{model.get('min')}..{model.get('max')} cycles per sequence. {rec['note']}."]
 
 
+def rtl_lines(rtl: dict | None) -> list[str]:
+    """The report's RTL twin section: cycles measured in Verilator against the model, and the Yosys estimate."""
+    if rtl is None:
+        return ["No RTL simulation yet (`make rtl MODEL=...`)."]
+    lines = [f"Generated Verilog (pipeline/rtl), Verilator, {rtl['vectors']} test vectors: outputs equal the emulator "
+             "bit for bit and the clock cycles measured from start to done equal pipeline/accelerator.py on every "
+             "step and sequence, in sparse mode, dense mode and on the dense-only engine.",
+             "",
+             "| layer | lanes | cycles dense (measured) | cycles sparse (measured) | speedup | model | Verilator steps/s "
+             "(sparse / dense) | lint |",
+             "|---|---|---|---|---|---|---|---|"]
+    for la in rtl["layers"]:
+        m = la["modes"]
+        lint = "clean" if all(v == "clean" for v in la.get("lint", {}).values()) else "warnings"
+        lines.append(f"| {la['layer']} | {la['lanes']} | {m['dense']['total_cycles']} | {m['sparse']['total_cycles']} | "
+                     f"{la['speedup_dense_over_sparse']:.2f}x | equal ({m['sparse']['model_total_cycles']} sparse) | "
+                     f"{m['sparse']['sim_steps_per_s']:,.0f} / {m['dense']['sim_steps_per_s']:,.0f} | {lint} |")
+    res = rtl.get("resources")
+    if not res:
+        lines += ["", "Resources: not estimated (`hls.rtl_synth_lanes = 0`)."]
+    elif "skipped" in res:
+        lines += ["", f"Resources: SKIPPED: {res['skipped']}."]
+    else:
+        lines += ["", "Resources: Yosys `synth_xilinx` (pre-place-and-route estimate, no timing):", "",
+                  "| layer | lanes | build | LUT | FF | CARRY | DSP48E2 | RAMB36 | RAMB18 | LUTRAM | Yosys s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, r in res.items():
+            for build in ("sparse-capable", "dense-only"):
+                b = r[build]
+                q = b["resources"]
+                lanes = f"{r['lanes']}" + ("" if r.get("full_design") else " (reduced)")
+                lines.append(f"| {name} | {lanes} | {build} | {q.get('LUT', 0)} | {q.get('FF', 0)} | {q.get('CARRY', 0)} | "
+                             f"{q.get('DSP48E2', 0)} | {q.get('RAMB36', 0)} | {q.get('RAMB18', 0)} | {q.get('LUTRAM', 0)} | "
+                             f"{b['seconds']:.0f} |")
+        for name, r in res.items():
+            cost = r.get("skip_logic_cost") or {}
+            dense_lut = r["dense-only"]["resources"].get("LUT", 0)
+            if cost:
+                lines += ["", f"What skipping zeros costs in area ({name}, sparse-capable minus dense-only): "
+                          + ", ".join(f"{k} {v:+d}" for k, v in cost.items() if v)
+                          + (f" (LUT {100 * cost.get('LUT', 0) / dense_lut:+.1f}%)" if dense_lut else "") + "."]
+        if any(not r.get("full_design") for r in res.values()):
+            lines += ["", "(reduced): the same layer (weights, types, schedule) built with fewer lanes than the "
+                      "simulated design, so that Yosys fits the demo's time budget; the full design's estimate is "
+                      "`hls.rtl_synth_lanes` = its lanes (minutes to tens of minutes)."]
+    return lines
+
+
 def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
     train = _load(outdir / "train_metrics.json")
     emu = _load(outdir / "emulate.json")
@@ -143,6 +191,9 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
         "![cycles per step](cycles.png)",
         "",
         "![training](training.png)",
+        "",
+        "## RTL twin (cycles measured in RTL simulation)",
+        *rtl_lines(_load(outdir / "rtl.json") if (outdir / "rtl.json").is_file() else None),
         "",
         "## Overflow (saturations/wraps counted per tensor)",
         overflow_section(emu),

@@ -313,6 +313,77 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
     return result
 
 
+def _rtl_code_digest() -> str:
+    """The code that generates, simulates and checks the RTL twin (part of the rtl stage's key)."""
+    from pipeline.util import sha256_files
+
+    here = Path(__file__).resolve().parent
+    files = sorted((here / "rtl").glob("*.py")) + sorted((here.parent / "templates" / "rtl").glob("*"))
+    files += [here / n for n in ("accelerator.py", "emulator.py", "fixed.py", "ir.py")]
+    return sha256_files([f for f in files if f.is_file()])
+
+
+def run_rtl(recipe_name: str, out="out", force: bool = False) -> dict:
+    """The RTL twin (pipeline/rtl): Verilog generated for each SparseStateLSTM, built with Verilator, the
+    first ``hls.test_vectors`` test sequences run in sparse and dense mode and on the dense-only engine;
+    RTL == emulator bit for bit and RTL clock cycles == pipeline/accelerator.py per step and per sequence,
+    or `RtlMismatch`. With ``hls.rtl_synth_lanes`` > 0, Yosys estimates the resources of each layer built
+    with that many lanes (both builds; Yosys missing: said loudly, the estimate skipped). Writes
+    ``<out>/<recipe>/rtl.json`` atomically; sources and builds in ``<out>/<recipe>/rtl/``."""
+    import dataclasses
+    import shutil as _shutil
+
+    from pipeline.rtl import generate as rtl_generate
+    from pipeline.rtl import sim as rtl_sim
+    from pipeline.rtl import synth as rtl_synth
+
+    recipe = load_recipe(recipe_name)
+    d = _outdir(recipe, out)
+    record = d / "rtl.json"
+    model_path = d / "model.keras"
+    key = {"model": _sha(model_path) if model_path.is_file() else None, "hls": _recipe_hash(recipe, "hls"),
+           "code": _rtl_code_digest()}
+    if not force and _up_to_date(record, key):
+        stage(f"rtl: {recipe['name']}: up to date ({record})")
+        return json.loads(record.read_text())
+    model = _load_model(recipe, out)
+    check_output_dir(d)
+    x = _test_split(recipe).test.x[: int(recipe["hls"]["test_vectors"])]
+    emu = _emulator(recipe, model)
+    stage(f"rtl: {recipe['name']}: Verilator build and simulation of {len(x)} test vectors, sparse and dense mode")
+    t0 = time.time()
+    report = rtl_sim.run_model(emu, x, d / "rtl", check=True, dense_only=True)
+    for layer in report["layers"]:
+        modes = layer["modes"]
+        stage(f"rtl: {recipe['name']}: {layer['layer']}: RTL == emulator bit for bit, cycles == model; measured "
+              f"dense/sparse {modes['dense']['total_cycles']}/{modes['sparse']['total_cycles']} = "
+              f"{layer['speedup_dense_over_sparse']:.2f}x; {modes['sparse']['sim_steps_per_s']:,.0f} steps/s sparse")
+    lanes = int(recipe["hls"]["rtl_synth_lanes"])
+    report["resources"] = None
+    if lanes:
+        if _shutil.which("yosys") is None:
+            stage(f"rtl: {recipe['name']}: WARNING: yosys not found, resource estimate SKIPPED "
+                  "(apt-get install yosys, or make setup as root)")
+            report["resources"] = {"skipped": "yosys not found (apt-get install yosys)"}
+        else:
+            report["resources"] = {}
+            for case in rtl_sim.emulate_layers(emu, x[:1]):
+                spec = case.spec if lanes == case.spec.lanes else dataclasses.replace(case.spec, lanes=lanes)
+                spec.check()
+                layer = rtl_generate.generate_layer(spec, d / "rtl" / f"synth_p{lanes}" / spec.module)
+                stage(f"rtl: {recipe['name']}: Yosys synth_xilinx of {spec.name} at {lanes} lanes, sparse-capable "
+                      "and dense-only (minutes)")
+                res = rtl_synth.synthesize(layer, part=recipe["hls"]["part"])
+                res["lanes"] = lanes
+                res["full_design"] = lanes == case.spec.lanes
+                report["resources"][spec.name] = res
+    report["inputs"] = key
+    report["vectors"] = len(x)
+    report["wall_s"] = round(time.time() - t0, 1)
+    rtl_sim.write_rtl_json(record, report)
+    return report
+
+
 def run_report(recipe_name: str, out="out", root=HLS_ROOT) -> Path:
     from pipeline.report import write_report
 
@@ -329,6 +400,7 @@ def run_demo(recipe_name: str, out="out", root=HLS_ROOT, epochs: int | None = No
     run_hls(recipe_name, out, root)
     run_csim(recipe_name, out, root)
     run_emulate(recipe_name, out)
+    run_rtl(recipe_name, out)
     path = run_report(recipe_name, out, root)
     stage(f"demo: done in {time.time() - t0:.0f} s")
     return path

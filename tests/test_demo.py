@@ -38,6 +38,7 @@ end_epoch = 1
 precision = "ap_fixed<16,6>"
 lanes = 8
 test_vectors = 4
+rtl_synth_lanes = 8
 """
 
 
@@ -65,6 +66,17 @@ def test_demo_pipeline_end_to_end(demo_run):
     # the fixed-point model agrees with Keras on most test digits at ap_fixed<16,6>
     assert abs(emu["fixed"]["value"] - emu["float"]["value"]) <= 0.02
     assert (base / "hls" / "tiny_demo" / "build_prj.tcl").is_file()
+    # the RTL twin: measured cycles equal the model and the csim count; resources from Yosys in the report
+    rtl = json.loads((out / "rtl.json").read_text())
+    (layer,) = rtl["layers"]
+    assert layer["check"] == {"sparse": "equal", "dense": "equal", "dense_only": "equal"}
+    assert layer["modes"]["sparse"]["total_cycles"] == cs["cycles_sparse"]
+    assert layer["modes"]["dense"]["total_cycles"] == cs["cycles_dense"]
+    assert layer["lint"] == {"sparse-capable": "clean", "dense-only": "clean"}
+    res = rtl["resources"]["sparse_lstm_0"]
+    assert res["full_design"] and res["sparse-capable"]["resources"]["DSP48E2"] >= 8
+    assert res["sparse-capable"]["resources"]["LUT"] > 0 and res["dense-only"]["resources"]["LUT"] > 0
+    assert "## RTL twin (cycles measured in RTL simulation)" in text and "| sparse-capable |" in text
 
 
 @pytest.mark.slow
@@ -72,7 +84,7 @@ def test_demo_is_incremental(demo_run, capsys):
     base, recipe, _ = demo_run
     stages.run_demo(str(recipe), out=base / "out", root=base / "hls")
     lines = capsys.readouterr().out
-    for stage in ("train", "hls", "csim", "emulate"):
+    for stage in ("train", "hls", "csim", "emulate", "rtl"):
         assert f"{stage}: tiny_demo: up to date" in lines
 
 

@@ -62,6 +62,7 @@ def check_hls(hls) -> dict:
             to_fixed(out[key])
     _check_int("lanes", out["lanes"], 1)
     _check_int("test_vectors", out["test_vectors"], 1)
+    _check_int("rtl_synth_lanes", out["rtl_synth_lanes"], 0)
     check_table_size(out["table_size"])
     if not isinstance(out["fold_embedding"], bool):
         raise ValueError(f"hls fold_embedding must be true or false, got fold_embedding={out['fold_embedding']!r}")
