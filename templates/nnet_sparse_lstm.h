@@ -143,6 +143,17 @@ PriorityEncoder:
 #endif
 }
 
+// One lane of the x scan: x_t[j]'s nonzero bit into the mask and the column count (j < n_in; nothing
+// for token input, whose one column is the token's row).
+template <class data_T, typename CONFIG_T>
+inline void sparse_lstm_scan_x(data_T *data, unsigned t, unsigned j, bool *x_mask, typename CONFIG_T::count_t &x_count) {
+    #pragma HLS INLINE
+    if (CONFIG_T::token_input || j >= CONFIG_T::n_in) return;
+    const bool nz = data[t * CONFIG_T::n_in + j] != 0;
+    x_mask[j] = nz;
+    x_count += nz;
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
 void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CONFIG_T::n_timesteps * CONFIG_T::n_in],
                  res_T res[CONFIG_T::return_sequences ? CONFIG_T::n_timesteps * CONFIG_T::n_state : CONFIG_T::n_state],
@@ -234,12 +245,7 @@ InitLoop:
                 h_state[lane][it] = 0;
                 h_mask[u] = false;
             }
-            unsigned j = it * P + lane;
-            if (!CONFIG_T::token_input && skip && it < XS && j < N_IN) {
-                bool nz = data[j] != 0;
-                x_mask[j] = nz;
-                x_count += nz;
-            }
+            if (skip) sparse_lstm_scan_x<data_T, CONFIG_T>(data, 0, it * P + lane, x_mask, x_count);
         }
 #ifndef __SYNTHESIS__
         sparse_lstm_cycles()++;
@@ -354,12 +360,7 @@ StepLoop:
                     if (CONFIG_T::return_sequences) res[t * H + u] = hu;
                     else if (t + 1 == T) res[u] = hu;
                 }
-                const unsigned jx = it * P + lane;
-                if (!CONFIG_T::token_input && skip && it < XS && jx < N_IN && t + 1 < T) {
-                    const bool nz = data[(t + 1) * N_IN + jx] != 0;
-                    x_mask[jx] = nz;
-                    x_count += nz;
-                }
+                if (skip && t + 1 < T) sparse_lstm_scan_x<data_T, CONFIG_T>(data, t + 1, it * P + lane, x_mask, x_count);
             }
 #ifndef __SYNTHESIS__
             sparse_lstm_cycles()++;

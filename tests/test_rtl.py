@@ -206,14 +206,9 @@ def test_single_step_one_hot_and_dense_only_engine(tmp_path):
 
 
 def _lm(vocab=11, dim=3, units=4, steps=5, threshold=0.1):
-    from pipeline.layers import SparseStateLSTM
+    from test_generate import _lm as lm  # tests/ is on sys.path: the PTB-shaped model of the csim tests
 
-    keras.utils.set_random_seed(7)
-    inp = keras.Input((steps,), dtype="int32", name="chars")
-    e = keras.layers.Embedding(vocab, dim, name="embedding",
-                               embeddings_initializer=keras.initializers.RandomNormal(0, 1))(inp)
-    lstm = SparseStateLSTM(units, threshold=threshold, return_sequences=True, name="lstm")
-    return keras.Model(inp, keras.layers.Dense(vocab, name="logits")(lstm(e)), name="lm")
+    return lm(vocab=vocab, dim=dim, units=units, steps=steps, threshold=threshold)
 
 
 @needs_verilator
