@@ -229,7 +229,6 @@ def _folded_costs(model, traces) -> dict | None:
 
     import keras
 
-
     if not traces or traces[0].shape.token_input or not any(
             isinstance(lyr, keras.layers.Embedding) for lyr in model.layers):
         return None
@@ -315,10 +314,11 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
 
 def _rtl_code_digest() -> str:
     """The code that generates, simulates and checks the RTL twin (part of the rtl stage's key)."""
+    from pipeline.rtl.generate import template_dir
     from pipeline.util import sha256_files
 
     here = Path(__file__).resolve().parent
-    files = sorted((here / "rtl").glob("*.py")) + sorted((here.parent / "templates" / "rtl").glob("*"))
+    files = sorted((here / "rtl").glob("*.py")) + sorted(Path(str(template_dir())).glob("*"))
     files += [here / n for n in ("accelerator.py", "emulator.py", "fixed.py", "ir.py")]
     return sha256_files([f for f in files if f.is_file()])
 
