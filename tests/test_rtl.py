@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 
-import keras
 import numpy as np
 import pytest
 from _chain import build_model, draw, make_inputs
