@@ -32,6 +32,33 @@ def _recipe_hash(recipe: dict, section: str) -> str:
     return hashlib.sha256(json.dumps(recipe[section], sort_keys=True).encode()).hexdigest()
 
 
+# The code each stage's record depends on (besides its inputs): part of the stage's up-to-date key, so
+# that a record written by older code is recomputed, not reused (e.g. cycles of an older cycle model).
+_NUMERICS = ("accelerator.py", "emulator.py", "fixed.py", "ir.py", "precision.py")
+_GENERATOR = ("hls/layer.py", "hls/project.py", "hls/fold.py", "hls/synth_check.py", "hls/checks.py")
+_STAGE_CODE = {
+    "hls": _NUMERICS + _GENERATOR,
+    "csim": _NUMERICS + _GENERATOR + ("csim.py", "verify.py"),
+    "emulate": _NUMERICS + _GENERATOR + ("sparsity.py", "metrics.py"),
+    "rtl": _NUMERICS + _GENERATOR + ("rtl/__init__.py", "rtl/spec.py", "rtl/generate.py", "rtl/sim.py", "rtl/synth.py"),
+}
+
+
+def _code_digest(stage_name: str) -> str:
+    """Content hash of the modules (and, for hls and rtl, the templates) that compute a stage's record."""
+    from pipeline.hls.layer import template_dir
+    from pipeline.util import sha256_files
+
+    here = Path(__file__).resolve().parent
+    files = [here / f for f in _STAGE_CODE[stage_name]]
+    templates = Path(str(template_dir()))
+    if stage_name in ("hls", "csim"):
+        files += sorted(p for p in templates.glob("*") if p.suffix in (".j2", ".h", ".cpp"))
+    if stage_name == "rtl":
+        files += sorted((templates / "rtl").glob("*"))
+    return sha256_files([f for f in files if f.is_file()])
+
+
 def _outdir(recipe: dict, out) -> Path:
     return Path(out) / recipe["name"]
 
@@ -104,7 +131,8 @@ def run_hls(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) -> 
     recipe = load_recipe(recipe_name)
     model_path = _outdir(recipe, out) / "model.keras"
     project = Path(root) / recipe["name"]
-    key = {"model": _sha(model_path) if model_path.is_file() else None, "hls": _recipe_hash(recipe, "hls")}
+    key = {"model": _sha(model_path) if model_path.is_file() else None, "hls": _recipe_hash(recipe, "hls"),
+           "code": _code_digest("hls")}
     stamp = project / "skiplstm_inputs.json"
     if not force and _up_to_date(stamp, key):
         stage(f"hls: {recipe['name']}: up to date ({project})")
@@ -176,7 +204,9 @@ def run_csim(recipe_name: str, out="out", root=HLS_ROOT, force: bool = False) ->
         raise FileNotFoundError(f"{project} is not a generated project: run the hls stage first")
     d = _outdir(recipe, out)
     record = d / "csim.json"
-    key = {"project": csim.source_digest(project), "hls": _recipe_hash(recipe, "hls")}
+    key = {"project": csim.source_digest(project), "hls": _recipe_hash(recipe, "hls"),
+           "model": _sha(_outdir(recipe, out) / "model.keras") if (_outdir(recipe, out) / "model.keras").is_file() else None,
+           "code": _code_digest("csim")}
     if not force and _up_to_date(record, key):
         stage(f"csim: {recipe['name']}: up to date ({record})")
         return json.loads(record.read_text())
@@ -249,7 +279,7 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
     record = d / "emulate.json"
     model_path = d / "model.keras"
     key = {"model": _sha(model_path) if model_path.is_file() else None, "hls": _recipe_hash(recipe, "hls"),
-           "split": split}
+           "split": split, "code": _code_digest("emulate")}
     if not force and _up_to_date(record, key):
         stage(f"emulate: {recipe['name']}: up to date ({record})")
         return json.loads(record.read_text())
@@ -312,17 +342,6 @@ def run_emulate(recipe_name: str, out="out", split: str = "test", force: bool = 
     return result
 
 
-def _rtl_code_digest() -> str:
-    """The code that generates, simulates and checks the RTL twin (part of the rtl stage's key)."""
-    from pipeline.rtl.generate import template_dir
-    from pipeline.util import sha256_files
-
-    here = Path(__file__).resolve().parent
-    files = sorted((here / "rtl").glob("*.py")) + sorted(Path(str(template_dir())).glob("*"))
-    files += [here / n for n in ("accelerator.py", "emulator.py", "fixed.py", "ir.py")]
-    return sha256_files([f for f in files if f.is_file()])
-
-
 def run_rtl(recipe_name: str, out="out", force: bool = False) -> dict:
     """The RTL twin (pipeline/rtl): Verilog generated for each SparseStateLSTM, built with Verilator, the
     first ``hls.test_vectors`` test sequences run in sparse and dense mode and on the dense-only engine;
@@ -342,7 +361,7 @@ def run_rtl(recipe_name: str, out="out", force: bool = False) -> dict:
     record = d / "rtl.json"
     model_path = d / "model.keras"
     key = {"model": _sha(model_path) if model_path.is_file() else None, "hls": _recipe_hash(recipe, "hls"),
-           "code": _rtl_code_digest()}
+           "code": _code_digest("rtl")}
     if not force and _up_to_date(record, key):
         stage(f"rtl: {recipe['name']}: up to date ({record})")
         return json.loads(record.read_text())

@@ -109,6 +109,29 @@ def test_patched_weight_in_project_fails_verification(demo_run, tmp_path):
     assert "VerificationError" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("changed", ["hls", "csim", "emulate", "rtl"])
+def test_stage_reruns_when_its_code_changes(demo_run, changed, monkeypatch, capsys):
+    """A stage's record is keyed by the code that computes it: the same code -> up to date; another digest
+    for one stage's code (what editing the emulator or the kernel does) -> that stage runs again."""
+    base, recipe, _ = demo_run
+    out, root = base / "out", base / "hls"
+    real = stages._code_digest
+    monkeypatch.setattr(stages, "_code_digest", lambda name: real(name) + ("-edited" if name == changed else ""))
+    run = {"hls": lambda: stages.run_hls(str(recipe), out, root), "csim": lambda: stages.run_csim(str(recipe), out, root),
+           "emulate": lambda: stages.run_emulate(str(recipe), out), "rtl": lambda: stages.run_rtl(str(recipe), out)}
+    for name in run:
+        run[name]()
+        lines = capsys.readouterr().out
+        assert (f"{name}: tiny_demo: up to date" in lines) == (name != changed), (name, lines)
+    monkeypatch.setattr(stages, "_code_digest", real)
+    run[changed]()  # back to the real digest: runs once more, after which everything is up to date again
+    capsys.readouterr()
+    for name in run:
+        run[name]()
+        assert f"{name}: tiny_demo: up to date" in capsys.readouterr().out, name
+
+
 def test_missing_model_gives_clear_error(tmp_path):
     recipe = tmp_path / "nothing.toml"
     recipe.write_text(RECIPE)
