@@ -105,9 +105,6 @@ def _token_ids(x: Tensor, vocab: int, what: str) -> np.ndarray:
     return ids
 
 
-_INT64_LIMIT = 1 << 63
-
-
 def _bound(t: FixedType) -> int:
     """max |raw| over the values of type ``t`` (a Python int)."""
     return max(-t.raw_min, t.raw_max)
@@ -125,7 +122,7 @@ def _zeros(shape, t: FixedType) -> np.ndarray:
 def _mul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
     """Exact a * b (broadcasting); ``bound`` >= max |a * b| (from the operand types): int64 when the
     bound is below 2^63, else Python integers."""
-    if bound < _INT64_LIMIT and a.dtype != object and b.dtype != object:
+    if bound < fixed.INT64_LIMIT and a.dtype != object and b.dtype != object:
         return a * b
     return _obj(a) * _obj(b)
 
@@ -136,7 +133,7 @@ def _align_add(a_raw, fa, b_raw, fb, bound_a: int | None = None, bound_b: int | 
     f = max(fa, fb)
     ba = fixed.max_abs(a_raw) if bound_a is None else bound_a
     bb = fixed.max_abs(b_raw) if bound_b is None else bound_b
-    if (ba << (f - fa)) + (bb << (f - fb)) >= _INT64_LIMIT or a_raw.dtype == object or b_raw.dtype == object:
+    if (ba << (f - fa)) + (bb << (f - fb)) >= fixed.INT64_LIMIT or a_raw.dtype == object or b_raw.dtype == object:
         a_raw, b_raw = _obj(np.asarray(a_raw)), _obj(np.asarray(b_raw))
     return (a_raw << (f - fa)) + (b_raw << (f - fb)), f
 
@@ -145,7 +142,7 @@ def _shifted_sum(terms) -> np.ndarray:
     """Exact sum of ``a << k`` over ``terms`` [(a, k), ...] (k >= 0, broadcasting): int64 when the
     measured bound (sum of max |a| * 2^k) is below 2^63, else Python integers."""
     bound = sum(fixed.max_abs(a) << k for a, k in terms)
-    wide = bound >= _INT64_LIMIT or any(a.dtype == object for a, _ in terms)
+    wide = bound >= fixed.INT64_LIMIT or any(a.dtype == object for a, _ in terms)
     total = None
     for a, k in terms:
         a = _obj(a) if wide else a.astype(np.int64, copy=False)
@@ -190,7 +187,7 @@ class _IntMatrix:
         self.small = raw.dtype != object
         self.raw = raw.astype(np.int64) if self.small else raw
         rows = max(raw.shape[0], 1)
-        if self.small and fixed.max_abs(raw) * rows < _INT64_LIMIT:
+        if self.small and fixed.max_abs(raw) * rows < fixed.INT64_LIMIT:
             self.col_abs_sum = int(np.abs(self.raw).sum(axis=0).max(initial=0))
         else:
             self.col_abs_sum = max((sum(abs(int(v)) for v in col) for col in _obj(raw).T), default=0)
@@ -210,7 +207,7 @@ def _exact_matmul(a_raw: np.ndarray, w: _IntMatrix) -> np.ndarray:
     if a_raw.dtype != object and w.small:
         if bound < 2**53:
             return (a_raw.astype(np.float64) @ w.f64).astype(np.int64)
-        if bound < _INT64_LIMIT:
+        if bound < fixed.INT64_LIMIT:
             return a_raw.astype(np.int64) @ w.raw
     return _obj(a_raw) @ w.exact()
 

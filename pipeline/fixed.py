@@ -138,7 +138,7 @@ class FixedType:
 
 
 # --------------------------------------------------------------------------------------- primitives
-_INT64_LIMIT = 1 << 63
+INT64_LIMIT = 1 << 63  # raw values, products and sums below this fit int64
 
 
 def _to_pyint(v) -> int:
@@ -149,9 +149,6 @@ def _to_pyint(v) -> int:
 
 def as_exact(a) -> np.ndarray:
     """``a`` as an object array of Python integers (exact at any width)."""
-    a = np.asarray(a)
-    if a.dtype == object:
-        return np.frompyfunc(_to_pyint, 1, 1)(a).astype(object) if a.size else a
     return _as_int(a).astype(object)
 
 
@@ -183,7 +180,7 @@ def _as_int(a) -> np.ndarray:
         return np.frompyfunc(_to_pyint, 1, 1)(a).astype(object) if a.size else a
     if not np.issubdtype(a.dtype, np.integer):
         raise TypeError(f"raw fixed-point values must be integers, got dtype {a.dtype}")
-    if a.dtype.kind == "u" and a.dtype.itemsize >= 8 and a.size and int(a.max()) >= _INT64_LIMIT:
+    if a.dtype.kind == "u" and a.dtype.itemsize >= 8 and a.size and int(a.max()) >= INT64_LIMIT:
         return a.astype(object)
     return a.astype(np.int64, copy=False)
 
