@@ -1,11 +1,19 @@
-# SkipLSTM: train -> hls -> csim -> emulate -> report.
-# Every stage takes MODEL=<recipe name in models/> (default: the demo recipe).
+# SkipLSTM: train -> hls -> csim -> emulate -> rtl -> report.
+# Every stage takes MODEL=<recipe name in models/> (default: the demo recipe) and OUT=<folder> (default: out).
+# Seeds: SEED=N picks one of the recipe's seeds (default: its first) for train, hls, csim, emulate, rtl,
+# report, demo and synth; `make train SEEDS=0-9 JOBS=2` trains a sweep ("all", "0-9", "0,3,5-7"), JOBS at
+# once. A variable left empty passes no option.
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 MODEL  ?= mnist_rows_demo
 OUT    ?= out
+SEED   ?=
+SEEDS  ?=
+JOBS   ?=
 CLI    := $(PY) -m pipeline.cli
+SEED_OPT := $(if $(SEED),--seed $(SEED))
+TRAIN_OPT := $(strip $(SEED_OPT) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(JOBS),--jobs $(JOBS)))
 
 .PHONY: setup yosys test test-fast demo train hls csim emulate rtl report synth bench results fuzz lint clean
 
@@ -40,28 +48,28 @@ lint: setup
 	$(PY) -m ruff check pipeline tests
 
 train: setup
-	$(CLI) train --model $(MODEL) --out $(OUT)
+	$(CLI) train --model $(MODEL) --out $(OUT) $(TRAIN_OPT)
 
 hls: setup
-	$(CLI) hls --model $(MODEL) --out $(OUT)
+	$(CLI) hls --model $(MODEL) --out $(OUT) $(SEED_OPT)
 
 csim: setup
-	$(CLI) csim --model $(MODEL) --out $(OUT)
+	$(CLI) csim --model $(MODEL) --out $(OUT) $(SEED_OPT)
 
 emulate: setup
-	$(CLI) emulate --model $(MODEL) --out $(OUT)
+	$(CLI) emulate --model $(MODEL) --out $(OUT) $(SEED_OPT)
 
 rtl: setup
-	$(CLI) rtl --model $(MODEL) --out $(OUT)
+	$(CLI) rtl --model $(MODEL) --out $(OUT) $(SEED_OPT)
 
 report: setup
-	$(CLI) report --model $(MODEL) --out $(OUT)
+	$(CLI) report --model $(MODEL) --out $(OUT) $(SEED_OPT)
 
 demo: setup
-	$(CLI) demo --model $(MODEL) --out $(OUT)
+	$(CLI) demo --model $(MODEL) --out $(OUT) $(SEED_OPT)
 
 synth: setup
-	$(CLI) synth --model $(MODEL) --out $(OUT)
+	$(CLI) synth --model $(MODEL) --out $(OUT) $(SEED_OPT)
 
 results: setup
 	$(CLI) results --out $(OUT)

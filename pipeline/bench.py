@@ -124,24 +124,37 @@ def part_accelerator(x) -> dict:
     return out
 
 
-def part_trained() -> dict:
-    """Emulated speedup and bound of every trained model in out/ (its recipe's [hls] settings)."""
-    from pipeline.recipes import MODELS_DIR
-    from pipeline.stages import run_emulate
+def part_trained(out="out", root="hls_project") -> dict:
+    """Emulated speedup and bound of every trained run in out/ (its recipe's [hls] settings), read from
+    the runs' emulate records; a run whose record is missing or stale is listed under ``"not_read"``
+    with the command that brings it up to date (nothing is re-run here)."""
+    from pipeline.recipes import MODELS_DIR, load_recipe
+    from pipeline.stages import record_status, run_dir
 
-    out = {}
-    for recipe in sorted(MODELS_DIR.glob("*.toml")):
-        if not (Path("out") / recipe.stem / "model.keras").is_file():
-            continue
-        e = run_emulate(recipe.stem, out="out")
-        sp = {k: v["state_sparsity"] for k, v in e["layers"].items()}
-        out[recipe.stem] = {"state_sparsity": sp, "speedup": e["speedup"], "ideal_bound": e["ideal_speedup"],
-                            "fraction_of_bound": e["speedup"] / e["ideal_speedup"], "fixed_metric": e["fixed"],
-                            "float_metric": e["float"]}
-        if "folded_embedding" in e:  # the same run with hls.fold_embedding = true (bit-identical)
-            out[recipe.stem]["folded_speedup"] = e["folded_embedding"]["speedup"]
-            out[recipe.stem]["folded_ideal_bound"] = e["folded_embedding"]["ideal_speedup"]
-    return out
+    found: dict = {}
+    not_read: dict = {}
+    for path in sorted(MODELS_DIR.glob("*.toml")):
+        for seed in load_recipe(path.stem).seeds:
+            run = load_recipe(path.stem, seed=seed)
+            d = run_dir(run, out)
+            if not (d / "model.keras").is_file():
+                continue
+            key = f"{run.name}/seed{seed}"
+            status = record_status("emulate", run, out, root)
+            if status != "up to date":
+                not_read[key] = f"emulate record {status}: make hls MODEL={run.name} SEED={seed} && make emulate " \
+                                f"MODEL={run.name} SEED={seed}"
+                stage(f"bench: {key}: {not_read[key]}")
+                continue
+            e = json.loads((d / "emulate.json").read_text())
+            sp = {k: v["state_sparsity"] for k, v in e["layers"].items()}
+            found[key] = {"state_sparsity": sp, "speedup": e["speedup"], "ideal_bound": e["ideal_speedup"],
+                          "fraction_of_bound": e["speedup"] / e["ideal_speedup"], "fixed_metric": e["fixed"],
+                          "float_metric": e["float"]}
+            if "folded_embedding" in e:  # the same run with hls.fold_embedding = true (bit-identical)
+                found[key]["folded_speedup"] = e["folded_embedding"]["speedup"]
+                found[key]["folded_ideal_bound"] = e["folded_embedding"]["ideal_speedup"]
+    return {**found, **({"not_read": not_read} if not_read else {})}
 
 
 def part_emulator_vs_csim(x) -> dict:
@@ -345,11 +358,15 @@ def table(results: dict) -> str:
                          f"{ec['emulator_steps_per_s']:,.0f} / {ec['csim_steps_per_s']:,.0f} {syn}")
     lines += ["", "| trained model | state sparsity | speedup | bound | fraction | folded embedding: speedup (bound) |",
               "|---|---|---|---|---|---|"]
-    for name, r in results["trained"]["result"].items():
+    trained = dict(results["trained"]["result"])
+    not_read = trained.pop("not_read", {})
+    for name, r in trained.items():
         sp = ", ".join(f"{v:.1%}" for v in r["state_sparsity"].values())
         fold = f"{r['folded_speedup']:.2f}x ({r['folded_ideal_bound']:.2f}x)" if "folded_speedup" in r else "-"
         lines.append(f"| {name} | {sp} | {r['speedup']:.2f}x | {r['ideal_bound']:.2f}x | {r['fraction_of_bound']:.0%} "
                      f"| {fold} |")
+    for name, why in not_read.items():
+        lines.append(f"| {name} | not read: {why} | | | | |")
     lines += ["", "peak memory per part (MB): " + ", ".join(
         f"{k} {v['peak_rss_mb']:.0f}" for k, v in results.items() if isinstance(v, dict) and "peak_rss_mb" in v)]
     return "\n".join(lines)

@@ -1,10 +1,13 @@
 """Bit-accurate numpy emulator of the generated accelerator (what the C++ computes, cast for cast).
 
-Built from an hls4ml `ModelGraph` (after conversion, so every type is the one the C++ gets; see
-`pipeline.precision`). Supported layers: Input, Embedding, SparseStateLSTM, Dense, Activation(relu,
-linear). Weights are read the way the C-simulation reads them: hls4ml's decimal text through a double,
-cast to the weight type (`pipeline.ir.read_weights`, shared with the generator, as are the LUTs and
-the threshold; this module never imports hls4ml or `pipeline.hls`).
+Built from a `pipeline.ir.ModelIR`: the IR the hls stage saves in the project (`Emulator.from_project`),
+or the one `pipeline.hls.project.extract_ir` reads off an hls4ml `ModelGraph` after conversion (so every
+type is the one the C++ gets; see `pipeline.precision`); ``Emulator(model_graph)`` does that extraction
+through the reader `pipeline.hls` registers with `pipeline.ir`. Supported layers: Input, Embedding,
+SparseStateLSTM, Dense, Activation(relu, linear). Weights are the raw integers the C-simulation reads:
+hls4ml's decimal text through a double, cast to the weight type (`pipeline.ir.read_weights`, shared
+with the generator, as are the LUTs and the threshold; this module never imports hls4ml or
+`pipeline.hls`).
 
 SparseStateLSTM step (per sample, vectorised over a batch; see templates/nnet_sparse_lstm.h):
 
@@ -28,13 +31,14 @@ more slowly, on Python integers. `pipeline.fixed` casts follow the same rule, so
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from pipeline import accelerator, fixed
+from pipeline import ir as model_ir
 from pipeline.fixed import FixedType
-from pipeline.ir import Tensor, quantise_threshold, read_weights
-from pipeline.precision import to_fixed
+from pipeline.ir import LSTMIR, DenseIR, ModelIR, Tensor, quantise_threshold
 
 SUPPORTED = ("Input", "Embedding", "SparseStateLSTM", "Dense", "Activation", "ReLU")
 
@@ -92,9 +96,6 @@ def suggest_types(overflow: dict[str, int], max_abs: dict[str, float], types: di
         out[name] = {"count": int(overflow[name]), "max_abs": m, "type": t.cpp(),
                      "suggest": wider.cpp() if wider is not None and wider != t else None, "set": where}
     return out
-
-
-_weights = read_weights  # an IR weight variable as raw integers (pipeline.ir)
 
 
 def _token_ids(x: Tensor, vocab: int, what: str) -> np.ndarray:
@@ -219,31 +220,32 @@ def _fast_ok(acc_t: FixedType, *operand_fracs: int) -> bool:
 
 
 class _LSTM:
-    def __init__(self, node):
-        self.name = node.name
-        self.n_in = node.get_attr("n_in")
-        self.units = node.get_attr("n_out")
-        self.steps = node.get_attr("n_timesteps")
-        self.lanes = node.get_attr("lanes")
-        self.return_sequences = node.get_attr("return_sequences")
-        self.prune = node.get_attr("prune")
-        self.prune_last = bool(node.get_attr("prune_last", True))  # False: h_T is not pruned
-        self.token_input = bool(node.get_attr("token_input", False))  # folded Embedding (pipeline.hls.fold)
-        self.kernel = _weights(node.get_weights("weight"))
-        self.recurrent = _weights(node.get_weights("recurrent_weight"))
-        self.bias = _weights(node.get_weights("bias"))
-        self.sig = _weights(node.get_weights("sigmoid_table"))
-        self.tanh = _weights(node.get_weights("tanh_table"))
-        self.accum_t = to_fixed(node.get_attr("accum_t").precision)
-        self.cell_t = to_fixed(node.get_attr("cell_t").precision)
-        self.table_t = to_fixed(node.get_attr("table_t").precision)
-        self.result_t = to_fixed(node.get_output_variable().type.precision)
-        bits = node.get_attr("table_bits")
+    def __init__(self, layer: LSTMIR):
+        self.name = layer.name
+        self.n_in = layer.n_in
+        self.units = layer.units
+        self.steps = layer.steps
+        self.lanes = layer.lanes
+        self.return_sequences = layer.return_sequences
+        self.prune = layer.prune
+        self.prune_last = layer.prune_last  # False: h_T is not pruned
+        self.token_input = layer.token_input  # folded Embedding (pipeline.hls.fold)
+        self.skip_zeros = layer.skip_zeros  # the engine's setting; `run` takes the mode
+        self.kernel = layer.kernel
+        self.recurrent = layer.recurrent
+        self.bias = layer.bias
+        self.sig = layer.sigmoid_table
+        self.tanh = layer.tanh_table
+        self.accum_t = layer.accum_t
+        self.cell_t = layer.cell_t
+        self.table_t = layer.table_t
+        self.result_t = layer.result_t
+        bits = layer.table_bits
         self.table_size = 1 << bits
         self.sig_index_t = FixedType(bits, 4, True, "AP_TRN", "AP_SAT")
         self.tanh_index_t = FixedType(bits, 3, True, "AP_TRN", "AP_SAT")
         thr_t = self.table_t if self.prune == "output_gate" else self.result_t
-        thr = quantise_threshold(node.get_attr("threshold"), thr_t)
+        thr = quantise_threshold(layer.threshold, thr_t)
         self.thr_raw = int(round(thr * 2.0**thr_t.frac))
         self.shape = accelerator.LayerShape(self.n_in, self.units, self.lanes, self.token_input)
         self._w = _IntMatrix(self.kernel.raw.reshape(self.n_in, 4 * self.units))
@@ -344,16 +346,15 @@ class _Dense:
     """hls4ml Dense (dense_latency), or PointwiseConv1D (a Dense applied at every time step, which
     is what hls4ml makes of a Dense after a sequence; conv_1d_latency_cl has the same cast order)."""
 
-    def __init__(self, node):
-        self.name = node.name
-        self.w = _weights(node.get_weights("weight"))
-        self.b = _weights(node.get_weights("bias"))
-        self.accum_t = to_fixed(node.get_attr("accum_t").precision)
-        self.result_t = to_fixed(node.get_output_variable().type.precision)
-        pointwise = node.class_name == "PointwiseConv1D"
-        self.n_in = node.get_attr("n_chan" if pointwise else "n_in")
-        self.n_out = node.get_attr("n_filt" if pointwise else "n_out")
-        self.width = node.get_attr("out_width") if pointwise else 1
+    def __init__(self, layer: DenseIR):
+        self.name = layer.name
+        self.w = layer.weight
+        self.b = layer.bias
+        self.accum_t = layer.accum_t
+        self.result_t = layer.result_t
+        self.n_in = layer.n_in
+        self.n_out = layer.n_out
+        self.width = layer.width
         self._w = _IntMatrix(self.w.raw.reshape(self.n_in, self.n_out))
 
     def run(self, x: Tensor, counter: _Counter, force_sequential: bool):
@@ -383,36 +384,72 @@ class _Dense:
         return Tensor(out, self.result_t), path
 
 
-class Emulator:
-    """Emulate an hls4ml `ModelGraph` that uses the supported layers, in both accelerator modes."""
+def _recipe_of(project: Path) -> str:
+    """The recipe name of a project folder for a hint: ``hls_project/<recipe>`` or ``.../<recipe>/seed<N>``."""
+    import re
 
-    def __init__(self, hls_model, force_sequential: bool = False):
+    return project.parent.name if re.fullmatch(r"seed\d+", project.name) and project.parent.name else project.name
+
+
+class Emulator:
+    """Emulate a generated model in both accelerator modes: from its `pipeline.ir.ModelIR` (what the hls
+    stage saves, `from_project`), or from an hls4ml `ModelGraph` (read by `pipeline.hls.project.extract_ir`,
+    registered with `pipeline.ir` when `pipeline.hls` is imported)."""
+
+    def __init__(self, model: ModelIR | object, force_sequential: bool = False):
+        """``model``: a `pipeline.ir.ModelIR`, or an hls4ml ``ModelGraph`` (`pipeline.ir.from_graph`).
+        ``force_sequential``: cast every addition in the C++ order even where one exact sum is equal."""
+        ir = model if isinstance(model, ModelIR) else model_ir.from_graph(model)
+        self.ir = ir
         self.ops = []
         self.force_sequential = force_sequential
-        self.input_t = None
-        for node in hls_model.get_layers():
-            cls = node.class_name
-            if cls == "Input":
-                self.input_t = to_fixed(node.get_output_variable().type.precision)
-                self.input_shape = tuple(node.get_output_variable().shape)
-            elif cls == "SparseStateLSTMLayer" or cls == "SparseStateLSTM":
-                self.ops.append(("lstm", _LSTM(node)))
-            elif cls in ("Dense", "PointwiseConv1D"):
-                self.ops.append(("dense", _Dense(node)))
-            elif cls in ("Activation", "ReLU") and node.get_attr("activation", "").lower() in ("relu", "linear"):
-                self.ops.append((node.get_attr("activation").lower(), node.name,
-                                 to_fixed(node.get_output_variable().type.precision)))
-            elif cls == "Embedding":
-                self.ops.append(("embedding", node.name, _weights(node.get_weights("embeddings")),
-                                 to_fixed(node.get_output_variable().type.precision), node.get_attr("n_out")))
-            else:
-                raise ValueError(
-                    f"layer {node.name!r} ({cls}{', ' + node.get_attr('activation') if cls == 'Activation' else ''}) "
-                    f"is not supported by the SkipLSTM emulator; supported: Input, Embedding, SparseStateLSTM, "
-                    "Dense, Activation(relu/linear)"
-                )
-        if self.input_t is None:
-            raise ValueError("the hls4ml model has no Input layer")
+        self.input_t = ir.input_t
+        self.input_shape = tuple(ir.input_shape)
+        for layer in ir.layers:
+            if layer.kind == "lstm":
+                self.ops.append(("lstm", _LSTM(layer)))
+            elif layer.kind == "dense":
+                self.ops.append(("dense", _Dense(layer)))
+            elif layer.kind == "activation":
+                if layer.activation not in ("relu", "linear"):
+                    raise ValueError(f"layer {layer.name!r}: activation {layer.activation!r} is not supported by "
+                                     "the SkipLSTM emulator (relu, linear)")
+                self.ops.append((layer.activation, layer.name, layer.result_t))
+            elif layer.kind == "embedding":
+                self.ops.append(("embedding", layer.name, layer.embeddings, layer.result_t, layer.dim))
+            else:  # pragma: no cover - ModelIR holds the four kinds only
+                raise ValueError(f"layer {layer.name!r}: unknown IR layer kind {layer.kind!r}")
+
+    @classmethod
+    def from_ir(cls, ir: ModelIR, force_sequential: bool = False) -> Emulator:
+        """The emulator of a `pipeline.ir.ModelIR` (e.g. `pipeline.ir.load`'s)."""
+        if not isinstance(ir, ModelIR):
+            raise TypeError(f"expected a pipeline.ir.ModelIR, got {type(ir).__name__}")
+        return cls(ir, force_sequential=force_sequential)
+
+    @classmethod
+    def from_project(cls, project_dir: str | Path, force_sequential: bool = False,
+                     skip_zeros: bool | None = None, hint: str | None = None) -> Emulator:
+        """The emulator of the model the hls stage generated into ``project_dir`` (its saved IR,
+        ``skiplstm_ir.json`` + ``skiplstm_ir.npz``; `pipeline.ir.load`). ``skip_zeros``: None keeps the
+        generated setting, False gives the dense-only engine's IR (`ModelIR.with_skip_zeros`).
+
+        FileNotFoundError naming the project when it holds no IR (not generated, or generated by older
+        code), saying "run the hls stage first (<hint>)", ``hint`` defaulting to ``make hls MODEL=<the
+        project's recipe>``; `pipeline.ir.InvalidIRError` (a ValueError) naming the file when it is not
+        a valid IR."""
+        project = Path(project_dir)
+        hint = f"run the hls stage first ({hint or f'make hls MODEL={_recipe_of(project)}'})"
+        if not (project / model_ir.IR_FILE).is_file():
+            what = "does not exist" if not project.exists() else f"holds no saved IR ({model_ir.IR_FILE})"
+            raise FileNotFoundError(f"generated project {str(project)!r} {what}: {hint}")
+        try:
+            ir = model_ir.load(project)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"generated project {str(project)!r} is incomplete ({err}): {hint}") from None
+        if skip_zeros is not None:
+            ir = ir.with_skip_zeros(skip_zeros)
+        return cls(ir, force_sequential=force_sequential)
 
     def run(self, x, keep_states: bool = False, mode: str = "sparse") -> EmulationResult:
         """Run float inputs ``x`` (N, *input_shape) through the accelerator; exact fixed point.

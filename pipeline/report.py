@@ -139,7 +139,7 @@ def rtl_lines(rtl: dict | None) -> list[str]:
     return lines
 
 
-def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
+def write_report(recipe, outdir: Path, project: Path) -> Path:
     train = _load(outdir / "train_metrics.json")
     emu = _load(outdir / "emulate.json")
     cs = _load(outdir / "csim.json")
@@ -147,7 +147,7 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
     plot_training(train, outdir / "training.png")
     m = emu["fixed"]["metric"]
     lines = [
-        f"# SkipLSTM report: {recipe['name']}",
+        f"# SkipLSTM report: {recipe.name} (seed {recipe.seed})",
         "",
         "**Headline:** state sparsity "
         + ", ".join(f"{k} {v['state_sparsity']:.1%}" for k, v in emu["layers"].items())
@@ -200,7 +200,7 @@ def write_report(recipe: dict, outdir: Path, project: Path) -> Path:
         "",
         "## Generated project",
         f"`{project}` — synthesize with Vitis HLS: `cd {project} && vitis_hls -f build_prj.tcl "
-        f"\"{synth.COMMAND}\"` (or `make synth MODEL=" + recipe["name"] + "`).",
+        f"\"{synth.COMMAND}\"` (or `make synth MODEL=" + recipe.name + f" SEED={recipe.seed}`).",
         *synth_lines(_load(outdir / "synth.json") if (outdir / "synth.json").is_file() else None),
         "",
     ]

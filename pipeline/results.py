@@ -1,65 +1,86 @@
-"""``make results``: the paper-results table and plot from every trained recipe under ``out/``.
+"""``make results``: the paper-results tables and plots from the stage records of every run under ``out/``.
 
-For each recipe with ``out/<recipe>/model.keras``: the train metrics, and the emulate stage (run
-if missing or stale) for the fixed-point metric and the modelled speedup. Writes
-``docs/results_table.md`` and ``docs/results_seeds.md`` (mean +- sd over seeds; both included by hand
-in docs/RESULTS.md), ``docs/results_<task>.png`` (state sparsity vs metric, dense baselines as
-horizontal lines) and ``docs/results_<task>_gaps.png`` (paired gap to dense per recipe family, with the
+A run is a recipe at one of its seeds. For each run with ``<out>/<recipe>/seed<N>/train_metrics.json``
+the rows read the train metrics and the emulate record (fixed-point metric, modelled speedup); nothing
+is re-run: a run whose train or emulate record is missing or stale (other inputs or code, see
+`pipeline.stages.record_status`) is named with the command that brings it up to date. Writes
+``docs/results_table.md`` (one row per run) and ``docs/results_seeds.md`` (mean +- sd over the seeds of
+each recipe), ``docs/results_<task>.png`` (state sparsity vs metric, dense runs as horizontal lines) and
+``docs/results_<task>_gaps.png`` (paired gap to the recipe's ``baseline`` run of the same seed, with the
 issue's target).
 
 Trained models are build outputs and hours of training do not fit every checkout, so the measured rows
-also live in a committed ledger, ``docs/results_rows.json``: a run found under ``out/`` replaces its
-recipe's row, a recipe with no run keeps its ledger row as long as the recipe file is byte-identical to
-the one that was measured (its sha256 is stored), and rows of changed or deleted recipes are dropped
-with a line saying so. ``--only-out`` ignores the ledger.
+also live in a committed ledger, ``docs/results_rows.json``, keyed by (recipe, seed) and holding the
+normalised recipe each row was measured with (`Recipe.config`): a run found under ``out/`` replaces its
+row; a row with no run stays as long as its recipe still lists the seed and still parses to the same
+configuration (comments, key order and keys left at their default do not count; a key added to the
+schema since counts as its default), otherwise it is dropped with a line naming the changed keys.
+``--only-out`` ignores the ledger.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-from pipeline.recipes import MODELS_DIR, load_recipe
+from pipeline.recipes import MODELS_DIR, Recipe, default_config, load_recipe
 from pipeline.util import atomic_write_text, stage
 
 LEDGER = "results_rows.json"
+SKIP = ("mnist_rows_demo",)  # the demo's run is reported by make demo (its own lanes and test vectors)
 
 
-def _recipe_sha(name: str) -> str:
-    return hashlib.sha256((MODELS_DIR / f"{name}.toml").read_bytes()).hexdigest()
+def _row(run: Recipe, train: dict, emu: dict) -> dict:
+    """One results row from a run's train metrics and emulate record."""
+    s = run.sparsity
+    return {
+        "recipe": run.name, "seed": run.seed, "config": run.config(), "baseline": run.baseline or None,
+        "task": run.data.name, "units": run.model.units[0],
+        "prune": "none" if s.schedule == "fixed" and not s.threshold else run.model.prune,
+        "gate_l1": run.model.gate_l1, "target": None if s.schedule == "fixed" else s.target,
+        "sparsity": list(train["test"]["state_sparsity"].values())[0], "metric": train["test"]["metric"],
+        "float": train["test"]["value"], "fixed": emu["fixed"]["value"], "speedup": emu["speedup"],
+        "ideal": emu["ideal_speedup"], "energy": emu["energy_ratio_model"], "epochs": train["epochs"],
+        "wall_s": train["wall_s"], "l1_begin_epoch": s.l1_begin_epoch,
+        "teacher": run.train.teacher or None, "init_from": run.train.init_from or None,
+        "lr_schedule": _lr_text(run.train), "fold_embedding": run.hls.fold_embedding,
+        "prune_last": bool(run.model.prune_last), "augment_shift": int(run.train.augment_shift),
+        "source": "out", "cycle_model": CYCLE_MODEL,
+        "machine": (train.get("machine") or {}).get("cpu"),  # None: trained before it was recorded
+    }
 
 
-def collect(out="out") -> list[dict]:
-    from pipeline.stages import run_emulate
+def collect(out="out", root="hls_project") -> tuple[list[dict], list[str]]:
+    """Rows of every run under ``out/`` whose train and emulate records are up to date, and one line per
+    run that has a trained model but a missing or stale record (with the command to bring it up to
+    date). Reads records only."""
+    from pipeline.stages import record_status, run_dir
 
-    rows = []
+    rows, notes = [], []
     for path in sorted(MODELS_DIR.glob("*.toml")):
-        name = path.stem
-        if name == "mnist_rows_demo" or not (Path(out) / name / "model.keras").is_file():
+        if path.stem in SKIP:
             continue
-        recipe = load_recipe(name)
-        train = json.loads((Path(out) / name / "train_metrics.json").read_text())
-        emu = run_emulate(name, out=out)
-        sparsity = list(train["test"]["state_sparsity"].values())[0]
-        s = recipe["sparsity"]
-        rows.append({
-            "recipe": name, "task": recipe["data"]["name"], "units": recipe["model"]["units"][0],
-            "prune": "none" if s["schedule"] == "fixed" and not s["threshold"] else recipe["model"]["prune"],
-            "gate_l1": recipe["model"]["gate_l1"],
-            "target": None if s["schedule"] == "fixed" else s["target"],
-            "sparsity": sparsity, "metric": train["test"]["metric"], "float": train["test"]["value"],
-            "fixed": emu["fixed"]["value"], "speedup": emu["speedup"], "ideal": emu["ideal_speedup"],
-            "energy": emu["energy_ratio_model"], "epochs": train["epochs"], "wall_s": train["wall_s"],
-            "seed": train["seed"], "l1_begin_epoch": s["l1_begin_epoch"],
-            "teacher": recipe["train"]["teacher"] or None, "init_from": recipe["train"]["init_from"] or None,
-            "lr_schedule": _lr_text(recipe["train"]), "fold_embedding": recipe["hls"]["fold_embedding"],
-            "prune_last": bool(recipe["model"]["prune_last"]),
-            "augment_shift": int(recipe["train"]["augment_shift"]),
-            "recipe_sha256": _recipe_sha(name), "source": "out", "cycle_model": CYCLE_MODEL,
-            "machine": (train.get("machine") or {}).get("cpu"),  # None: trained before it was recorded
-        })
-    return rows
+        seeds = load_recipe(path).seeds
+        for extra in sorted((Path(out) / path.stem).glob("seed*/train_metrics.json")):
+            if extra.parent.name[4:] not in {str(s) for s in seeds}:
+                notes.append(f"{path.stem}: {extra.parent} is a run of a seed the recipe does not list {list(seeds)}")
+        for seed in seeds:
+            run = load_recipe(path, seed=seed)
+            d = run_dir(run, out)
+            if not (d / "train_metrics.json").is_file():
+                continue
+            cmd = f"MODEL={run.name} SEED={seed}"
+            status = {st: record_status(st, run, out, root) for st in ("train", "emulate")}
+            if status["train"] != "up to date":
+                notes.append(f"{run.name} seed {seed}: train record {status['train']} (make train {cmd})")
+                continue
+            if status["emulate"] != "up to date":
+                notes.append(f"{run.name} seed {seed}: emulate record {status['emulate']} "
+                             f"(make hls {cmd} && make emulate {cmd})")
+                continue
+            rows.append(_row(run, json.loads((d / "train_metrics.json").read_text()),
+                             json.loads((d / "emulate.json").read_text())))
+    return rows, notes
 
 
 CYCLE_MODEL = 2  # pipeline/accelerator.py's schedule since issue 21 (init, x scan in the gate loop, one drain)
@@ -76,12 +97,12 @@ def restate_speedup(row: dict) -> dict:
 
     if row.get("cycle_model") == CYCLE_MODEL:
         return row
-    recipe = load_recipe(row["recipe"])
-    units, lanes = int(row["units"]), int(recipe["hls"]["lanes"])
+    recipe = load_recipe(row["recipe"], seed=row["seed"])
+    units, lanes = int(row["units"]), int(recipe.hls.lanes)
     token = bool(row.get("fold_embedding"))
-    rows_task = recipe["data"]["name"] in ("mnist_rows", "fashion_mnist_rows")
-    n_in = 28 if rows_task else int(recipe["model"]["embedding"])
-    steps = 28 if rows_task else int(recipe["data"]["seq_len"])
+    rows_task = recipe.data.name in ("mnist_rows", "fashion_mnist_rows")
+    n_in = 28 if rows_task else int(recipe.model.embedding)
+    steps = 28 if rows_task else int(recipe.data.seq_len)
     shape = accelerator.LayerShape(n_in, units, lanes, token)
     dense_cols = shape.dense_cols_x + units
     mean_cols = dense_cols / float(row["ideal"])
@@ -93,39 +114,83 @@ def restate_speedup(row: dict) -> dict:
             "speedup_basis": "mean columns", "cycle_model": CYCLE_MODEL}
 
 
+def config_changes(measured: dict, current: dict) -> list[str]:
+    """The keys where a recipe's current normalised configuration differs from the one a row was
+    measured with, as ``section.key: old -> new``; a key the row does not have (added to the schema
+    later) counts as its default value."""
+    defaults = default_config()
+    changes = []
+    for section in sorted(set(current) | set(measured)):
+        now, then = current.get(section, {}), measured.get(section, {})
+        for key in sorted(set(now) | set(then)):
+            old = then.get(key, defaults.get(section, {}).get(key))
+            new = now.get(key, defaults.get(section, {}).get(key))
+            if old != new:
+                changes.append(f"{section}.{key}: {old!r} -> {new!r}")
+    return changes
+
+
 def merge(fresh: list[dict], ledger: list[dict]) -> tuple[list[dict], list[str]]:
-    """Rows for every bundled recipe: the fresh run if there is one, else the ledger row when the recipe
-    file still has the sha256 it was measured with. Returns (rows sorted by recipe, reasons for each
-    dropped ledger row)."""
+    """Rows for every run of the bundled recipes: the fresh run if there is one, else the ledger row when
+    its recipe still lists the seed and has the configuration it was measured with. Returns (rows sorted
+    by recipe and seed, each with its recipe's current ``baseline``; the reasons for each dropped row)."""
     names = {p.stem for p in MODELS_DIR.glob("*.toml")}
-    by_name = {r["recipe"]: r for r in fresh}
+    by_run = {(r["recipe"], r["seed"]): r for r in fresh}
     dropped = []
     for r in ledger:
-        name = r.get("recipe")
-        if name in by_name:
+        name, seed = r.get("recipe"), r.get("seed")
+        if (name, seed) in by_run:
             continue
-        if name not in names:
-            dropped.append(f"{name}: no such recipe in {MODELS_DIR} any more")
-        elif r.get("recipe_sha256") != _recipe_sha(name):
-            dropped.append(f"{name}: models/{name}.toml changed since it was measured; retrain it")
-        else:
-            by_name[name] = restate_speedup(r)
-    return [by_name[k] for k in sorted(by_name)], dropped
+        if name not in names or name in SKIP:
+            dropped.append(f"{name} seed {seed}: no such recipe in {MODELS_DIR} any more" if name not in names
+                           else f"{name} seed {seed}: {name} is not reported here (make demo reports it)")
+            continue
+        if not isinstance(r.get("config"), dict):
+            dropped.append(f"{name} seed {seed}: the row records no configuration it was measured with")
+            continue
+        recipe = load_recipe(MODELS_DIR / f"{name}.toml")
+        if seed not in recipe.seeds:
+            dropped.append(f"{name} seed {seed}: models/{name}.toml no longer lists seed {seed}")
+            continue
+        changes = config_changes(r["config"], recipe.config())
+        if changes:
+            dropped.append(f"{name} seed {seed}: models/{name}.toml changed since it was measured "
+                           f"({'; '.join(changes)}); retrain it")
+            continue
+        by_run[(name, seed)] = {**restate_speedup(r), "baseline": recipe.baseline or None}
+    return [by_run[k] for k in sorted(by_run)], dropped
 
 
 def load_ledger(path: Path) -> list[dict]:
-    """The rows of a ledger file; a clear error if it is not one."""
+    """The rows of a ledger file (`write_ledger`), each with its ``config``; a clear error if it is not one."""
     try:
         data = json.loads(Path(path).read_text())
-        rows = data["rows"]
-        if not isinstance(rows, list) or not all(isinstance(r, dict) and "recipe" in r for r in rows):
+        rows, configs = data["rows"], data.get("configs", {})
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "recipe" in r and "seed" in r for r in rows):
             raise TypeError
+        rows = [{**r, "config": r.get("config", configs.get(r["recipe"]))} for r in rows]
     except FileNotFoundError:
         return []
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a results ledger (expected JSON {{\"rows\": [{{\"recipe\": ...}}, ...]}}); "
-                         f"fix it, or rerun with --only-out to rebuild it from out/ alone") from err
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} is not a results ledger (expected JSON {{\"configs\": {{recipe: config}}, \"rows\": "
+                         f"[{{\"recipe\": ..., \"seed\": ...}}, ...]}}); fix it, or rerun with --only-out to rebuild "
+                         f"it from out/ alone") from err
     return rows
+
+
+def write_ledger(path: Path, rows: list[dict]) -> None:
+    """The ledger as JSON: ``configs`` (recipe -> the normalised configuration its rows were measured
+    with: after `merge` every row of a recipe has its current one) and ``rows`` (one line per run,
+    sorted by recipe and seed), atomically."""
+    rows = sorted(rows, key=lambda r: (r["recipe"], r["seed"]))
+    configs: dict[str, dict] = {}
+    for r in rows:
+        if configs.setdefault(r["recipe"], r["config"]) != r["config"]:
+            raise ValueError(f"ledger rows of {r['recipe']} carry two configurations (merge them first)")
+    lines = [json.dumps({k: v for k, v in r.items() if k != "config"}, sort_keys=True) for r in rows]
+    text = ('{"configs": ' + json.dumps(configs, indent=1, sort_keys=True) + ',\n "rows": [\n  '
+            + ",\n  ".join(lines) + "\n ]\n}\n")
+    atomic_write_text(path, text)
 
 
 def _lr_text(t: dict) -> str:
@@ -146,18 +211,20 @@ def _shift(r: dict) -> int:
 
 
 def _baseline(rows, row):
-    """The dense run of the same task, width, budget (epochs), seed, starting model (``init_from``),
-    learning-rate schedule and training-image shifts (``augment_shift``; rows without one: 0)."""
+    """The row a run is compared with: the run of its recipe's ``baseline`` recipe at the same seed (None
+    when that run is not measured); a recipe that names no baseline: itself when it is dense (no
+    pruning: it is a baseline), else None."""
+    if not row.get("baseline"):
+        return row if row["prune"] == "none" else None
     for r in rows:
-        if (r["prune"] == "none" and _lr(r) == _lr(row) and _shift(r) == _shift(row)
-                and all(r.get(k) == row.get(k) for k in ("task", "units", "epochs", "seed", "init_from"))):
+        if r["recipe"] == row["baseline"] and r["seed"] == row["seed"]:
             return r
     return None
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| recipe | units | epochs | seed | pruning | target | state sparsity | float | fixed point "
-             "| vs dense (same size, epochs, seed, start, LR, shifts) | speedup (ideal) | energy ratio | train wall |",
+             "| vs baseline (same seed) | speedup (ideal) | energy ratio | train wall |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = _baseline(rows, r)
@@ -202,19 +269,13 @@ def _pruning(r: dict) -> str:
     return text
 
 
-def _family(name: str) -> str:
-    """A recipe's name without its ``_seed<N>`` suffix (the runs that differ only by seed)."""
-    base, sep, tail = name.rpartition("_seed")
-    return base if sep and tail.isdigit() else name
-
-
 def _seed_families(rows: list[dict]) -> dict[str, tuple[list[dict], list[float]]]:
-    """Recipe families with >= 2 seeds: ``family -> (rows by seed, paired differences)``, where the
-    difference to the dense run of the same seed is ``100 * (m_s - m_dense,s)`` points (accuracy) or
-    ``100 * (m_s / m_dense,s - 1)`` percent (BPC); dense families have no differences."""
+    """Recipes with >= 2 measured seeds: ``recipe -> (rows by seed, paired differences)``, where the
+    difference to the baseline run of the same seed is ``100 * (m_s - m_base,s)`` points (accuracy) or
+    ``100 * (m_s / m_base,s - 1)`` percent (BPC); dense recipes have no differences."""
     fams: dict[str, list[dict]] = {}
     for r in rows:
-        fams.setdefault(_family(r["recipe"]), []).append(r)
+        fams.setdefault(r["recipe"], []).append(r)
     out = {}
     for fam, rs in fams.items():
         if len(rs) < 2:
@@ -244,12 +305,12 @@ def _cross_machine(rows: list[dict], family: list[dict]) -> list[str]:
 
 
 def seed_table(rows: list[dict]) -> str:
-    """Mean and sample standard deviation over the seeds of each recipe family with >= 2 seeds, and the
-    paired difference to the dense baseline of the same seed: ``delta_s = m_s - m_dense,s``."""
+    """Mean and sample standard deviation over the seeds of each recipe with >= 2 measured seeds, and the
+    paired difference to its baseline run of the same seed: ``delta_s = m_s - m_base,s``."""
     import numpy as np
 
-    lines = ["| recipe family | pruning | seeds | state sparsity (mean) | float metric, mean +- sd "
-             "| vs dense, same seed: mean +- sd (per seed) |", "|---|---|---|---|---|---|"]
+    lines = ["| recipe | pruning | seeds | state sparsity (mean) | float metric, mean +- sd "
+             "| vs baseline, same seed: mean +- sd (per seed) |", "|---|---|---|---|---|---|"]
     for fam, (rs, deltas) in _seed_families(rows).items():
         vals = np.array([r["float"] for r in rs])
         unit = " pts" if rs[0]["metric"] == "accuracy" else "% BPC"
@@ -262,8 +323,7 @@ def seed_table(rows: list[dict]) -> str:
                 vs += f"; pairs across CPU models: {', '.join(mixed)}"
         else:
             vs = "baseline"
-        how = _pruning(dict(rs[0], init_from=rs[0].get("init_from") and _family(rs[0]["init_from"])))
-        how += " (same seed)" if rs[0].get("init_from") else ""
+        how = _pruning(rs[0]) + (" (same seed)" if rs[0].get("init_from") else "")
         lines.append(f"| `{fam}` | {how} | {', '.join(str(r['seed']) for r in rs)} "
                      f"| {np.mean([r['sparsity'] for r in rs]):.1%} | {rs[0]['metric']} {vals.mean():.4f} +- "
                      f"{vals.std(ddof=1):.4f} | {vs} |")
@@ -294,7 +354,7 @@ TARGETS = {"accuracy": -0.5, "bpc": 2.0}  # the issue's targets: within 0.5 poin
 
 
 def gap_plot(rows: list[dict], task: str, path: Path) -> list[str]:
-    """Paired differences to the same-seed dense run, one line per pruned recipe family with >= 2 seeds:
+    """Paired differences to the baseline run of the same seed, one line per pruned recipe with >= 2 seeds:
     every seed as a dot, the mean with a 95% interval of the mean (``t_{0.975, n-1} * sd / sqrt(n)``),
     and the issue's target as a dashed line. Returns the families in plot order ([] and no file when
     the task has none)."""
@@ -319,8 +379,8 @@ def gap_plot(rows: list[dict], task: str, path: Path) -> list[str]:
     ax.axvline(TARGETS[metric], ls="--", color="C3", lw=1, label=f"target ({TARGETS[metric]:+g})")
     ax.axvline(0.0, ls=":", color="k", lw=0.8)
     ax.set_yticks(range(len(fams)), [f"{fam} ({len(d)} seeds)" for fam, _, d in fams], fontsize=7)
-    ax.set_xlabel("vs dense run of the same seed: " + ("accuracy points" if metric == "accuracy" else "% BPC"))
-    ax.set_title(f"{task}: paired gap per recipe family (dots: seeds; bar: mean, 95% interval)", fontsize=9)
+    ax.set_xlabel("vs baseline run of the same seed: " + ("accuracy points" if metric == "accuracy" else "% BPC"))
+    ax.set_title(f"{task}: paired gap per recipe (dots: seeds; bar: mean, 95% interval)", fontsize=9)
     ax.legend(fontsize=7, loc="lower right" if metric == "accuracy" else "upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -356,7 +416,7 @@ def plot(rows: list[dict], task: str, path: Path) -> list[str]:
     last = None
     for r in dense:
         ax.axhline(r["float"], ls="--", lw=0.8, color="gray")
-        if r["seed"] == 0 and (last is None or r["float"] - last > 0.03 * span):  # no overlapping labels
+        if r["seed"] == min(x["seed"] for x in dense if x["recipe"] == r["recipe"]) and (last is None or r["float"] - last > 0.03 * span):  # no overlapping labels
             start = (", fine-tuned" if r.get("init_from") else "") + (
                 f", {_lr(r)} LR" if _lr(r) != "constant" else "")
             ax.annotate(f"dense H={r['units']}, {r['epochs']} epochs{start}", (0.99, r["float"]),
@@ -373,8 +433,10 @@ def plot(rows: list[dict], task: str, path: Path) -> list[str]:
     return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
-def main(out="out", docs="docs", only_out: bool = False) -> list[dict]:
-    fresh = collect(out)
+def main(out="out", docs="docs", only_out: bool = False, root="hls_project") -> list[dict]:
+    fresh, notes = collect(out, root)
+    for note in notes:
+        stage(f"results: not read: {note}")
     ledger_path = Path(docs) / LEDGER
     rows, dropped = merge(fresh, [] if only_out else load_ledger(ledger_path))
     for why in dropped:
@@ -384,7 +446,7 @@ def main(out="out", docs="docs", only_out: bool = False) -> list[dict]:
     for task in sorted({r["task"] for r in rows}):
         plot(rows, task, Path(docs) / f"results_{task}.png")
         gap_plot(rows, task, Path(docs) / f"results_{task}_gaps.png")
-    atomic_write_text(ledger_path, json.dumps({"rows": rows}, indent=1, sort_keys=True) + "\n")
-    stage(f"results: {len(rows)} recipes ({len(fresh)} from {out}/, {len(rows) - len(fresh)} from the ledger) "
-          f"-> {docs}/results_table.md and plots")
+    write_ledger(ledger_path, rows)
+    stage(f"results: {len(rows)} runs ({len(fresh)} from {out}/, {len(rows) - len(fresh)} from the ledger) "
+          f"-> {docs}/results_table.md, {docs}/results_seeds.md and plots")
     return rows

@@ -59,12 +59,14 @@ def latency_beside_model(reports: dict, emulate: dict) -> dict:
     }
 
 
-def run(recipe_name: str, out="out", root="hls_project") -> dict:
-    """Run C synthesis + co-simulation of ``<root>/<recipe>`` and write ``<out>/<recipe>/synth.json``."""
+def run(recipe_name: str, out="out", root="hls_project", seed: int | None = None) -> dict:
+    """Run C synthesis + co-simulation of ``<root>/<recipe>/seed<N>/`` and write
+    ``<out>/<recipe>/seed<N>/synth.json``."""
     from pipeline.recipes import load_recipe
+    from pipeline.stages import project_dir, run_dir
 
-    recipe = load_recipe(recipe_name)
-    project = Path(root) / recipe["name"]
+    recipe = load_recipe(recipe_name, seed=seed)
+    project = project_dir(recipe, root)
     if not (project / "build_prj.tcl").is_file():
         raise FileNotFoundError(f"{project}/build_prj.tcl not found: run the hls stage first")
     tool = vitis_tool()
@@ -73,10 +75,10 @@ def run(recipe_name: str, out="out", root="hls_project") -> dict:
             "synthesis needs AMD Vitis HLS (vitis_hls on PATH), which this machine does not have; "
             f"the project in {project} is ready: cd {project} && vitis_hls -f build_prj.tcl \"{COMMAND}\""
         )
-    stage(f"synth: {recipe['name']}: {tool} -f build_prj.tcl \"{COMMAND}\"")
+    stage(f"synth: {recipe.name} seed {recipe.seed}: {tool} -f build_prj.tcl \"{COMMAND}\"")
     subprocess.run([tool, "-f", "build_prj.tcl", COMMAND], cwd=project, check=True)
-    emu_path = Path(out) / recipe["name"] / "emulate.json"
+    emu_path = run_dir(recipe, out) / "emulate.json"
     emulate = json.loads(emu_path.read_text()) if emu_path.is_file() else {}
     record = latency_beside_model(read_reports(project), emulate)
-    atomic_write_text(Path(out) / recipe["name"] / "synth.json", json.dumps(record, indent=2, sort_keys=True))
+    atomic_write_text(run_dir(recipe, out) / "synth.json", json.dumps(record, indent=2, sort_keys=True))
     return record

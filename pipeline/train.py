@@ -1,12 +1,7 @@
-"""Training stage: recipe -> trained ``model.keras`` + ``train_metrics.json`` under ``<out>/<recipe>/``.
-
-Models (all hardware-mappable, see `pipeline.hls`):
-
-* classify: ``Input(T, F) -> SparseStateLSTM(H1) [-> SparseStateLSTM(H2) ...] -> Dense(classes)``
-* lm:       ``Input(T,) int -> Embedding(V, E) -> SparseStateLSTM(H, seq) -> Dense(V)`` per step
-
-The head outputs logits (the accelerator needs no softmax: argmax and cross-entropy are taken
-from logits). Metrics: accuracy (classify) or bits per character, BPC = cross-entropy / ln 2 (lm).
+"""Training stage: one run (recipe, seed) -> ``model.keras`` + ``train_metrics.json`` under
+``<out>/<recipe>/seed<N>/``: the schedule, sparsity control, distillation, fine-tuning and augmentation.
+The data come from `pipeline.data.load_dataset`, the model from `pipeline.network.build_model`, the
+metric from `pipeline.metrics.task_metric`.
 """
 
 from __future__ import annotations
@@ -20,92 +15,37 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import data as data_mod
-from pipeline.recipes import load_recipe
+from pipeline.data import load_dataset
+from pipeline.metrics import task_metric
+from pipeline.network import build_model
+from pipeline.recipes import Recipe, load_recipe, run_dir
 from pipeline.util import atomic_write_text, machine_info, stage
 
 
-def load_dataset(recipe: dict, split_limit: int | None = None) -> data_mod.Dataset:
-    """The recipe's dataset (arguments from its ``[data]`` section)."""
-    d = recipe["data"]
-    if d["name"] in ("mnist_rows", "fashion_mnist_rows"):
-        kwargs = {"limit": d["limit"] or split_limit}
-        if d["name"] == "mnist_rows":
-            kwargs["source"] = d["source"]
-        if d["root"]:
-            kwargs["root"] = d["root"]
-        return data_mod.load(d["name"], **kwargs)
-    if d["name"] == "ptb_chars":
-        ds = data_mod.load_ptb_chars(root=d["root"], seq_len=d["seq_len"], max_train_chars=d["max_train_chars"],
-                                     max_eval_chars=d["max_eval_chars"])
-        if d["limit"] or split_limit:
-            n = d["limit"] or split_limit
-            ds.train = data_mod.Split(ds.train.x[:n], ds.train.y[:n])
-        return ds
-    return data_mod.load(d["name"])
-
-
-def build_model(recipe: dict, dataset: data_mod.Dataset):
-    """The Keras model a recipe describes (uncompiled)."""
-    import keras
-
-    from pipeline.layers import SparseStateLSTM
-
-    m = recipe["model"]
-    if dataset.task == "lm":
-        inp = keras.Input(shape=(dataset.train.x.shape[1],), dtype="int32", name="chars")
-        if not m["embedding"]:
-            raise ValueError("a language-model recipe needs model.embedding > 0")
-        x = keras.layers.Embedding(dataset.n_classes, m["embedding"], name="embedding")(inp)
-    else:
-        inp = keras.Input(shape=dataset.train.x.shape[1:], name="rows")
-        x = inp
-    units = m["units"]
-    final_seq = bool(m["return_sequences"]) or dataset.task == "lm"
-    for k, h in enumerate(units):
-        last = k == len(units) - 1
-        x = SparseStateLSTM(
-            h, threshold=float(recipe["sparsity"]["threshold"] or m["threshold"]), prune=m["prune"],
-            gate_l1=m["gate_l1"], return_sequences=(not last) or final_seq, name=f"sparse_lstm_{k}",
-            prune_last=m["prune_last"] if last else True,
-        )(x)
-    out = keras.layers.Dense(dataset.n_classes, name="logits")(x)
-    return keras.Model(inp, out, name=recipe["name"])
-
-
-def learning_rate(recipe: dict, total_steps: int):
+def learning_rate(recipe: Recipe, total_steps: int):
     """The recipe's learning rate: a float (``train.lr_schedule = "constant"``), a Keras
     ``CosineDecay`` over ``total_steps`` optimizer steps (``"cosine"``):
     ``lr(t) = lr0 * (a + (1 - a) * (1 + cos(pi * min(t, T) / T)) / 2)``, ``a = train.lr_min_fraction``,
     or one step down (``"step"``, Keras ``PiecewiseConstantDecay``): ``lr(t) = lr0`` for
     ``t < e * T / E`` and ``lr0 * k`` from there on (``e = train.lr_drop_epoch``, 0-based, ``E`` the
-    epochs, ``k = train.lr_drop_factor``): full steps while the threshold ramps, small ones after."""
-    t = recipe["train"]
-    lr0 = t["learning_rate"]
-    if isinstance(lr0, bool) or not isinstance(lr0, (int, float)) or not lr0 > 0:
-        raise ValueError(f"train.learning_rate must be a positive number, got {lr0!r}")
-    a = t["lr_min_fraction"]
-    if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a <= 1.0:
-        raise ValueError(f"train.lr_min_fraction must be a number in [0, 1], got {a!r}")
-    if t["lr_schedule"] == "constant":
-        return float(lr0)
+    epochs, ``k = train.lr_drop_factor``): full steps while the threshold ramps, small ones after.
+    The values and their rules (e.g. ``1 <= e < E``) were checked when the recipe was loaded."""
+    t = recipe.train
+    lr0 = float(t.learning_rate)
+    if t.lr_schedule == "constant":
+        return lr0
     import keras
 
-    if t["lr_schedule"] == "cosine":
-        return keras.optimizers.schedules.CosineDecay(float(lr0), decay_steps=max(int(total_steps), 1),
-                                                      alpha=float(a))
-    if t["lr_schedule"] == "step":
-        e, k, epochs = t["lr_drop_epoch"], t["lr_drop_factor"], int(t["epochs"])
-        if isinstance(e, bool) or not isinstance(e, int) or not 1 <= e < epochs:
-            raise ValueError(f"train.lr_drop_epoch must be an integer in [1, {epochs}) (train.epochs = {epochs}) "
-                             f"for lr_schedule = 'step', got {e!r}")
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0.0 < k <= 1.0:
-            raise ValueError(f"train.lr_drop_factor must be a number in (0, 1], got {k!r}")
-        first = max(int(round(total_steps * e / epochs)), 1)  # the first optimizer step of epoch e
-        return keras.optimizers.schedules.PiecewiseConstantDecay([first - 1], [float(lr0), float(lr0) * float(k)])
-    raise ValueError(f"train.lr_schedule must be 'constant', 'cosine' or 'step', got {t['lr_schedule']!r}")
+    if t.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(lr0, decay_steps=max(int(total_steps), 1),
+                                                      alpha=float(t.lr_min_fraction))
+    # "step"
+    e, k, epochs = t.lr_drop_epoch, float(t.lr_drop_factor), t.epochs
+    first = max(int(round(total_steps * e / epochs)), 1)  # the first optimizer step of epoch e
+    return keras.optimizers.schedules.PiecewiseConstantDecay([first - 1], [lr0, lr0 * k])
 
 
-def compile_model(model, recipe: dict, task: str, total_steps: int = 1) -> None:
+def compile_model(model, recipe: Recipe, task: str, total_steps: int = 1) -> None:
     """Compile with Adam at `learning_rate` (``total_steps``: the optimizer steps of the whole run)."""
     import keras
 
@@ -119,20 +59,20 @@ def compile_model(model, recipe: dict, task: str, total_steps: int = 1) -> None:
     )
 
 
-def make_schedule(recipe: dict, steps_per_epoch: int):
-    """The recipe's tfmot schedule, or None for a fixed threshold."""
+def make_schedule(recipe: Recipe, steps_per_epoch: int):
+    """The recipe's tfmot schedule, or None for a fixed threshold (schedule names and the order of
+    begin_epoch < end_epoch were checked when the recipe was loaded)."""
     from pipeline import sparsity
 
-    s = recipe["sparsity"]
-    if s["schedule"] == "fixed":
+    s = recipe.sparsity
+    if s.schedule == "fixed":
         return None
-    begin = int(s["begin_epoch"] * steps_per_epoch)
-    if s["schedule"] == "constant":
-        return sparsity.constant_sparsity(s["target"], begin_step=begin)
-    if s["schedule"] == "polynomial":
-        end = max(int(s["end_epoch"] * steps_per_epoch), begin + 1)
-        return sparsity.polynomial_decay(s["initial"], s["target"], begin, end)
-    raise ValueError(f"sparsity.schedule must be 'fixed', 'constant' or 'polynomial', got {s['schedule']!r}")
+    begin = int(s.begin_epoch * steps_per_epoch)
+    if s.schedule == "constant":
+        return sparsity.constant_sparsity(s.target, begin_step=begin)
+    # "polynomial"
+    end = max(int(s.end_epoch * steps_per_epoch), begin + 1)
+    return sparsity.polynomial_decay(s.initial, s.target, begin, end)
 
 
 def get_strategy(name: str):
@@ -158,38 +98,28 @@ def evaluate(model, dataset: data_mod.Dataset, split: str = "test", batch_size: 
     return {**task_metric(logits, s.y, dataset.task), "state_sparsity": state_sparsity(model, s.x, batch_size)}
 
 
-def task_metric(logits: np.ndarray, y: np.ndarray, task: str) -> dict:
-    """Accuracy (classify) or BPC (lm) of logits against integer targets."""
-    logits = np.asarray(logits, dtype=np.float64)
-    if task == "classify":
-        return {"metric": "accuracy", "value": float(np.mean(np.argmax(logits, -1) == y))}
-    z = logits - logits.max(-1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
-    ce = -np.take_along_axis(logp, y[..., None].astype(np.int64), -1).mean()
-    return {"metric": "bpc", "value": float(ce / math.log(2.0))}
-
-
-def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, limit: int | None = None,
+def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = None, limit: int | None = None,
           verbose: int | str = "auto", distribute: str | None = None) -> dict:
-    """Train a recipe; write ``model.keras`` and ``train_metrics.json``; return the metrics."""
+    """Train one run (a validated recipe at its seed; a name or path: its first seed); write
+    ``model.keras`` and ``train_metrics.json`` to ``<out>/<recipe>/seed<N>/``; return the metrics."""
     import keras
     import tensorflow as tf
 
     from pipeline.callbacks import SparsityController
 
-    recipe = load_recipe(recipe_name)
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
     for key, value in (("epochs", epochs), ("limit", limit)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             raise ValueError(f"{key} must be a positive integer or None, got {key}={value!r}")
-    if epochs is not None:
-        recipe["train"]["epochs"] = epochs
-    l1_phases(recipe)  # refuse a bad l1_begin_epoch, teacher or init_from before loading data
-    learning_rate(recipe, 1)  # and a bad learning-rate schedule
-    augment_shift(recipe)  # and a bad augmentation
+    if epochs is not None:  # validated again: e.g. sparsity.l1_begin_epoch < train.epochs
+        recipe = recipe.override("train", epochs=epochs)
+    # the recipe's own rules were checked at load; a missing teacher or init_from model is refused here,
+    # before any data is loaded
     teacher_path = teacher_model_path(recipe, out)
     init_path = init_model_path(recipe, out)
     t0 = time.time()
-    seed = int(recipe["train"]["seed"])
+    seed = recipe.seed
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     dataset = load_dataset(recipe, split_limit=limit)
@@ -222,7 +152,7 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
         verbose = 1 if sys.stdout.isatty() else 2
     history = _fit_phases(trainee, _sparse_layers(model), recipe, dataset, bs, steps, callbacks, verbose)
     result = evaluate(model, dataset, "test")
-    outdir = Path(out) / recipe["name"]
+    outdir = run_dir(recipe, out)
     outdir.mkdir(parents=True, exist_ok=True)
     tmp = outdir / "model.keras.tmp.keras"
     model.save(tmp)
@@ -247,38 +177,31 @@ def train(recipe_name: str, out: str | Path = "out", epochs: int | None = None, 
     return metrics
 
 
-def _trained_model_path(recipe: dict, key: str, out: str | Path) -> Path | None:
-    """``<out>/<name>/model.keras`` for a recipe name in ``train.<key>``, the path itself for a name
-    ending in ``.keras``, None for ""; a missing file is an error naming the value."""
-    value = recipe["train"][key]
-    if not isinstance(value, str):
-        raise ValueError(f"recipe {recipe['name']}: train.{key} must be a recipe name or a .keras path, "
-                         f"got {value!r}")
+def _trained_model_path(recipe: Recipe, key: str, out: str | Path) -> Path | None:
+    """The trained model a recipe names in ``train.<key>``: for a recipe name, that recipe's run of the
+    same seed, ``<out>/<name>/seed<N>/model.keras``; the path itself for a name ending in ``.keras``;
+    None for "". A missing file is an error naming the value and the command that trains it."""
+    value = getattr(recipe.train, key)
     if not value:
         return None
-    path = Path(value) if value.endswith(".keras") else Path(out) / value / "model.keras"
+    path = Path(value) if value.endswith(".keras") else Path(out) / value / f"seed{recipe.seed}" / "model.keras"
     if not path.is_file():
-        hint = "" if value.endswith(".keras") else f"; train it first: make train MODEL={value}"
-        raise FileNotFoundError(f"recipe {recipe['name']}: train.{key} model {path} not found{hint}")
+        hint = "" if value.endswith(".keras") else f"; train it first: make train MODEL={value} SEED={recipe.seed}"
+        raise FileNotFoundError(f"recipe {recipe.name}: train.{key} model {path} not found{hint}")
     return path
 
 
-def teacher_model_path(recipe: dict, out: str | Path) -> Path | None:
+def teacher_model_path(recipe: Recipe, out: str | Path) -> Path | None:
     """The teacher model of a distilled recipe (``train.teacher``), or None without one.
 
     A name ending in ``.keras`` is a path; any other name is a recipe whose trained model is
-    ``<out>/<name>/model.keras``. Missing files and bad weights are errors naming the value.
+    ``<out>/<name>/seed<N>/model.keras`` at this run's seed. Missing files and bad weights are errors naming the value (the
+    distillation weight and temperature were checked when the recipe was loaded).
     """
-    t = recipe["train"]
-    if t["teacher"]:
-        for key in ("distill_weight", "distill_temperature"):
-            v = t[key]
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < float(v) < float("inf"):
-                raise ValueError(f"recipe {recipe['name']}: train.{key} must be a finite number > 0, got {v!r}")
     return _trained_model_path(recipe, "teacher", out)
 
 
-def init_model_path(recipe: dict, out: str | Path) -> Path | None:
+def init_model_path(recipe: Recipe, out: str | Path) -> Path | None:
     """The trained model whose weights start a fine-tuning recipe (``train.init_from``), or None."""
     return _trained_model_path(recipe, "init_from", out)
 
@@ -372,21 +295,16 @@ def Distiller(student, teacher, weight: float, temperature: float):  # noqa: N80
     return _distiller_class()(student, teacher, weight, temperature)
 
 
-def l1_phases(recipe: dict) -> list[tuple[int, int, bool]]:
+def l1_phases(recipe: Recipe) -> list[tuple[int, int, bool]]:
     """Training phases ``(first_epoch, end_epoch, gate_l1_on)`` of a recipe.
 
     With ``sparsity.l1_begin_epoch = k > 0`` (and ``model.gate_l1 > 0``) the model
     trains epochs ``[0, k)`` without the penalty ``lam * mean(o_t)`` and epochs ``[k, epochs)`` with it;
-    otherwise one phase with the penalty from the start.
+    otherwise one phase with the penalty from the start (``0 <= k < epochs``: checked at load).
     """
-    epochs = int(recipe["train"]["epochs"])
-    k = recipe["sparsity"]["l1_begin_epoch"]
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < epochs:
-        raise ValueError(
-            f"recipe {recipe['name']}: sparsity.l1_begin_epoch must be an integer in [0, {epochs}) "
-            f"(train.epochs = {epochs}), got {k!r}"
-        )
-    uses_l1 = float(recipe["model"]["gate_l1"]) > 0.0
+    epochs = recipe.train.epochs
+    k = recipe.sparsity.l1_begin_epoch
+    uses_l1 = float(recipe.model.gate_l1) > 0.0
     if k == 0 or not uses_l1:
         return [(0, epochs, uses_l1)]
     return [(0, k, False), (k, epochs, True)]
@@ -414,7 +332,7 @@ def _fit_phases(model, layers, recipe, dataset, bs, steps, callbacks, verbose):
                               steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None)
         else:
             train_data = dict(x=_shifted_dataset(dataset.train.x, dataset.train.y, bs, steps, k,
-                                                 int(recipe["train"]["seed"]), first, end),
+                                                 recipe.seed, first, end),
                               shuffle=False, steps_per_epoch=steps)
         h = model.fit(**train_data, epochs=end, initial_epoch=first,
                       validation_data=(dataset.valid.x, dataset.valid.y), callbacks=callbacks, verbose=verbose)
@@ -425,16 +343,14 @@ def _fit_phases(model, layers, recipe, dataset, bs, steps, callbacks, verbose):
     return history
 
 
-def augment_shift(recipe: dict, dataset: data_mod.Dataset | None = None) -> int:
-    """``train.augment_shift`` checked: an integer k >= 0, and (k > 0) only for image-row classification
-    (inputs of shape ``(N, rows, cols)``, k < rows and cols)."""
-    k = recipe["train"]["augment_shift"]
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        raise ValueError(f"recipe {recipe['name']}: train.augment_shift must be an integer >= 0 (pixels), got {k!r}")
+def augment_shift(recipe: Recipe, dataset: data_mod.Dataset | None = None) -> int:
+    """``train.augment_shift`` (an integer k >= 0: checked at load) against the dataset: k > 0 only for
+    image-row classification (inputs of shape ``(N, rows, cols)``, k < rows and cols)."""
+    k = recipe.train.augment_shift
     if k and dataset is not None:
         shape = dataset.train.x.shape
         if dataset.task != "classify" or len(shape) != 3 or k >= min(shape[1:]):
-            raise ValueError(f"recipe {recipe['name']}: train.augment_shift = {k} needs image rows of shape "
+            raise ValueError(f"recipe {recipe.name}: train.augment_shift = {k} needs image rows of shape "
                              f"(N, rows, cols) larger than {k} (a classification dataset); {dataset.name} has "
                              f"task {dataset.task!r} and inputs of shape {shape}")
     return k

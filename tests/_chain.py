@@ -163,7 +163,8 @@ def own_warnings(project: Path) -> list[str]:
 
 
 def run_chain(model, hls: dict, x: np.ndarray, root: Path):
-    """Generate, build and run the csim; convert again (the emulator's IR)."""
+    """Generate, build and run the csim; convert again (the hls4ml graph, which `check_chain` also
+    emulates beside the IR `generate` saved in the project)."""
     project = hls_project.generate(model, hls, root / "projects")
     res = csim.run(project, x)
     hls_model = hls_project.convert(model, hls, root / "ir")
@@ -186,6 +187,12 @@ def check_chain(project: Path, res: csim.CsimResult, hls_model, x: np.ndarray) -
             runs[label] = r
     assert set(runs["sequential/sparse"].path.values()) == {"sequential"}
     ref = runs["default/sparse"]
+    saved = Emulator.from_project(project).run(x, keep_states=True)  # the IR generate saved (issue 22)
+    np.testing.assert_array_equal(saved.values(), res.sparse, err_msg="emulator of the saved IR != csim")
+    for a, b in zip(saved.traces, ref.traces, strict=True):
+        for what in ("nnz_x", "nnz_h", "states"):
+            np.testing.assert_array_equal(getattr(a, what), getattr(b, what), err_msg=f"saved IR {a.layer} {what}")
+    assert saved.overflow == ref.overflow and saved.path == ref.path
     nodes = [node for node in hls_model.get_layers() if node.class_name == LSTM_CLASS]
     assert [t.layer for t in ref.traces] == [node.name for node in nodes]
     layer_ids = {int(row) for row in res.steps["sparse"][:, 1]}

@@ -68,16 +68,23 @@ def test_embedding_lm_model_chain(tmp_path):
 
 
 def test_hls4ml_testbench_runs_with_our_test_vectors(tmp_path):
-    """tb_data holds the test vectors and the emulator's outputs; hls4ml's own testbench (what Vitis
-    csim runs, <project>_test.cpp) compiles with g++ against the project and reproduces them."""
+    """tb_data holds the test vectors (`generate`) and, written by the caller from the project's saved
+    IR, the emulator's outputs (`write_tb_outputs`; the generator runs no emulator); hls4ml's own
+    testbench (what Vitis csim runs, <project>_test.cpp) compiles with g++ against the project and
+    reproduces them."""
     import json
     import subprocess
+
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import write_tb_outputs
 
     keras.utils.set_random_seed(5)
     model = _model(10, n_in=6, steps=5, threshold=0.2)
     x = np.random.RandomState(2).rand(7, 5, 6).astype("float32")
     x[x < 0.4] = 0
     project = generate(model, dict(DEFAULTS["hls"], lanes=5), tmp_path, tb_inputs=x)
+    assert not (project / "tb_data" / "tb_output_predictions.dat").exists()
+    write_tb_outputs(project, Emulator.from_project(project).run(x).values())
     expected = np.loadtxt(project / "tb_data" / "tb_output_predictions.dat")
     assert expected.shape == (7, 10)
     inputs = np.loadtxt(project / "tb_data" / "tb_input_features.dat").astype(np.float32)

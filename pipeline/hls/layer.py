@@ -1,7 +1,9 @@
 """hls4ml extension for `SparseStateLSTM`: Keras-3 handler, IR layer, Jinja2 templates, kernel source.
 
-Import `register` and call it once (idempotent); `pipeline.hls` does so on import. After that a Keras
-author uses the hls4ml calls they know::
+The handler, IR layer and templates are module-level classes; import `register` and call it once
+(idempotent) to register them; `pipeline.hls` does so on import. It also registers
+`pipeline.hls.project.extract_ir` with `pipeline.ir`, so ``pipeline.emulator.Emulator(model_graph)``
+reads an hls4ml graph. After that a Keras author uses the hls4ml calls they know::
 
     import pipeline.hls  # registers SparseStateLSTM with hls4ml
     config = hls4ml.utils.config_from_keras_model(model, granularity="name")
@@ -24,49 +26,21 @@ serves 4H/P words per column, so ReuseFactor R corresponds to Lanes = 4H/R) are 
 from __future__ import annotations
 
 import math
-from functools import cache
-from importlib import resources
 
+import hls4ml
 import numpy as np
+from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
+from hls4ml.converters.keras_v3._base import registry as keras_v3_handlers
+from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
+from hls4ml.model.layers import Layer
 
 from pipeline import accelerator, fixed
 from pipeline.ir import SIGMOID_RANGE, TANH_RANGE, lut_values, quantise_threshold  # noqa: F401 (shared with the emulator; re-exported)
 from pipeline.precision import DEFAULT_CELL, DEFAULT_STATE, DEFAULT_TABLE, exact_accum, to_fixed
+from pipeline.templating import _jinja_env, check_density, check_table_size, render, template_dir  # noqa: F401 (re-exported)
 
 KERAS_CLASS = "pipeline.layers.SparseStateLSTM"
-
-
-def template_dir():
-    return resources.files("pipeline.templates")
-
-
-@cache
-def _jinja_env():
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True, autoescape=False,
-    )
-
-
-def render(template: str, **params) -> str:
-    return _jinja_env().get_template(template).render(**params)
-
-
-def check_table_size(table_size) -> int:
-    if isinstance(table_size, bool) or not isinstance(table_size, int | np.integer) or table_size < 64 \
-            or table_size > 65536 or table_size & (table_size - 1):
-        raise ValueError(f"TableSize must be a power of two in 64..65536, got TableSize={table_size!r}")
-    return int(table_size)
-
-
-def check_density(key: str, value) -> float:
-    """An expected density is a fraction of nonzero entries in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating) or not 0.0 <= value <= 1.0:
-        name = "".join(w.capitalize() for w in key.split("_"))
-        raise ValueError(f"{name} must be a fraction of nonzero entries in [0, 1], got {name}={value!r}")
-    return float(value)
 
 
 def check_hls4ml_settings(config, layer: str, units: int, reuse_factor) -> None:
@@ -121,6 +95,165 @@ def kernel_constants(node) -> dict:
     }
 
 
+class SparseStateLSTMHandler(KerasV3LayerHandler):
+    """Keras-3 handler of `KERAS_CLASS`. It declares no ``handles``: hls4ml's handler metaclass would
+    register a class that does when it is defined (at import); `register` registers it instead."""
+
+
+    def handle(self, layer, in_tensors, out_tensors):
+        if len(in_tensors[0].shape) != 3:
+            raise ValueError(f"layer {layer.name!r}: expected a (batch, time, features) input")
+        n_steps, n_in = in_tensors[0].shape[1], in_tensors[0].shape[2]
+        if n_steps is None:
+            raise ValueError(
+                f"layer {layer.name!r}: the accelerator needs a fixed sequence length; build the model "
+                "with keras.Input(shape=(T, features)) and a concrete T"
+            )
+        cell = layer.cell
+        weights = layer.lstm_weights()
+        bias = weights[2] if cell.use_bias else np.zeros(4 * cell.units, np.float32)
+        config = dict(self.default_config)
+        config.update({
+            "class_name": "SparseStateLSTM",
+            "n_timesteps": int(n_steps),
+            "n_in": int(n_in),
+            "n_out": int(cell.units),
+            "return_sequences": bool(layer.return_sequences),
+            "prune": cell.prune,
+            "prune_last": bool(layer.prune_last),
+            "threshold": float(np.asarray(cell.threshold.numpy())),
+            "weight_data": np.asarray(weights[0]),
+            "recurrent_weight_data": np.asarray(weights[1]),
+            "bias_data": np.asarray(bias),
+        })
+        return (config,)
+
+
+class SparseStateLSTMLayer(Layer):
+    _expected_attributes = [
+        Attribute("n_in"),
+        Attribute("n_out"),
+        Attribute("n_timesteps"),
+        Attribute("return_sequences", value_type=bool, default=False),
+        Attribute("prune", value_type=str, default="state"),
+        Attribute("prune_last", value_type=bool, default=True),  # False: h_T leaves unpruned
+        Attribute("threshold", value_type=float, default=0.0),
+        Attribute("token_input", value_type=bool, default=False),  # set by pipeline.hls.fold
+        ConfigurableAttribute("lanes", value_type=int, default=16),
+        ConfigurableAttribute("skip_zeros", value_type=bool, default=True),
+        ConfigurableAttribute("table_size", value_type=int, default=1024),
+        ConfigurableAttribute("expected_input_density", value_type=float, default=1.0),
+        ConfigurableAttribute("expected_state_density", value_type=float, default=1.0),
+        WeightAttribute("weight"),
+        WeightAttribute("recurrent_weight"),
+        WeightAttribute("bias"),
+        TypeAttribute("weight"),
+        TypeAttribute("recurrent_weight"),
+        TypeAttribute("bias"),
+        TypeAttribute("accum"),
+        TypeAttribute("cell"),
+        TypeAttribute("table"),
+    ]
+
+    def _explicit(self, var: str) -> str | None:
+        cfg = self.model.config.layer_name_precision
+        value = cfg.get(f"{self.name.lower()}_{var}")
+        return None if value in (None, "auto") else value
+
+    def initialize(self):
+        h = self.get_attr("n_out")
+        try:
+            accelerator.check_lanes(self.get_attr("lanes"), h)
+            n_bits = int(math.log2(check_table_size(self.get_attr("table_size"))))
+            check_hls4ml_settings(self.model.config, self.name, h, self.get_attr("reuse_factor", 1))
+            for key in ("expected_input_density", "expected_state_density"):
+                check_density(key, self.get_attr(key))
+        except ValueError as err:
+            raise ValueError(f"layer {self.name!r} (units={h}): {err}") from None
+        # the kernel's one strategy; unset, hls4ml's auto pipeline style then picks DATAFLOW
+        self.model.config.layer_name_strategy[self.name.lower()] = "resource"
+        self.set_attr("table_bits", n_bits)
+        if self.get_attr("prune") not in ("state", "output_gate"):
+            raise ValueError(f"layer {self.name!r}: unknown prune mode {self.get_attr('prune')!r}")
+        conv = self.model.config.backend.convert_precision_string
+        shape = [self.get_attr("n_timesteps"), h] if self.get_attr("return_sequences") else [h]
+        result = self._explicit("result") or DEFAULT_STATE
+        self.add_output_variable(shape, precision=conv(result))
+        default = self.model.config.model_precision.get("default", "ap_fixed<16,6>")
+        for var, var_name in (("weight", "w{index}"), ("recurrent_weight", "wr{index}"), ("bias", "b{index}")):
+            prec = conv(self._explicit(var) or default)
+            self.add_weights_variable(name=var, var_name=var_name, type_name=f"{self.name}_{var}_t",
+                                      precision=prec)
+        table_prec = conv(self._explicit("table") or DEFAULT_TABLE)
+        self.set_attr("table_t", self._wrap_precision_to_type(f"{self.name}_table_t", table_prec))
+        table_t = to_fixed(table_prec)
+        size = self.get_attr("table_size")
+        for kind in ("sigmoid", "tanh"):
+            values = fixed.quantise_value(lut_values(kind, size), table_t)
+            self.add_weights_variable(name=f"{kind}_table", var_name=f"{kind}_table{{index}}",
+                                      type_name=f"{self.name}_table_t", precision=table_prec, data=values)
+        cell = self._explicit("cell") or DEFAULT_CELL
+        self.set_attr("cell_t", self._wrap_precision_to_type(f"{self.name}_cell_t", conv(cell)))
+        accum = self._explicit("accum")
+        if accum is None:
+            x_prec = self.get_input_variable().type.precision
+            if type(x_prec).__name__ == "UnspecifiedPrecisionType":
+                x_prec = conv(default)
+            x_t = to_fixed(x_prec)
+            h_t = to_fixed(conv(result))
+            w_t = to_fixed(self.get_attr("weight").type.precision)
+            wr_t = to_fixed(self.get_attr("recurrent_weight").type.precision)
+            b_t = to_fixed(self.get_attr("bias").type.precision)
+            try:
+                accum = exact_accum([(w_t, x_t), (wr_t, h_t)], b_t, self.get_attr("n_in") + h).cpp()
+            except ValueError as err:
+                raise ValueError(f"layer {self.name!r}: {err}") from None
+        self.set_attr("accum_t", self._wrap_precision_to_type(f"{self.name}_accum_t", conv(accum)))
+
+
+class SparseStateLSTMConfigTemplate(LayerConfigTemplate):
+    def __init__(self):
+        super().__init__(SparseStateLSTMLayer)
+
+    def format(self, node):
+        params = self._default_config_params(node)
+        state_t = to_fixed(node.get_output_variable().type.precision)
+        table_t = to_fixed(node.get_attr("table_t").precision)
+        thr_t = table_t if node.get_attr("prune") == "output_gate" else state_t
+        thr = quantise_threshold(node.get_attr("threshold"), thr_t)
+        return render(
+            "sparse_lstm_config.h.j2", **kernel_constants(node),
+            name=node.name, index=params["index"], n_in=node.get_attr("n_in"), n_state=node.get_attr("n_out"),
+            n_timesteps=node.get_attr("n_timesteps"), n_lanes=node.get_attr("lanes"),
+            table_size=node.get_attr("table_size"), table_bits=node.get_attr("table_bits"),
+            skip_zeros=node.get_attr("skip_zeros"), prune=node.get_attr("prune"),
+            prune_last=node.get_attr("prune_last", True),
+            token_input=node.get_attr("token_input", False), folded=node.get_attr("folded_embedding", ""),
+            return_sequences=node.get_attr("return_sequences"),
+            weight_t=node.get_attr("weight").type.name, recurrent_weight_t=node.get_attr("recurrent_weight").type.name,
+            bias_t=node.get_attr("bias").type.name, accum_t=node.get_attr("accum_t").name,
+            cell_t=node.get_attr("cell_t").name, table_t=node.get_attr("table_t").name,
+            threshold_t=thr_t.cpp(), threshold_literal=repr(thr), threshold_text=f"{node.get_attr('threshold'):.6g}",
+        )
+
+
+class SparseStateLSTMFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(SparseStateLSTMLayer, include_header=["nnet_utils/nnet_sparse_lstm.h"])
+
+    def format(self, node):
+        params = self._default_function_params(node)
+        return render(
+            "sparse_lstm_function.j2", input_t=params["input_t"], output_t=params["output_t"],
+            config=params["config"], input=params["input"], output=params["output"],
+            w=node.get_weights("weight").name, wr=node.get_weights("recurrent_weight").name,
+            b=node.get_weights("bias").name, sig=node.get_weights("sigmoid_table").name,
+            tanh=node.get_weights("tanh_table").name,
+        ).rstrip("\n")
+
+
+TEMPLATES = (SparseStateLSTMConfigTemplate, SparseStateLSTMFunctionTemplate)
+
 _REGISTERED = False
 
 
@@ -129,163 +262,7 @@ def register() -> None:
     global _REGISTERED
     if _REGISTERED:
         return
-    import hls4ml
-    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-    from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
-    from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
-    from hls4ml.model.layers import Layer
-
-    class SparseStateLSTMHandler(KerasV3LayerHandler):
-        handles = (KERAS_CLASS,)
-
-        def handle(self, layer, in_tensors, out_tensors):
-            if len(in_tensors[0].shape) != 3:
-                raise ValueError(f"layer {layer.name!r}: expected a (batch, time, features) input")
-            n_steps, n_in = in_tensors[0].shape[1], in_tensors[0].shape[2]
-            if n_steps is None:
-                raise ValueError(
-                    f"layer {layer.name!r}: the accelerator needs a fixed sequence length; build the model "
-                    "with keras.Input(shape=(T, features)) and a concrete T"
-                )
-            cell = layer.cell
-            weights = layer.lstm_weights()
-            bias = weights[2] if cell.use_bias else np.zeros(4 * cell.units, np.float32)
-            config = dict(self.default_config)
-            config.update({
-                "class_name": "SparseStateLSTM",
-                "n_timesteps": int(n_steps),
-                "n_in": int(n_in),
-                "n_out": int(cell.units),
-                "return_sequences": bool(layer.return_sequences),
-                "prune": cell.prune,
-                "prune_last": bool(layer.prune_last),
-                "threshold": float(np.asarray(cell.threshold.numpy())),
-                "weight_data": np.asarray(weights[0]),
-                "recurrent_weight_data": np.asarray(weights[1]),
-                "bias_data": np.asarray(bias),
-            })
-            return (config,)
-
-    class SparseStateLSTMLayer(Layer):
-        _expected_attributes = [
-            Attribute("n_in"),
-            Attribute("n_out"),
-            Attribute("n_timesteps"),
-            Attribute("return_sequences", value_type=bool, default=False),
-            Attribute("prune", value_type=str, default="state"),
-            Attribute("prune_last", value_type=bool, default=True),  # False: h_T leaves unpruned
-            Attribute("threshold", value_type=float, default=0.0),
-            Attribute("token_input", value_type=bool, default=False),  # set by pipeline.hls.fold
-            ConfigurableAttribute("lanes", value_type=int, default=16),
-            ConfigurableAttribute("skip_zeros", value_type=bool, default=True),
-            ConfigurableAttribute("table_size", value_type=int, default=1024),
-            ConfigurableAttribute("expected_input_density", value_type=float, default=1.0),
-            ConfigurableAttribute("expected_state_density", value_type=float, default=1.0),
-            WeightAttribute("weight"),
-            WeightAttribute("recurrent_weight"),
-            WeightAttribute("bias"),
-            TypeAttribute("weight"),
-            TypeAttribute("recurrent_weight"),
-            TypeAttribute("bias"),
-            TypeAttribute("accum"),
-            TypeAttribute("cell"),
-            TypeAttribute("table"),
-        ]
-
-        def _explicit(self, var: str) -> str | None:
-            cfg = self.model.config.layer_name_precision
-            value = cfg.get(f"{self.name.lower()}_{var}")
-            return None if value in (None, "auto") else value
-
-        def initialize(self):
-            h = self.get_attr("n_out")
-            try:
-                accelerator.check_lanes(self.get_attr("lanes"), h)
-                n_bits = int(math.log2(check_table_size(self.get_attr("table_size"))))
-                check_hls4ml_settings(self.model.config, self.name, h, self.get_attr("reuse_factor", 1))
-                for key in ("expected_input_density", "expected_state_density"):
-                    check_density(key, self.get_attr(key))
-            except ValueError as err:
-                raise ValueError(f"layer {self.name!r} (units={h}): {err}") from None
-            # the kernel's one strategy; unset, hls4ml's auto pipeline style then picks DATAFLOW
-            self.model.config.layer_name_strategy[self.name.lower()] = "resource"
-            self.set_attr("table_bits", n_bits)
-            if self.get_attr("prune") not in ("state", "output_gate"):
-                raise ValueError(f"layer {self.name!r}: unknown prune mode {self.get_attr('prune')!r}")
-            conv = self.model.config.backend.convert_precision_string
-            shape = [self.get_attr("n_timesteps"), h] if self.get_attr("return_sequences") else [h]
-            result = self._explicit("result") or DEFAULT_STATE
-            self.add_output_variable(shape, precision=conv(result))
-            default = self.model.config.model_precision.get("default", "ap_fixed<16,6>")
-            for var, var_name in (("weight", "w{index}"), ("recurrent_weight", "wr{index}"), ("bias", "b{index}")):
-                prec = conv(self._explicit(var) or default)
-                self.add_weights_variable(name=var, var_name=var_name, type_name=f"{self.name}_{var}_t",
-                                          precision=prec)
-            table_prec = conv(self._explicit("table") or DEFAULT_TABLE)
-            self.set_attr("table_t", self._wrap_precision_to_type(f"{self.name}_table_t", table_prec))
-            table_t = to_fixed(table_prec)
-            size = self.get_attr("table_size")
-            for kind in ("sigmoid", "tanh"):
-                values = fixed.quantise_value(lut_values(kind, size), table_t)
-                self.add_weights_variable(name=f"{kind}_table", var_name=f"{kind}_table{{index}}",
-                                          type_name=f"{self.name}_table_t", precision=table_prec, data=values)
-            cell = self._explicit("cell") or DEFAULT_CELL
-            self.set_attr("cell_t", self._wrap_precision_to_type(f"{self.name}_cell_t", conv(cell)))
-            accum = self._explicit("accum")
-            if accum is None:
-                x_prec = self.get_input_variable().type.precision
-                if type(x_prec).__name__ == "UnspecifiedPrecisionType":
-                    x_prec = conv(default)
-                x_t = to_fixed(x_prec)
-                h_t = to_fixed(conv(result))
-                w_t = to_fixed(self.get_attr("weight").type.precision)
-                wr_t = to_fixed(self.get_attr("recurrent_weight").type.precision)
-                b_t = to_fixed(self.get_attr("bias").type.precision)
-                try:
-                    accum = exact_accum([(w_t, x_t), (wr_t, h_t)], b_t, self.get_attr("n_in") + h).cpp()
-                except ValueError as err:
-                    raise ValueError(f"layer {self.name!r}: {err}") from None
-            self.set_attr("accum_t", self._wrap_precision_to_type(f"{self.name}_accum_t", conv(accum)))
-
-    class SparseStateLSTMConfigTemplate(LayerConfigTemplate):
-        def __init__(self):
-            super().__init__(SparseStateLSTMLayer)
-
-        def format(self, node):
-            params = self._default_config_params(node)
-            state_t = to_fixed(node.get_output_variable().type.precision)
-            table_t = to_fixed(node.get_attr("table_t").precision)
-            thr_t = table_t if node.get_attr("prune") == "output_gate" else state_t
-            thr = quantise_threshold(node.get_attr("threshold"), thr_t)
-            return render(
-                "sparse_lstm_config.h.j2", **kernel_constants(node),
-                name=node.name, index=params["index"], n_in=node.get_attr("n_in"), n_state=node.get_attr("n_out"),
-                n_timesteps=node.get_attr("n_timesteps"), n_lanes=node.get_attr("lanes"),
-                table_size=node.get_attr("table_size"), table_bits=node.get_attr("table_bits"),
-                skip_zeros=node.get_attr("skip_zeros"), prune=node.get_attr("prune"),
-                prune_last=node.get_attr("prune_last", True),
-                token_input=node.get_attr("token_input", False), folded=node.get_attr("folded_embedding", ""),
-                return_sequences=node.get_attr("return_sequences"),
-                weight_t=node.get_attr("weight").type.name, recurrent_weight_t=node.get_attr("recurrent_weight").type.name,
-                bias_t=node.get_attr("bias").type.name, accum_t=node.get_attr("accum_t").name,
-                cell_t=node.get_attr("cell_t").name, table_t=node.get_attr("table_t").name,
-                threshold_t=thr_t.cpp(), threshold_literal=repr(thr), threshold_text=f"{node.get_attr('threshold'):.6g}",
-            )
-
-    class SparseStateLSTMFunctionTemplate(FunctionCallTemplate):
-        def __init__(self):
-            super().__init__(SparseStateLSTMLayer, include_header=["nnet_utils/nnet_sparse_lstm.h"])
-
-        def format(self, node):
-            params = self._default_function_params(node)
-            return render(
-                "sparse_lstm_function.j2", input_t=params["input_t"], output_t=params["output_t"],
-                config=params["config"], input=params["input"], output=params["output"],
-                w=node.get_weights("weight").name, wr=node.get_weights("recurrent_weight").name,
-                b=node.get_weights("bias").name, sig=node.get_weights("sigmoid_table").name,
-                tanh=node.get_weights("tanh_table").name,
-            ).rstrip("\n")
-
+    keras_v3_handlers[KERAS_CLASS] = SparseStateLSTMHandler()
     hls4ml.model.layers.register_layer("SparseStateLSTM", SparseStateLSTMLayer)
     for backend_name in ("Vivado", "Vitis"):
         backend = hls4ml.backends.get_backend(backend_name)
@@ -295,6 +272,8 @@ def register() -> None:
     from pipeline.hls.checks import register_checks  # weight ranges at write()/compile(), both routes
 
     register_checks()
+    from pipeline import ir
+    from pipeline.hls.project import extract_ir  # Emulator(model_graph) reads the graph through it
+
+    ir.register_graph_reader(extract_ir)
     _REGISTERED = True
-    globals()["SparseStateLSTMHandler"] = SparseStateLSTMHandler
-    globals()["TEMPLATES"] = (SparseStateLSTMConfigTemplate, SparseStateLSTMFunctionTemplate)

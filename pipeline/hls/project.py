@@ -1,8 +1,11 @@
 """Project generation: Keras model -> hls4ml config -> hls4ml project + SkipLSTM csim driver.
 
 `make_config` builds the hls4ml config a recipe's ``[hls]`` section describes; `convert` returns the
-hls4ml `ModelGraph` (used by both the writer and the emulator, so both see the same types);
-`generate` writes ``<root>/<name>/`` atomically (a failed generation leaves the old project, or none).
+hls4ml `ModelGraph`; `extract_ir` reads off it what the emulator needs (`pipeline.ir.ModelIR`, so the
+emulator sees the very types and integers the C++ gets); `generate` writes ``<root>/<name>/``
+atomically (a failed generation leaves the old project, or none), the IR included
+(``skiplstm_ir.json`` + ``.npz``, `pipeline.ir.save`). The generator never runs the emulator: the
+expected outputs of hls4ml's testbench are the caller's (`write_tb_outputs`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import ir as model_ir
 from pipeline.hls.fold import fold_embeddings
-from pipeline.hls.layer import check_table_size, register, render
+from pipeline.hls.layer import register, render
 from pipeline.hls.synth_check import check_project
 from pipeline.util import c_name_reserved, check_output_dir, cpp_identifier, replace_dir, shadows_header
 
@@ -33,48 +37,15 @@ _RESERVED = re.compile(
 )
 
 
-def _check_int(key: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"hls {key} must be an integer >= {low}, got {key}={value!r}")
-    return int(value)
-
-
 def check_hls(hls) -> dict:
-    """Validate a recipe's ``[hls]`` section (or the dict given to `generate`/`convert`); return it with
-    the defaults of `pipeline.recipes.DEFAULTS` filled in. Errors name the key, the value and what is
-    expected."""
-    from pipeline.precision import to_fixed
-    from pipeline.recipes import DEFAULTS
+    """Validate a recipe's ``[hls]`` section (or the dict given to `generate`/`convert`, possibly partial);
+    return it as a plain dict with the defaults filled in. The rules are the recipe schema's
+    (`pipeline.recipes.HlsConfig`); errors name the key, the value and what is expected."""
+    from pipeline.recipes import HlsConfig
 
     if not isinstance(hls, Mapping):
         raise TypeError(f"hls options must be a dict like pipeline.recipes.DEFAULTS['hls'], got {type(hls).__name__}")
-    unknown = sorted(set(hls) - set(DEFAULTS["hls"]))
-    if unknown:
-        raise ValueError(f"unknown hls option(s) {unknown}; expected some of {sorted(DEFAULTS['hls'])}")
-    out = {**DEFAULTS["hls"], **hls}
-    if not isinstance(out["precision"], str):
-        raise ValueError(f"hls precision must be a type string such as 'ap_fixed<16,6>', got precision={out['precision']!r}")
-    to_fixed(out["precision"])  # the parser's error names the text
-    for key in ("state_precision", "cell_precision", "table_precision", "accum_precision"):
-        if not isinstance(out[key], str):
-            raise ValueError(f"hls {key} must be a type string or '' (default), got {key}={out[key]!r}")
-        if out[key]:
-            to_fixed(out[key])
-    _check_int("lanes", out["lanes"], 1)
-    _check_int("test_vectors", out["test_vectors"], 1)
-    _check_int("rtl_synth_lanes", out["rtl_synth_lanes"], 0)
-    check_table_size(out["table_size"])
-    if not isinstance(out["fold_embedding"], bool):
-        raise ValueError(f"hls fold_embedding must be true or false, got fold_embedding={out['fold_embedding']!r}")
-    if out["io_type"] != "io_parallel":
-        raise ValueError(f"hls io_type must be 'io_parallel' (the only one the SkipLSTM kernel implements), "
-                         f"got io_type={out['io_type']!r}")
-    if not isinstance(out["part"], str) or not out["part"].strip():
-        raise ValueError(f"hls part must be an FPGA part name such as 'xcvu13p-flga2577-2-e', got part={out['part']!r}")
-    period = out["clock_period"]
-    if isinstance(period, bool) or not isinstance(period, int | float) or not 0 < period < float("inf"):
-        raise ValueError(f"hls clock_period must be a number of ns > 0, got clock_period={period!r}")
-    return out
+    return HlsConfig.check(hls)
 
 
 def _layer_identifier(name: str) -> str:
@@ -358,7 +329,8 @@ def _make_deterministic(tmp: Path, final: Path, hls_model) -> None:
     """hls4ml writes a random 8-hex 'Stamp' (library name), the temporary output path and a copy of the
     Keras model (a zip whose config holds memory addresses and a save date): replace the stamp by a
     content hash and the path by the final one, and drop the copy and its reference (the trained model
-    stays in out/<recipe>/model.keras), so that the same model gives byte-identical projects."""
+    stays in out/<recipe>/model.keras), so that the same model gives byte-identical projects. (The saved
+    IR, written after this, is deterministic by construction: sorted JSON, no paths, fixed zip times.)"""
     import hashlib
 
     (tmp / "keras_model.keras").unlink(missing_ok=True)
@@ -378,40 +350,166 @@ def _make_deterministic(tmp: Path, final: Path, hls_model) -> None:
             f.write_text(text, encoding="utf-8")
 
 
-def write_tb_data(project: Path, hls_model, x) -> None:
-    """Fill ``tb_data/`` for hls4ml's testbench (``<project>_test.cpp``, what Vitis csim/cosim run):
-    the inputs, and as expected predictions the emulator's exact fixed-point outputs."""
-    from pipeline.emulator import Emulator
+_LSTM_CLASSES = ("SparseStateLSTMLayer", "SparseStateLSTM")
 
+
+def extract_ir(hls_model) -> model_ir.ModelIR:
+    """What the emulator needs of a converted hls4ml ``ModelGraph`` (after `convert`, folding included),
+    as a `pipeline.ir.ModelIR`: per layer the weights as raw integers of their types, read the way the
+    C-simulation reads them (`pipeline.ir.read_weights`), every tensor's type (`pipeline.precision.to_fixed`)
+    and the attributes (sizes, lanes, LUT size, threshold, pruning rule, skip_zeros, token input).
+    Supported layers: Input, Embedding, SparseStateLSTM, Dense / PointwiseConv1D, Activation / ReLU
+    (relu, linear); anything else is a ValueError naming the layer."""
+    from pipeline.ir import LSTMIR, ActivationIR, DenseIR, EmbeddingIR, ModelIR, read_weights
+    from pipeline.precision import to_fixed
+
+    def result_t(node):
+        return to_fixed(node.get_output_variable().type.precision)
+
+    layers = []
+    inputs = []
+    for node in hls_model.get_layers():
+        cls = node.class_name
+        if cls == "Input":
+            inputs.append((node.name, result_t(node), tuple(int(d) for d in node.get_output_variable().shape)))
+        elif cls in _LSTM_CLASSES:
+            layers.append(LSTMIR(
+                name=node.name, n_in=int(node.get_attr("n_in")), units=int(node.get_attr("n_out")),
+                steps=int(node.get_attr("n_timesteps")), lanes=int(node.get_attr("lanes")),
+                return_sequences=bool(node.get_attr("return_sequences")), prune=str(node.get_attr("prune")),
+                prune_last=bool(node.get_attr("prune_last", True)),
+                token_input=bool(node.get_attr("token_input", False)),
+                skip_zeros=bool(node.get_attr("skip_zeros", True)), table_bits=int(node.get_attr("table_bits")),
+                threshold=float(node.get_attr("threshold")),
+                kernel=read_weights(node.get_weights("weight")),
+                recurrent=read_weights(node.get_weights("recurrent_weight")),
+                bias=read_weights(node.get_weights("bias")),
+                sigmoid_table=read_weights(node.get_weights("sigmoid_table")),
+                tanh_table=read_weights(node.get_weights("tanh_table")),
+                accum_t=to_fixed(node.get_attr("accum_t").precision), cell_t=to_fixed(node.get_attr("cell_t").precision),
+                table_t=to_fixed(node.get_attr("table_t").precision), result_t=result_t(node),
+            ))
+        elif cls in ("Dense", "PointwiseConv1D"):
+            pointwise = cls == "PointwiseConv1D"
+            layers.append(DenseIR(
+                name=node.name, n_in=int(node.get_attr("n_chan" if pointwise else "n_in")),
+                n_out=int(node.get_attr("n_filt" if pointwise else "n_out")),
+                width=int(node.get_attr("out_width")) if pointwise else 1, pointwise=pointwise,
+                weight=read_weights(node.get_weights("weight")), bias=read_weights(node.get_weights("bias")),
+                accum_t=to_fixed(node.get_attr("accum_t").precision), result_t=result_t(node),
+            ))
+        elif cls in ("Activation", "ReLU") and node.get_attr("activation", "").lower() in ("relu", "linear"):
+            layers.append(ActivationIR(node.name, node.get_attr("activation").lower(), result_t(node)))
+        elif cls == "Embedding":
+            layers.append(EmbeddingIR(node.name, int(node.get_attr("n_out")),
+                                      read_weights(node.get_weights("embeddings")), result_t(node)))
+        else:
+            raise ValueError(
+                f"layer {node.name!r} ({cls}{', ' + node.get_attr('activation') if cls == 'Activation' else ''}) "
+                f"is not supported by the SkipLSTM emulator; supported: Input, Embedding, SparseStateLSTM, "
+                "Dense, Activation(relu/linear)"
+            )
+    if not inputs:
+        raise ValueError("the hls4ml model has no Input layer")
+    name, input_t, shape = inputs[-1]
+    return ModelIR(name=str(hls_model.config.get_project_name()), input_name=name, input_t=input_t,
+                   input_shape=shape, layers=tuple(layers))
+
+
+TB_INPUTS = "tb_input_features.dat"
+TB_OUTPUTS = "tb_output_predictions.dat"
+
+
+def write_tb_data(project: Path, x, expected=None) -> None:
+    """Fill ``tb_data/`` for hls4ml's testbench (``<project>_test.cpp``, what Vitis csim/cosim run):
+    the inputs ``x`` (N, *input shape) as ``tb_input_features.dat``, one sample a line, ``%.9g``
+    (float32 exactly: the testbench reads floats, atof then float -> input_t), and, when given, the
+    expected predictions (`write_tb_outputs`). A new input file removes an older predictions file."""
     x = np.asarray(x, dtype=np.float32)
-    expected = Emulator(hls_model).run(x).values()
-    tb = project / "tb_data"
+    tb = Path(project) / "tb_data"
     tb.mkdir(exist_ok=True)
-    # %.9g round-trips float32 exactly: the testbench reads floats (atof, then float -> input_t).
-    np.savetxt(tb / "tb_input_features.dat", x.reshape(len(x), -1), fmt="%.9g")
-    np.savetxt(tb / "tb_output_predictions.dat", expected.reshape(len(x), -1), fmt="%.17g")
+    np.savetxt(tb / TB_INPUTS, x.reshape(len(x), -1), fmt="%.9g")
+    (tb / TB_OUTPUTS).unlink(missing_ok=True)
+    if expected is not None:
+        write_tb_outputs(project, expected)
+
+
+def read_tb_inputs(project: str | Path) -> np.ndarray:
+    """The test vectors of ``tb_data/tb_input_features.dat`` as the testbench reads them: float32, shape
+    (N, *input shape) (the manifest's ``input_shape``); exactly ``np.float32(tb_inputs)`` of `generate`
+    (``%.9g`` round-trips float32). What the expected outputs are computed from::
+
+        x = read_tb_inputs(project)
+        write_tb_outputs(project, Emulator.from_project(project).run(x).values())
+    """
+    project = Path(project)
+    shape = json.loads((project / "skiplstm_manifest.json").read_text())["input_shape"]
+    x = np.loadtxt(project / "tb_data" / TB_INPUTS, dtype=np.float64, ndmin=2).astype(np.float32)  # atof, float
+    return x.reshape(len(x), *shape)
+
+
+def write_tb_outputs(project: str | Path, outputs) -> Path:
+    """Write the expected predictions of hls4ml's testbench, ``tb_data/tb_output_predictions.dat``: one
+    sample a line, ``%.17g`` (float64 exactly), e.g. the emulator's ``run(x).values()`` for the inputs
+    `write_tb_data` wrote (one row each; ValueError otherwise). Atomic; returns the file's path."""
+    from pipeline.util import atomic_write_text
+
+    tb = Path(project) / "tb_data"
+    inputs = tb / TB_INPUTS
+    if not inputs.is_file():
+        raise FileNotFoundError(f"{inputs} not found: generate the project with tb_inputs first")
+    outputs = np.asarray(outputs, dtype=np.float64)
+    with inputs.open(encoding="ascii") as f:
+        n = sum(1 for line in f if line.strip())
+    if outputs.ndim < 1 or len(outputs) != n:
+        raise ValueError(f"expected outputs for the {n} test vectors of {inputs}, got an array of shape "
+                         f"{outputs.shape}")
+    import io
+
+    buf = io.StringIO()
+    np.savetxt(buf, outputs.reshape(n, -1), fmt="%.17g")
+    path = tb / TB_OUTPUTS
+    atomic_write_text(path, buf.getvalue())
+    return path
 
 
 def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inputs=None,
-             densities: Mapping | None = None) -> Path:
-    """Write the hls4ml project plus the SkipLSTM csim driver to ``<root>/<name>/``, atomically.
+             densities: Mapping | None = None, tb_outputs=None, folder: str | Path | None = None) -> Path:
+    """Write the hls4ml project plus the SkipLSTM csim driver and the model IR (``skiplstm_ir.json`` +
+    ``skiplstm_ir.npz``, what `pipeline.emulator.Emulator.from_project` reads) to ``<root>/<name>/``,
+    atomically.
 
-    ``tb_inputs`` (N, *input shape), when given, become hls4ml's ``tb_data/`` test vectors, with the
-    emulator's outputs as the expected predictions (`write_tb_data`).
+    ``tb_inputs`` (N, *input shape), when given, become hls4ml's ``tb_data/`` test vectors
+    (`write_tb_data`). The generator does not compute expected outputs: pass them as ``tb_outputs``
+    (N rows, computed from ``np.float32(tb_inputs)``, what the testbench reads) or, usually, write them
+    afterwards from the emulator of the written IR::
 
-    ``name`` (default: the model's name) is sanitised into one C++ identifier, so the project is always
-    a direct child of ``root``. Everything is written to ``<root>/.<name>.partial`` and renamed into
-    place at the end: a failure leaves the previous project as it was and no ``.partial`` folder.
+        project = generate(model, hls, root, tb_inputs=x)
+        x32 = read_tb_inputs(project)  # np.float32(x), exactly
+        write_tb_outputs(project, Emulator.from_project(project).run(x32).values())
+
+    ``name`` (default: the model's name) is sanitised into one C++ identifier (the project's top
+    function and file names), so the project is always a direct child of ``root``; ``folder``, when
+    given, is the project's folder instead (``root`` is then ignored), e.g. the stages' per-seed
+    ``hls_project/<recipe>/seed<N>/``. Everything is written to ``<parent>/.<folder name>.partial`` and
+    renamed into place at the end: a failure leaves the previous project as it was and no ``.partial``
+    folder.
     """
+    if tb_outputs is not None and tb_inputs is None:
+        raise ValueError("tb_outputs need the tb_inputs they belong to")
     hls = check_hls(hls)
     check_supported(model)
-    root = check_output_dir(root)
     name = cpp_identifier(name or model.name, prefix="m_")
-    final = root / name
-    tmp = root / f".{name}.partial"
+    if folder is None:
+        root = check_output_dir(root)
+        final = root / name
+    else:
+        root = check_output_dir(Path(folder).parent)
+        final = root / Path(folder).name
+    tmp = root / f".{final.name}.partial"
     if tmp.exists():
         shutil.rmtree(tmp)
-    for stale in sorted(root.glob(f".{name}.old.*"), key=os.path.getmtime, reverse=True):  # a run killed mid-swap
+    for stale in sorted(root.glob(f".{final.name}.old.*"), key=os.path.getmtime, reverse=True):  # a run killed mid-swap
         if not final.exists():
             os.replace(stale, final)  # that run's previous project was the last complete one
         else:
@@ -423,8 +521,9 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inp
         (tmp / "skiplstm_csim.cpp").write_text(render("skiplstm_csim.cpp.j2", **info), encoding="utf-8")
         check_project(tmp)  # the rules Vitis HLS imposes (pipeline.hls.synth_check); refuse before writing
         _make_deterministic(tmp, final, hls_model)
+        model_ir.save(extract_ir(hls_model), tmp)  # no paths or stamps in it: deterministic
         if tb_inputs is not None:
-            write_tb_data(tmp, hls_model, tb_inputs)
+            write_tb_data(tmp, tb_inputs, tb_outputs)
         lstm = [
             {"name": n.name, "layer_id": n.index, "n_in": n.get_attr("n_in"), "units": n.get_attr("n_out"),
              "lanes": n.get_attr("lanes"), "steps": n.get_attr("n_timesteps"), "prune": n.get_attr("prune"),

