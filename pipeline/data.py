@@ -257,19 +257,19 @@ def load(name: str, **kwargs) -> Dataset:
 def load_dataset(recipe, split_limit: int | None = None) -> Dataset:
     """The dataset of a validated recipe (`pipeline.recipes.Recipe`; arguments from its ``[data]``
     section), the training split cut to ``data.limit`` or ``split_limit`` sequences."""
-    d = recipe["data"]
-    if d["name"] in ("mnist_rows", "fashion_mnist_rows"):
-        kwargs = {"limit": d["limit"] or split_limit}
-        if d["name"] == "mnist_rows":
-            kwargs["source"] = d["source"]
-        if d["root"]:
-            kwargs["root"] = d["root"]
-        return load(d["name"], **kwargs)
-    if d["name"] == "ptb_chars":
-        ds = load_ptb_chars(root=d["root"], seq_len=d["seq_len"], max_train_chars=d["max_train_chars"],
-                            max_eval_chars=d["max_eval_chars"])
-        if d["limit"] or split_limit:
-            n = d["limit"] or split_limit
+    d = recipe.data
+    if d.name in ("mnist_rows", "fashion_mnist_rows"):
+        kwargs = {"limit": d.limit or split_limit}
+        if d.name == "mnist_rows":
+            kwargs["source"] = d.source
+        if d.root:
+            kwargs["root"] = d.root
+        return load(d.name, **kwargs)
+    if d.name == "ptb_chars":
+        ds = load_ptb_chars(root=d.root, seq_len=d.seq_len, max_train_chars=d.max_train_chars,
+                            max_eval_chars=d.max_eval_chars)
+        if d.limit or split_limit:
+            n = d.limit or split_limit
             ds.train = Split(ds.train.x[:n], ds.train.y[:n])
         return ds
-    return load(d["name"])
+    return load(d.name)

@@ -19,23 +19,23 @@ def build_model(recipe: Recipe, dataset: data_mod.Dataset):
 
     from pipeline.layers import SparseStateLSTM
 
-    m = recipe["model"]
+    m = recipe.model
     if dataset.task == "lm":
         inp = keras.Input(shape=(dataset.train.x.shape[1],), dtype="int32", name="chars")
-        if not m["embedding"]:
+        if not m.embedding:
             raise ValueError("a language-model recipe needs model.embedding > 0")
-        x = keras.layers.Embedding(dataset.n_classes, m["embedding"], name="embedding")(inp)
+        x = keras.layers.Embedding(dataset.n_classes, m.embedding, name="embedding")(inp)
     else:
         inp = keras.Input(shape=dataset.train.x.shape[1:], name="rows")
         x = inp
-    units = m["units"]
-    final_seq = bool(m["return_sequences"]) or dataset.task == "lm"
+    units = m.units
+    final_seq = bool(m.return_sequences) or dataset.task == "lm"
     for k, h in enumerate(units):
         last = k == len(units) - 1
         x = SparseStateLSTM(
-            h, threshold=float(recipe["sparsity"]["threshold"] or m["threshold"]), prune=m["prune"],
-            gate_l1=m["gate_l1"], return_sequences=(not last) or final_seq, name=f"sparse_lstm_{k}",
-            prune_last=m["prune_last"] if last else True,
+            h, threshold=float(recipe.sparsity.threshold or m.threshold), prune=m.prune,
+            gate_l1=m.gate_l1, return_sequences=(not last) or final_seq, name=f"sparse_lstm_{k}",
+            prune_last=m.prune_last if last else True,
         )(x)
     out = keras.layers.Dense(dataset.n_classes, name="logits")(x)
-    return keras.Model(inp, out, name=recipe["name"])
+    return keras.Model(inp, out, name=recipe.name)

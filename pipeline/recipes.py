@@ -14,9 +14,8 @@ Layout of a recipe file: top-level keys first, then the sections::
 
     [data]  ...  [model]  ...  [train]  ...  [sparsity]  ...  [hls]  ...
 
-Access: ``recipe.train.epochs`` (typed) or, for older callers, ``recipe["train"]["epochs"]``
-(``recipe["<section>"]`` is a fresh plain dict, JSON-able; changing it changes nothing: use
-`Recipe.override`). The rules that need the trained model or the data (the teacher's file, the shapes of
+Access: ``recipe.train.epochs`` (typed; a section is also a read-only mapping, ``recipe.hls["lanes"]``,
+for the generator functions that take a plain ``[hls]`` dict); a changed copy: `Recipe.override`. The rules that need the trained model or the data (the teacher's file, the shapes of
 an init_from model, image-row augmentation on the dataset's shapes) stay in `pipeline.train`.
 """
 
@@ -427,24 +426,6 @@ class Recipe(BaseModel):
                         f"model.embedding = {m.embedding!r}")
         return self
 
-    # ------------------------------------------------------------------ mapping access (older callers)
-    def __getitem__(self, key: str):
-        """``recipe["train"]`` -> a fresh plain dict of the section; ``recipe["name"]`` etc. -> the value."""
-        if key in SECTIONS:
-            return getattr(self, key).model_dump()
-        if key in type(self).model_fields:
-            return getattr(self, key)
-        raise KeyError(key)
-
-    def get(self, key: str, default=None):
-        return self[key] if key in type(self).model_fields else default
-
-    def __contains__(self, key) -> bool:
-        return key in type(self).model_fields
-
-    def keys(self):
-        return type(self).model_fields.keys()
-
     # -------------------------------------------------------------------------------------- derived
     def config(self) -> dict:
         """The normalised recipe: every section with its defaults, as plain JSON-able values (numbers of
@@ -583,3 +564,8 @@ def default_config() -> dict:
 def run_dir(recipe: Recipe, out="out") -> Path:
     """``<out>/<recipe>/seed<N>/``: the artifacts of one run (a recipe at one of its seeds)."""
     return Path(out) / recipe.name / f"seed{recipe.seed}"
+
+
+def run_label(recipe: Recipe) -> str:
+    """How console lines name a run: the recipe, plus the seed when the recipe lists more than one."""
+    return recipe.name if list(recipe.seeds) == [recipe.seed] else f"{recipe.name} seed {recipe.seed}"

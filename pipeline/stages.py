@@ -23,6 +23,7 @@ import numpy as np
 
 from pipeline import accelerator
 from pipeline.recipes import Recipe, load_recipe, run_dir
+from pipeline.recipes import run_label as _label
 from pipeline.util import atomic_write_text, check_output_dir, stage
 
 HLS_ROOT = Path("hls_project")
@@ -68,11 +69,6 @@ def _code_digest(stage_name: str) -> str:
 def project_dir(recipe: Recipe, root=HLS_ROOT) -> Path:
     """``<root>/<recipe>/seed<N>/``: the generated HLS project of one run."""
     return Path(root) / recipe.name / f"seed{recipe.seed}"
-
-
-def _label(recipe: Recipe) -> str:
-    """How stage lines name a run: the recipe, plus the seed when the recipe lists more than one."""
-    return recipe.name if list(recipe.seeds) == [recipe.seed] else f"{recipe.name} seed {recipe.seed}"
 
 
 def _hint(recipe: Recipe, target: str) -> str:
@@ -275,7 +271,7 @@ def run_hls(recipe_name: str, out="out", root=HLS_ROOT, seed: int | None = None,
     model = _load_model(recipe, out)
     t0 = time.time()
     tb = _test_split(recipe).test.x[: int(recipe.hls.test_vectors)]
-    path = generate(model, recipe["hls"], project.parent, name=recipe.name, folder=project, tb_inputs=tb,
+    path = generate(model, recipe.hls.model_dump(), project.parent, name=recipe.name, folder=project, tb_inputs=tb,
                     densities=_measured_densities(recipe, model, tb, out))
     # tb_data's expected outputs: the emulator of the IR just written, on the float32 vectors the testbench reads
     write_tb_outputs(path, Emulator.from_project(path).run(read_tb_inputs(path)).values())

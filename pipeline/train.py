@@ -18,7 +18,7 @@ from pipeline import data as data_mod
 from pipeline.data import load_dataset
 from pipeline.metrics import task_metric
 from pipeline.network import build_model
-from pipeline.recipes import Recipe, load_recipe, run_dir
+from pipeline.recipes import Recipe, load_recipe, run_dir, run_label
 from pipeline.util import atomic_write_text, machine_info, stage
 
 
@@ -123,12 +123,12 @@ def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = No
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     dataset = load_dataset(recipe, split_limit=limit)
-    bs = int(recipe["train"]["batch_size"])
+    bs = int(recipe.train.batch_size)
     steps = math.ceil(len(dataset.train) / bs)
-    if recipe["train"]["max_steps_per_epoch"]:
-        steps = min(steps, int(recipe["train"]["max_steps_per_epoch"]))
-    total_steps = steps * int(recipe["train"]["epochs"])
-    strategy = get_strategy(distribute or recipe["train"]["distribute"])
+    if recipe.train.max_steps_per_epoch:
+        steps = min(steps, int(recipe.train.max_steps_per_epoch))
+    total_steps = steps * int(recipe.train.epochs)
+    strategy = get_strategy(distribute or recipe.train.distribute)
     with strategy.scope():
         model = build_model(recipe, dataset)
         if init_path is not None:
@@ -137,15 +137,15 @@ def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = No
         if teacher_path is None:
             compile_model(model, recipe, dataset.task, total_steps)
         else:  # the student is saved uncompiled (its optimizer state lives in the wrapper)
-            trainee = Distiller(model, _load_teacher(teacher_path, model), float(recipe["train"]["distill_weight"]),
-                                float(recipe["train"]["distill_temperature"]))
+            trainee = Distiller(model, _load_teacher(teacher_path, model), float(recipe.train.distill_weight),
+                                float(recipe.train.distill_temperature))
             compile_model(trainee, recipe, dataset.task, total_steps)
     callbacks = []
     schedule = make_schedule(recipe, steps)
     controller = None
     if schedule is not None:
-        s = recipe["sparsity"]
-        controller = SparsityController(schedule, gain=s["gain"], max_threshold=s["max_threshold"],
+        s = recipe.sparsity
+        controller = SparsityController(schedule, gain=s.gain, max_threshold=s.max_threshold,
                                         layers=_sparse_layers(model))
         callbacks.append(controller)
     if verbose == "auto":
@@ -158,12 +158,12 @@ def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = No
     model.save(tmp)
     tmp.replace(outdir / "model.keras")
     metrics = {
-        "recipe": recipe["name"],
+        "recipe": recipe.name,
         "dataset": dataset.name,
         "test": result,
         "thresholds": {layer.name: float(layer.threshold.numpy()) for layer in _sparse_layers(model)},
         "history": {k: [float(v) for v in vals] for k, vals in history.items()},
-        "epochs": recipe["train"]["epochs"],
+        "epochs": recipe.train.epochs,
         "teacher": None if teacher_path is None else str(teacher_path),
         "init_from": None if init_path is None else str(init_path),
         "seed": seed,
@@ -171,7 +171,7 @@ def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = No
         "machine": machine_info(tensorflow=tf.__version__, keras=keras.__version__),
     }
     atomic_write_text(outdir / "train_metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
-    stage(f"train: {recipe['name']}: test {result['metric']} {result['value']:.4f}, state sparsity "
+    stage(f"train: {run_label(recipe)}: test {result['metric']} {result['value']:.4f}, state sparsity "
           + ", ".join(f"{k} {v:.1%}" for k, v in result["state_sparsity"].items())
           + f" ({metrics['wall_s']} s)")
     return metrics
@@ -319,17 +319,17 @@ def _fit_phases(model, layers, recipe, dataset, bs, steps, callbacks, verbose):
     history: dict[str, list] = {}
     k = augment_shift(recipe, dataset)
     if k:
-        stage(f"train: {recipe['name']}: training images shifted by up to {k} pixels, new shifts each epoch")
+        stage(f"train: {run_label(recipe)}: training images shifted by up to {k} pixels, new shifts each epoch")
     lam = [layer.cell.gate_l1 for layer in layers]
     for first, end, l1_on in l1_phases(recipe):
         for layer, value in zip(layers, lam, strict=True):
             layer.cell.gate_l1 = value if l1_on else 0.0
         model.train_function = None  # retrace: gate_l1 is read when the step is traced
         if first > 0:
-            stage(f"train: {recipe['name']}: gate L1 {lam[0]:g} on from epoch {first + 1}")
+            stage(f"train: {run_label(recipe)}: gate L1 {lam[0]:g} on from epoch {first + 1}")
         if not k:
             train_data = dict(x=dataset.train.x, y=dataset.train.y, batch_size=bs, shuffle=True,
-                              steps_per_epoch=steps if recipe["train"]["max_steps_per_epoch"] else None)
+                              steps_per_epoch=steps if recipe.train.max_steps_per_epoch else None)
         else:
             train_data = dict(x=_shifted_dataset(dataset.train.x, dataset.train.y, bs, steps, k,
                                                  recipe.seed, first, end),

@@ -172,7 +172,7 @@ def test_defaults_fill_in(tmp_path):
     for section in SECTIONS:
         for key, default in DEFAULTS[section].items():
             if (section, key) not in (("model", "units"), ("hls", "lanes")):
-                assert r[section][key] == default, (section, key)
+                assert getattr(getattr(r, section), key) == default, (section, key)
     assert DEFAULTS["train"]["epochs"] == 10 and DEFAULTS["hls"]["precision"] == "ap_fixed<16,6>"
     assert "seed" not in DEFAULTS["train"]
 
@@ -195,9 +195,9 @@ def test_config_is_normalised_stable_and_follows_the_values(tmp_path):
 def test_mapping_and_attribute_access_agree(tmp_path):
     r = _load(tmp_path, "seeds = [2, 3]\n[model]\nunits = [8, 4]\n[hls]\nlanes = 4\n", name="acc", seed=3)
     assert isinstance(r, Recipe)
-    assert r["name"] == r.name == "acc" and r["path"] == r.path == str(tmp_path / "acc.toml") and r.seed == 3
+    assert r.name == "acc" and r.path == str(tmp_path / "acc.toml") and r.seed == 3
     for section in SECTIONS:
-        as_dict = r[section]
+        as_dict = getattr(r, section).model_dump()
         assert isinstance(as_dict, dict) and json.dumps(as_dict)
         sub = getattr(r, section)
         assert as_dict == dict(sub) == dict(sub.items()) and list(sub) == list(sub.keys()) == list(as_dict)
@@ -205,8 +205,9 @@ def test_mapping_and_attribute_access_agree(tmp_path):
             assert sub[key] == value == getattr(sub, key) and sub.get(key) == value and key in sub
     assert r.hls.get("no_such", 7) == 7 and "no_such" not in r.hls
     with pytest.raises(KeyError):
-        r["nope"]
-    r["train"]["epochs"] = 99  # a fresh dict: the recipe is unchanged
+        r.hls["nope"]
+    with pytest.raises(TypeError):  # a section is read-only
+        r.train["epochs"] = 99
     assert r.train.epochs == 10
 
 

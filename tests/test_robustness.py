@@ -780,7 +780,7 @@ def test_recipe_names_that_cannot_be_a_project_folder_are_refused(tmp_path):
         with pytest.raises(ValueError, match=rf"recipe name '{stem}' must be a plain identifier .*{suggest}.toml"):
             load_recipe(str(path))
     (tmp_path / "features.toml").write_text("")  # a plain name: its project name is sanitised instead
-    assert load_recipe(str(tmp_path / "features.toml"))["name"] == "features"
+    assert load_recipe(str(tmp_path / "features.toml")).name == "features"
 
 
 # -------------------------------------------------------------------- non-real / non-numeric inputs
