@@ -280,12 +280,12 @@ class TrainConfig(_Section):
     # "step": lr0 before epoch lr_drop_epoch (0-based), lr0 * lr_drop_factor from it on
     lr_drop_epoch: Int(0) = 0
     lr_drop_factor: Num(0, 1, low_open=True, high_open=False) = 0.1
-    # distillation: a trained teacher (recipe name -> <out>/<name>/model.keras, or a .keras
-    # path); loss += distill_weight * T^2 * KL(softmax(teacher / T) || softmax(model / T))
+    # distillation: a trained teacher (recipe name -> its run of the same seed, <out>/<name>/seed<N>/model.keras,
+    # or a .keras path); loss += distill_weight * T^2 * KL(softmax(teacher / T) || softmax(model / T))
     teacher: Annotated[str, BeforeValidator(_model_ref)] = ""
     distill_weight: Num(0) = 1.0
     distill_temperature: Num(0, low_open=True) = 2.0
-    # fine-tuning: start from a trained model's weights (recipe name or .keras path)
+    # fine-tuning: start from a trained model's weights (recipe name: its run of the same seed; or a .keras path)
     init_from: Annotated[str, BeforeValidator(_model_ref)] = ""
     # training-set augmentation for image rows: each epoch every training image moves by a random
     # (dy, dx), uniform in {-k..k}^2, zero fill (pipeline.data.shift_images); 0: none
