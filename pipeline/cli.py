@@ -16,6 +16,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SEEDS_FORM = "'all' or a comma list of seeds and inclusive ranges, e.g. '0-9' or '0,3,5-7'"
+MAX_SEEDS = 10_000  # a sweep this long is a typo, not a plan (and would build a huge list first)
 _SEED_ITEM = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 
 
@@ -35,6 +36,8 @@ def parse_seeds(text: str) -> list[int] | None:
         last = first if match.group(2) is None else int(match.group(2))
         if last < first:
             raise ValueError(f"range {item.strip()!r} runs backwards: expected {SEEDS_FORM}, got {text!r}")
+        if last - first >= MAX_SEEDS or len(seeds) + last - first >= MAX_SEEDS:
+            raise ValueError(f"{text!r} names more than {MAX_SEEDS} seeds; a recipe lists the seeds it runs")
         seeds.update(range(first, last + 1))
     return sorted(seeds)
 

@@ -186,6 +186,13 @@ def test_parse_seeds_refuses(text):
     assert repr(text) in str(info.value) and "'0,3,5-7'" in str(info.value)
 
 
+@pytest.mark.parametrize("text", ["0-99999999999", "0-9999,10000-19999"])
+def test_parse_seeds_refuses_a_runaway_range_before_building_it(text):
+    with pytest.raises(ValueError, match=f"names more than {cli.MAX_SEEDS} seeds"):
+        cli.parse_seeds(text)
+    assert cli.parse_seeds(f"0-{cli.MAX_SEEDS - 1}") == list(range(cli.MAX_SEEDS))
+
+
 @pytest.mark.parametrize("text", ["a-b", "5-2", "-1", ""])
 def test_bad_seeds_spec_is_an_argparse_error(rec, capsys, text):
     code, err = _exit_code(["train", "--seeds", text], capsys)
