@@ -484,10 +484,9 @@ def run_rtl(recipe_name: str, out="out", seed: int | None = None, force: bool = 
     record, key, fresh = stage_record("rtl", recipe, out, root, force=force)
     if fresh:
         return json.loads(record.read_text())
-    _load_model(recipe, out)  # a clear error when the run is not trained
+    emu = _emulator(recipe, root)  # the project's saved IR (an untrained run has none: "run the hls stage")
     check_output_dir(d)
     x = _test_split(recipe).test.x[: int(recipe.hls.test_vectors)]
-    emu = _emulator(recipe, root)
     stage(f"rtl: {_label(recipe)}: Verilator build and simulation of {len(x)} test vectors, sparse and dense mode")
     t0 = time.time()
     report = rtl_sim.run_model(emu, x, d / "rtl", check=True, dense_only=True)

@@ -168,3 +168,13 @@ def test_parallel_sweep_gives_the_runs_of_a_serial_sweep(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(weights["serial", 0], weights["serial", 1], strict=True))
     assert (tmp_path / "par" / "sw" / "seed1.train.log").is_file()
     assert serial[0]["test"] == parallel[0]["test"] and serial[1]["test"] == parallel[1]["test"]
+
+
+@pytest.mark.parametrize("stage_fn", ["run_csim", "run_rtl"])
+def test_stages_reading_the_project_say_to_run_the_hls_stage(tmp_path, stage_fn):
+    """csim and rtl read what the hls stage wrote (the project and its saved IR), nothing else: without
+    it they name the command for this run's seed, and write nothing."""
+    path = _recipe(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"run the hls stage first \(make hls MODEL=sw SEED=1\)"):
+        getattr(stages, stage_fn)(str(path), out=tmp_path / "out", root=tmp_path / "hls", seed=1)
+    assert not (tmp_path / "out").exists()
