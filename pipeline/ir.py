@@ -1,22 +1,24 @@
 """What the generator (`pipeline.hls`) and the emulator (`pipeline.emulator`) both read off hls4ml's IR,
 and the saved model IR that carries it from one to the other.
 
-One definition each of: the LUT ranges and contents (`lut_values`), the threshold as the kernel
-compares it (`quantise_threshold`) and a weight variable as raw fixed-point integers (`read_weights`).
+One definition each of: the LUT ranges, sizes (`check_table_size`) and contents (`lut_values`), the
+pruning rules (`PRUNE_MODES`), the threshold as the kernel compares it (`quantise_threshold`) and a
+weight variable as raw fixed-point integers (`read_weights`).
 
 `ModelIR` (layers `EmbeddingIR`, `LSTMIR`, `DenseIR`, `ActivationIR`) is everything the emulator
 needs of a generated model: raw integer weights with their types, every tensor's type and the layer
-attributes. The generator extracts it (`pipeline.hls.project.extract_ir`) and writes it into the
+attributes. The generator extracts it (`pipeline.hls.extract.extract_ir`) and writes it into the
 project (`save`); the emulator reads it back (`load`, `pipeline.emulator.Emulator.from_project`).
 
 This module imports numpy and our own bottom modules only: nothing here imports hls4ml (an IR
-variable is read through its attributes) or `pipeline.hls` (which registers its graph reader here,
-`register_graph_reader`), so the emulator can be imported without registering the hls4ml extension.
+variable is read through its attributes) or `pipeline.hls` (whose `register()` registers its graph
+reader here, `register_graph_reader`), so the emulator can be imported without registering the hls4ml extension.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,21 @@ from pipeline.precision import to_fixed
 
 SIGMOID_RANGE = 8.0  # the sigmoid LUT covers [-8, 8)
 TANH_RANGE = 4.0  # the tanh LUT covers [-4, 4)
+PRUNE_MODES = ("state", "output_gate")  # where the compare sits: on h_t, or on o_t before h_t = o_t * tanh(c_t)
+TABLE_SIZE_RULE = "a power of two in 64..65536"  # LUT entries: the index is the top log2(N) bits of a code
+
+
+def is_table_size(value) -> bool:
+    """True for a LUT size the kernel builds: an integer (not a bool) N = 2^k with 64 <= N <= 65536."""
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool) and 64 <= value <= 65536
+            and not value & (value - 1))
+
+
+def check_table_size(table_size) -> int:
+    """``table_size`` as an int, or ValueError naming it (`TABLE_SIZE_RULE`, hls4ml's key ``TableSize``)."""
+    if not is_table_size(table_size):
+        raise ValueError(f"TableSize must be {TABLE_SIZE_RULE}, got TableSize={table_size!r}")
+    return int(table_size)
 
 
 @dataclass
@@ -73,7 +90,7 @@ def read_weights(var) -> Tensor:
 # ------------------------------------------------------------------------------ the saved model IR
 # What the emulator needs of a generated model, per layer, in a neutral form: raw integer weights with
 # their `FixedType`s, the types of every tensor and the layer attributes. The generator extracts it from
-# the hls4ml ModelGraph (`pipeline.hls.project.extract_ir`) and writes it into the project
+# the hls4ml ModelGraph (`pipeline.hls.extract.extract_ir`) and writes it into the project
 # (`save`: ``skiplstm_ir.json`` + ``skiplstm_ir.npz``); the emulator, csim and RTL stages read it back
 # (`load`, `pipeline.emulator.Emulator.from_project`) instead of converting the Keras model again.
 
@@ -186,8 +203,8 @@ class InvalidIRError(ValueError):
     arrays, values outside their types)."""
 
 
-# Graph readers: `pipeline.hls` registers the hls4ml one (`pipeline.hls.project.extract_ir`) when it is
-# imported, which every hls4ml model holding a SparseStateLSTM needs, so this module never imports it.
+# Graph readers: `pipeline.hls.register()` registers the hls4ml one (`pipeline.hls.extract.extract_ir`),
+# which every hls4ml model holding a SparseStateLSTM needed for its conversion, so this module never imports it.
 _GRAPH_READERS: list[Callable] = []
 
 
@@ -198,11 +215,11 @@ def register_graph_reader(reader: Callable) -> None:
 
 
 def from_graph(graph) -> ModelIR:
-    """The `ModelIR` of an hls4ml ``ModelGraph``, through the reader `pipeline.hls` registers."""
+    """The `ModelIR` of an hls4ml ``ModelGraph``, through the reader `pipeline.hls.register()` registers."""
     if not _GRAPH_READERS:
         raise TypeError(f"cannot read {type(graph).__name__!r} as a SkipLSTM model: expected a "
-                        "pipeline.ir.ModelIR, or an hls4ml ModelGraph after `import pipeline.hls` (which "
-                        "registers the reader, pipeline.hls.project.extract_ir)")
+                        "pipeline.ir.ModelIR, or an hls4ml ModelGraph after pipeline.hls.register() (which "
+                        "registers the reader, pipeline.hls.extract.extract_ir)")
     return _GRAPH_READERS[-1](graph)
 
 

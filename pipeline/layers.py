@@ -30,7 +30,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-PRUNE_MODES = ("state", "output_gate")
+from pipeline.ir import PRUNE_MODES
 
 
 def _straight_through_mask(x, keep):

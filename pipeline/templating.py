@@ -32,13 +32,6 @@ def render(template: str, **params) -> str:
     return _jinja_env().get_template(template).render(**params)
 
 
-def check_table_size(table_size) -> int:
-    if isinstance(table_size, bool) or not isinstance(table_size, int | np.integer) or table_size < 64 \
-            or table_size > 65536 or table_size & (table_size - 1):
-        raise ValueError(f"TableSize must be a power of two in 64..65536, got TableSize={table_size!r}")
-    return int(table_size)
-
-
 def check_density(key: str, value) -> float:
     """An expected density is a fraction of nonzero entries in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating) or not 0.0 <= value <= 1.0:

@@ -49,7 +49,7 @@ def test_shared_names_are_one_definition_reexported_by_the_generator():
     from pipeline import ir
     from pipeline.hls import layer
 
-    for name in ("quantise_threshold", "lut_values", "SIGMOID_RANGE", "TANH_RANGE"):
+    for name in ("quantise_threshold", "lut_values", "SIGMOID_RANGE", "TANH_RANGE", "PRUNE_MODES", "check_table_size"):
         assert getattr(layer, name) is getattr(ir, name), name
     from pipeline import emulator
 
@@ -80,7 +80,7 @@ def test_hls4ml_extension_is_module_level_and_registered_once():
         assert inspect.getmodule(cls) is layer, cls
         assert "<locals>" not in cls.__qualname__, cls.__qualname__
     assert layer.TEMPLATES == classes[2:]
-    for name in ("template_dir", "_jinja_env", "render", "check_table_size", "check_density"):
+    for name in ("template_dir", "_jinja_env", "render", "check_density"):
         assert getattr(layer, name) is getattr(templating, name), name
 
     layer.register()

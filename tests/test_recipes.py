@@ -109,6 +109,8 @@ def test_cross_key_rules_are_checked_at_load(tmp_path, text, match):
 
 
 def test_the_rules_pass_for_good_values(tmp_path):
+    _load(tmp_path, '# its baseline\nseeds = [1, 7, 9]\n[data]\nname = "ptb_chars"\n[model]\nunits = [48]\nembedding = 4\n',
+          name="dense")
     r = _load(tmp_path, 'seeds = [7, 1]\nbaseline = "dense"\n[data]\nname = "ptb_chars"\n[model]\nunits = 48\n'
                         'embedding = 8\n[train]\nepochs = 5\nlr_schedule = "step"\nlr_drop_epoch = 4\n'
                         'teacher = "big"\ninit_from = "x/model.keras"\n[sparsity]\nschedule = "polynomial"\n'
@@ -180,7 +182,8 @@ def test_defaults_fill_in(tmp_path):
 def test_config_is_normalised_stable_and_follows_the_values(tmp_path):
     a = _load(tmp_path, '[model]\nunits = [8]\nprune = "output_gate"\n[train]\nepochs = 3\nlearning_rate = 1\n',
               name="a").config()
-    b = _load(tmp_path, "# the same recipe, written another way\nseeds = [5, 6]\nbaseline = \"a\"\n[train]\n"
+    _load(tmp_path, "seeds = [5, 6]\n[model]\nunits = [8]\n", name="base")
+    b = _load(tmp_path, "# the same recipe, written another way\nseeds = [5, 6]\nbaseline = \"base\"\n[train]\n"
                         "learning_rate = 1.0 # float\nepochs = 3\n\n[model]\nprune = 'output_gate'\nunits = 8\n",
               name="b").config()
     assert a == b and json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
@@ -211,6 +214,82 @@ def test_mapping_and_attribute_access_agree(tmp_path):
     assert r.train.epochs == 10
 
 
+def test_a_loaded_recipe_is_frozen(tmp_path):
+    """Every rule was checked against the values loaded: setting or deleting an attribute of the recipe or
+    of any section raises (naming the key and the checked way to a changed copy), and changes nothing."""
+    r = _load(tmp_path, "seeds = [0, 1]\n[model]\nunits = [8]\n[hls]\nlanes = 4\n")
+    before = r.model_dump()
+    for section in SECTIONS:
+        sub = getattr(r, section)
+        for key in type(sub).model_fields:
+            with pytest.raises(AttributeError, match=rf"recipe section \[{section}\] is read-only once validated: "
+                                                     rf"cannot set {key} = .*recipe.override\('{section}', {key}=...\)"):
+                setattr(sub, key, getattr(sub, key))
+        with pytest.raises(AttributeError, match=rf"cannot delete {key}"):
+            delattr(sub, key)
+        with pytest.raises(AttributeError, match=rf"recipe r is read-only once validated: cannot set {section} = "):
+            setattr(r, section, getattr(r, section))
+    with pytest.raises(AttributeError, match=r"cannot set seed = 1; make a checked copy with recipe.at_seed\(n\)"):
+        r.seed = 1
+    for key, value in (("name", "x"), ("baseline", "other"), ("seeds", [5])):
+        with pytest.raises(AttributeError, match=rf"cannot set {key} = "):
+            setattr(r, key, value)
+    # the issue's two silent edits
+    with pytest.raises(AttributeError):
+        r.hls.lanes = 0
+    with pytest.raises(AttributeError):
+        r.train.epochs = -5
+    assert r.model_dump() == before and r.hls.lanes == 4 and r.train.epochs == 10
+    # the checked copies still work, and leave the original as it was
+    assert r.override("hls", lanes=8).hls.lanes == 8 and r.hls.lanes == 4
+    assert r.at_seed(1).seed == 1 and r.seed == 0 and r.at_seed(0) is r
+    with pytest.raises(ValueError, match=r"seed 2 is not one of its seeds \[0, 1\]"):
+        r.at_seed(2)
+    with pytest.raises(ValueError, match=r"hls lanes|hls.lanes must be an integer >= 1, got hls.lanes = 0"):
+        r.override("hls", lanes=0)
+
+
+_DENSE_BASE = 'seeds = [0, 1]\n[data]\nname = "mnist_rows"\n[model]\nunits = [8]\n'
+_PRUNED = 'seeds = [0, 1]\nbaseline = "base"\n[data]\nname = "mnist_rows"\n[model]\nunits = [8]\n' \
+          '[sparsity]\nschedule = "polynomial"\n'
+
+
+@pytest.mark.parametrize("base, match", [
+    (None, r"baseline = 'base' names no recipe \(looked for .*base.toml.*\); expected the dense recipe"),
+    (_DENSE_BASE.replace("[model]", '[sparsity]\nschedule = "polynomial"\n[model]'),
+     r"baseline = 'base' must name a dense recipe .*: it is not a dense recipe \(sparsity.schedule = 'polynomial'"),
+    (_DENSE_BASE + "threshold = 0.1\n", r"it is not a dense recipe .*model.threshold = 0.1"),
+    (_DENSE_BASE.replace('"mnist_rows"', '"fashion_mnist_rows"'),
+     r"its task is data.name = 'fashion_mnist_rows', this recipe's 'mnist_rows'"),
+    (_DENSE_BASE.replace("[8]", "[16]"), r"its model.units = \[16\], this recipe's \[8\]"),
+    (_DENSE_BASE.replace("[0, 1]", "[0, 2]"), r"it has no run of seeds \[1\]"),
+    ("[train]\nepochs = -1\n", r"baseline = 'base': recipe .*base.toml: train.epochs must be an integer"),
+])
+def test_a_bad_baseline_is_refused_at_load_naming_the_key(tmp_path, base, match):
+    """``baseline`` must name a recipe (beside this one, or in models/) that is dense, of the same task and
+    units, with a run at every seed of this one: what `make results` pairs it with, seed for seed."""
+    if base is not None:
+        (tmp_path / "base.toml").write_text(base)
+    msg = _refused(tmp_path, _PRUNED, rf"baseline = 'base'.*{match}" if not match.startswith("baseline") else match)
+    assert "\n" not in msg
+
+
+def test_a_good_baseline_loads_and_its_own_baseline_is_not_followed(tmp_path):
+    """A baseline whose own ``baseline`` points back (or nowhere) is read once, not followed: no endless
+    loop, one extra file per load. A bundled recipe's baseline is found in models/ from anywhere."""
+    (tmp_path / "base.toml").write_text('baseline = "r"\n' + _DENSE_BASE)
+    assert _load(tmp_path, _PRUNED).baseline == "base"
+    (tmp_path / "base.toml").write_text('baseline = "missing"\n' + _DENSE_BASE)
+    assert _load(tmp_path, _PRUNED).baseline == "base"
+    with pytest.raises(ValueError, match="baseline = 'missing' names no recipe"):
+        load_recipe(tmp_path / "base.toml")
+    bundled = _load(tmp_path, _PRUNED.replace('"base"', '"mnist_rows_dense256"').replace("[8]", "[256]"), name="mine")
+    assert bundled.baseline == "mnist_rows_dense256"
+    text = _PRUNED.replace('"base"', '"mnist_rows_dense256"')
+    with pytest.raises(ValueError, match=r"its model.units = \[256\], this recipe's \[8\]"):
+        _load(tmp_path, text, name="mine")
+
+
 def test_override_validates_again(tmp_path):
     r = _load(tmp_path, "[train]\nepochs = 5\n[sparsity]\nl1_begin_epoch = 3\n")
     assert r.override("train", epochs=4).train.epochs == 4 and r.train.epochs == 5
@@ -236,8 +315,12 @@ def test_hls_dicts_for_the_generator_fill_defaults_and_use_the_same_rules():
 
 
 def test_schema_lists_match_the_code_that_uses_them():
+    from pipeline import ir, templating
+    from pipeline.hls import layer as hls_layer
     from pipeline.layers import PRUNE_MODES
     from pipeline.recipes import PRUNE_MODES as SCHEMA_PRUNE_MODES
 
-    assert SCHEMA_PRUNE_MODES == PRUNE_MODES
+    assert SCHEMA_PRUNE_MODES is PRUNE_MODES is ir.PRUNE_MODES == ("state", "output_gate")  # one definition
+    assert hls_layer.check_table_size is ir.check_table_size and not hasattr(templating, "check_table_size")
+    assert [n for n in (32, 64, 100, 1024, 65536, 131072, True, 64.0) if ir.is_table_size(n)] == [64, 1024, 65536]
     assert RANGES[("train", "epochs")] == ("int", 1, float("inf"), False, True)

@@ -36,9 +36,16 @@ from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttrib
 from hls4ml.model.layers import Layer
 
 from pipeline import accelerator, fixed
-from pipeline.ir import SIGMOID_RANGE, TANH_RANGE, lut_values, quantise_threshold  # noqa: F401 (shared with the emulator; re-exported)
+from pipeline.ir import (  # noqa: F401 (shared with the emulator; re-exported)
+    PRUNE_MODES,
+    SIGMOID_RANGE,
+    TANH_RANGE,
+    check_table_size,
+    lut_values,
+    quantise_threshold,
+)
 from pipeline.precision import DEFAULT_CELL, DEFAULT_STATE, DEFAULT_TABLE, exact_accum, to_fixed
-from pipeline.templating import _jinja_env, check_density, check_table_size, render, template_dir  # noqa: F401 (re-exported)
+from pipeline.templating import _jinja_env, check_density, render, template_dir  # noqa: F401 (re-exported)
 
 KERAS_CLASS = "pipeline.layers.SparseStateLSTM"
 
@@ -173,7 +180,7 @@ class SparseStateLSTMLayer(Layer):
         # the kernel's one strategy; unset, hls4ml's auto pipeline style then picks DATAFLOW
         self.model.config.layer_name_strategy[self.name.lower()] = "resource"
         self.set_attr("table_bits", n_bits)
-        if self.get_attr("prune") not in ("state", "output_gate"):
+        if self.get_attr("prune") not in PRUNE_MODES:
             raise ValueError(f"layer {self.name!r}: unknown prune mode {self.get_attr('prune')!r}")
         conv = self.model.config.backend.convert_precision_string
         shape = [self.get_attr("n_timesteps"), h] if self.get_attr("return_sequences") else [h]
