@@ -1,9 +1,9 @@
 """Bit-accurate numpy emulator of the generated accelerator (what the C++ computes, cast for cast).
 
 Built from a `pipeline.ir.ModelIR`: the IR the hls stage saves in the project (`Emulator.from_project`),
-or the one `pipeline.hls.project.extract_ir` reads off an hls4ml `ModelGraph` after conversion (so every
+or the one `pipeline.hls.extract.extract_ir` reads off an hls4ml `ModelGraph` after conversion (so every
 type is the one the C++ gets; see `pipeline.precision`); ``Emulator(model_graph)`` does that extraction
-through the reader `pipeline.hls` registers with `pipeline.ir`. Supported layers: Input, Embedding,
+through the reader `pipeline.hls.register()` gives `pipeline.ir`. Supported layers: Input, Embedding,
 SparseStateLSTM, Dense, Activation(relu, linear). Weights are the raw integers the C-simulation reads:
 hls4ml's decimal text through a double, cast to the weight type (`pipeline.ir.read_weights`, shared
 with the generator, as are the LUTs and the threshold; this module never imports hls4ml or
@@ -393,8 +393,8 @@ def _recipe_of(project: Path) -> str:
 
 class Emulator:
     """Emulate a generated model in both accelerator modes: from its `pipeline.ir.ModelIR` (what the hls
-    stage saves, `from_project`), or from an hls4ml `ModelGraph` (read by `pipeline.hls.project.extract_ir`,
-    registered with `pipeline.ir` when `pipeline.hls` is imported)."""
+    stage saves, `from_project`), or from an hls4ml `ModelGraph` (read by `pipeline.hls.extract.extract_ir`,
+    registered with `pipeline.ir` by `pipeline.hls.register()`, which `generate`/`convert` call)."""
 
     def __init__(self, model: ModelIR | object, force_sequential: bool = False):
         """``model``: a `pipeline.ir.ModelIR`, or an hls4ml ``ModelGraph`` (`pipeline.ir.from_graph`).

@@ -144,14 +144,16 @@ def test_lstm_type_options_are_checked():
 
 
 def test_readme_hls4ml_flow_predict_matches_emulator(tmp_path):
-    """The README's 'bring your own model' flow: plain hls4ml calls after `import pipeline.hls`,
+    """The README's plain-hls4ml flow: hls4ml's own calls after `pipeline.hls.register()`,
     `compile()` (hls4ml's own build_lib.sh) and `predict()` give the emulator's values (up to the float32
     that predict returns)."""
     import hls4ml
 
-    import pipeline.hls  # noqa: F401 - registers SparseStateLSTM
+    import pipeline.hls
     from pipeline.emulator import Emulator
     from pipeline.layers import SparseStateLSTM
+
+    pipeline.hls.register()
 
     keras.utils.set_random_seed(11)
     inp = keras.Input((28, 28))
@@ -321,9 +323,11 @@ def test_hls4ml_flow_with_fold_embeddings(tmp_path):
     `compile()` and `predict()` build and run the folded design, equal to the unfolded emulator."""
     import hls4ml
 
-    import pipeline.hls  # noqa: F401 - registers SparseStateLSTM
+    import pipeline.hls
     from pipeline.emulator import Emulator
     from pipeline.hls.fold import fold_embeddings
+
+    pipeline.hls.register()
 
     model = _lm(threshold=0.01)
     config = hls4ml.utils.config_from_keras_model(model, granularity="name", default_precision="ap_fixed<16,6>")

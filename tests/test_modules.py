@@ -1,6 +1,6 @@
 """Module boundaries: the emulator reads the IR through `pipeline.ir` and never pulls in hls4ml or the
-hls4ml extension (`pipeline.hls`, which registers itself with hls4ml on import); the generator writes
-that IR and never imports the emulator."""
+hls4ml extension (`pipeline.hls`); the generator writes that IR and never imports the emulator; importing
+`pipeline.hls` changes nothing in hls4ml until `pipeline.hls.register()`."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_shared_names_are_one_definition_reexported_by_the_generator():
 
 
 def test_templating_imports_no_hls4ml():
-    """`pipeline.stages._code_digest` (run by ``make results`` per record) reads `template_dir` from here."""
+    """`pipeline.records.code_digest` (run by ``make results`` per record) reads `template_dir` from here."""
     code = "import sys, pipeline.templating\nassert 'hls4ml' not in sys.modules, 'hls4ml'\n"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -83,8 +83,10 @@ def test_hls4ml_extension_is_module_level_and_registered_once():
     for name in ("template_dir", "_jinja_env", "render", "check_density"):
         assert getattr(layer, name) is getattr(templating, name), name
 
-    layer.register()
-    layer.register()
+    import pipeline.hls
+
+    pipeline.hls.register()
+    pipeline.hls.register()
     assert hls4ml.model.layers.layer_map["SparseStateLSTM"] is layer.SparseStateLSTMLayer
     assert type(keras_v3_handlers[layer.KERAS_CLASS]) is layer.SparseStateLSTMHandler
     kernel = str(templating.template_dir() / "nnet_sparse_lstm.h")
@@ -97,3 +99,50 @@ def test_hls4ml_extension_is_module_level_and_registered_once():
                         prefix + "function_template": layer.SparseStateLSTMFunctionTemplate}, ours
         sources = [str(p) for p in backend.get_custom_source().values() if p.name == "nnet_sparse_lstm.h"]
         assert sources == [kernel], sources
+
+
+# ------------------------------------------------------------------------------ hls4ml's global state
+_HLS4ML_STATE = """
+def hls4ml_state():
+    import hls4ml
+    from hls4ml.converters.keras_v3._base import registry as handlers
+    from hls4ml.model.flow.flow import get_flow
+    from hls4ml.model.optimizer.optimizer import optimizer_map
+
+    from pipeline import ir
+
+    state = {"handlers": sorted(handlers), "layers": sorted(hls4ml.model.layers.layer_map),
+             "optimizers": sorted(optimizer_map), "graph_readers": len(ir._GRAPH_READERS)}
+    for name in ("Vivado", "Vitis"):
+        backend = hls4ml.backends.get_backend(name)
+        state[name] = (sorted(backend._get_layer_templates()), sorted(map(str, backend.get_custom_source())),
+                       list(get_flow(name.lower() + ":write")._optimizers))
+    return state
+"""
+
+
+def test_importing_pipeline_hls_leaves_hls4ml_alone_until_register():
+    """In a fresh interpreter: importing every module of `pipeline.hls` changes none of hls4ml's registries; `pipeline.hls.register()` adds SparseStateLSTM (handler, layer,
+    templates, kernel header, the write-time check) and the graph reader; a second call changes nothing."""
+    code = _HLS4ML_STATE + """
+import importlib, pkgutil
+import hls4ml
+before = hls4ml_state()
+import pipeline, pipeline.hls
+for m in pkgutil.iter_modules(pipeline.hls.__path__):
+    importlib.import_module("pipeline.hls." + m.name)
+assert hls4ml_state() == before, "importing changed hls4ml"
+assert "pipeline.layers.SparseStateLSTM" not in before["handlers"] and "SparseStateLSTM" not in before["layers"]
+pipeline.hls.register()
+once = hls4ml_state()
+assert "pipeline.layers.SparseStateLSTM" in once["handlers"] and "SparseStateLSTM" in once["layers"]
+assert once["graph_readers"] == before["graph_readers"] + 1
+for name in ("Vivado", "Vitis"):
+    assert once[name][1] == sorted(set(before[name][1]) | {"nnet_utils/nnet_sparse_lstm.h"}), once[name][1]
+    assert once[name][2][0] == "skiplstm_check_weight_ranges", once[name][2][:2]
+    assert sum("sparsestatelstm" in t for t in once[name][0]) == 2, once[name][0]
+pipeline.hls.register()
+assert hls4ml_state() == once, "a second register() changed hls4ml"
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]

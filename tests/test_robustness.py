@@ -880,7 +880,9 @@ def test_failed_train_stage_leaves_nothing(tmp_path, monkeypatch):
 def _plain_route(model, tmp_path, precision="ap_fixed<16,6>", tweak=None):
     import hls4ml
 
-    import pipeline.hls  # noqa: F401 - registers SparseStateLSTM (and the write-time checks)
+    import pipeline.hls
+
+    pipeline.hls.register()  # SparseStateLSTM and the write-time checks
 
     config = hls4ml.utils.config_from_keras_model(model, granularity="name", default_precision=precision)
     for name, entry in config["LayerName"].items():

@@ -3,19 +3,55 @@ route of the README (``convert_from_keras_model`` + ``write()``/``compile()``).
 
 `register_checks` adds one model pass, ``skiplstm_check_weight_ranges``, at the front of the Vivado and
 Vitis backends' ``write`` flow, so every ``hls_model.write()`` (and ``compile()``, which writes first)
-refuses weights that their types cannot hold (`pipeline.hls.project.check_weight_ranges`) before a file
-is written. `generate`/`convert` run the same check earlier, at conversion, with the Keras layer names.
+refuses weights that their types cannot hold (`check_weight_ranges`) before a file is written. `generate`/`convert` run the same check earlier, at conversion, with the Keras layer names.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 PASS_NAME = "skiplstm_check_weight_ranges"
 _DONE = False
 
 
-def _check(model) -> bool:
-    from pipeline.hls.project import check_weight_ranges
+def check_weight_ranges(hls_model, names: dict[str, str] | None = None) -> None:
+    """Refuse weights that the weight types cannot hold (they would wrap or saturate silently).
 
+    For each weight tensor of each layer (the LUTs excepted: they are quantised into their type by
+    construction), ``max |w|`` must lie in the type's range; the error names the layer, the tensor,
+    max |w| and the type, and suggests a type with enough integer bits."""
+    from pipeline.precision import to_fixed, widen_to_hold
+
+    original = {v: k for k, v in (names or {}).items()}
+    for node in hls_model.get_layers():
+        for key, var in node.weights.items():
+            if key.endswith("_table"):
+                continue
+            try:
+                t = to_fixed(var.type.precision)
+            except ValueError:
+                continue
+            data = np.asarray(var.data, dtype=np.float64)
+            if data.size == 0:
+                continue
+            low, high = float(data.min()), float(data.max())
+            if t.min_value <= low and high <= t.max_value:
+                continue
+            who = f"layer {node.name!r}"
+            if original.get(node.name, node.name) != node.name:
+                who += f" (Keras layer {original[node.name]!r})"
+            wider = widen_to_hold(t, low, high)
+            hint = (f"use a type with at least {wider.integer} integer bits, e.g. {wider.cpp()!r} (the recipe's "
+                    f"hls.precision, or Precision['{key}'] of this layer in the hls4ml config)" if wider else
+                    "no fixed-point type of <= 64 bits holds them; rescale the model")
+            raise ValueError(
+                f"{who}: weight tensor {key!r} has max |w| = {max(abs(low), abs(high)):.6g} (values in "
+                f"[{low:.6g}, {high:.6g}]), beyond the range [{t.min_value:.6g}, {t.max_value:.6g}] of its type "
+                f"{t.cpp()}, which would {'saturate' if t.o_mode != 'AP_WRAP' else 'wrap'} them; {hint}"
+            )
+
+
+def _check(model) -> bool:
     check_weight_ranges(model, getattr(model, "skiplstm_names", None))
     return False  # nothing changed
 

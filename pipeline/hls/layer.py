@@ -1,11 +1,12 @@
 """hls4ml extension for `SparseStateLSTM`: Keras-3 handler, IR layer, Jinja2 templates, kernel source.
 
-The handler, IR layer and templates are module-level classes; import `register` and call it once
-(idempotent) to register them; `pipeline.hls` does so on import. It also registers
-`pipeline.hls.project.extract_ir` with `pipeline.ir`, so ``pipeline.emulator.Emulator(model_graph)``
+The handler, IR layer and templates are module-level classes; importing this module registers nothing.
+`pipeline.hls.register()` (idempotent; `generate` and `convert` call it) registers them with hls4ml, and
+`pipeline.hls.extract.extract_ir` with `pipeline.ir`, so ``pipeline.emulator.Emulator(model_graph)``
 reads an hls4ml graph. After that a Keras author uses the hls4ml calls they know::
 
-    import pipeline.hls  # registers SparseStateLSTM with hls4ml
+    import pipeline.hls
+    pipeline.hls.register()  # SparseStateLSTM with hls4ml (idempotent)
     config = hls4ml.utils.config_from_keras_model(model, granularity="name")
     hls_model = hls4ml.converters.convert_from_keras_model(model, hls_config=config, output_dir=...)
     hls_model.compile(); hls_model.predict(x)
@@ -27,11 +28,9 @@ from __future__ import annotations
 
 import math
 
-import hls4ml
 import numpy as np
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.converters.keras_v3._base import KerasV3LayerHandler
-from hls4ml.converters.keras_v3._base import registry as keras_v3_handlers
 from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
 from hls4ml.model.layers import Layer
 
@@ -260,27 +259,3 @@ class SparseStateLSTMFunctionTemplate(FunctionCallTemplate):
 
 
 TEMPLATES = (SparseStateLSTMConfigTemplate, SparseStateLSTMFunctionTemplate)
-
-_REGISTERED = False
-
-
-def register() -> None:
-    """Register the handler, IR layer, templates and kernel header with hls4ml (idempotent)."""
-    global _REGISTERED
-    if _REGISTERED:
-        return
-    keras_v3_handlers[KERAS_CLASS] = SparseStateLSTMHandler()
-    hls4ml.model.layers.register_layer("SparseStateLSTM", SparseStateLSTMLayer)
-    for backend_name in ("Vivado", "Vitis"):
-        backend = hls4ml.backends.get_backend(backend_name)
-        backend.register_template(SparseStateLSTMConfigTemplate)
-        backend.register_template(SparseStateLSTMFunctionTemplate)
-        backend.register_source(str(template_dir() / "nnet_sparse_lstm.h"))
-    from pipeline.hls.checks import register_checks  # weight ranges at write()/compile(), both routes
-
-    register_checks()
-    from pipeline import ir
-    from pipeline.hls.project import extract_ir  # Emulator(model_graph) reads the graph through it
-
-    ir.register_graph_reader(extract_ir)
-    _REGISTERED = True

@@ -1,8 +1,9 @@
 """Project generation: Keras model -> hls4ml config -> hls4ml project + SkipLSTM csim driver.
 
-`make_config` builds the hls4ml config a recipe's ``[hls]`` section describes; `convert` returns the
-hls4ml `ModelGraph`; `extract_ir` reads off it what the emulator needs (`pipeline.ir.ModelIR`, so the
-emulator sees the very types and integers the C++ gets); `generate` writes ``<root>/<name>/``
+`make_config` builds the hls4ml config a recipe's ``[hls]`` section describes; `convert` registers the
+extension (`pipeline.hls.register`) and returns the hls4ml `ModelGraph`; `extract_ir`
+(`pipeline.hls.extract`) reads off it what the emulator needs (`pipeline.ir.ModelIR`, so the emulator
+sees the very types and integers the C++ gets); `generate` writes ``<root>/<name>/``
 atomically (a failed generation leaves the old project, or none), the IR included
 (``skiplstm_ir.json`` + ``.npz``, `pipeline.ir.save`). The generator never runs the emulator: the
 expected outputs of hls4ml's testbench are the caller's (`write_tb_outputs`).
@@ -21,9 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import ir as model_ir
+from pipeline.hls.checks import check_weight_ranges
+from pipeline.hls.extract import extract_ir  # noqa: F401 (re-exported: the generator's reader of its own graph)
 from pipeline.hls.fold import fold_embeddings
-from pipeline.hls.layer import register, render
+from pipeline.hls.registration import register
 from pipeline.hls.synth_check import check_project
+from pipeline.templating import render
 from pipeline.util import c_name_reserved, check_output_dir, cpp_identifier, replace_dir, shadows_header
 
 SUPPORTED_KERAS = ("InputLayer", "Embedding", "SparseStateLSTM", "Dense")
@@ -139,43 +143,6 @@ def sanitised_model(model):
         if not isinstance(layer, keras.layers.InputLayer) and layer.weights:
             clone.get_layer(names[layer.name]).set_weights(layer.get_weights())
     return clone, names
-
-
-def check_weight_ranges(hls_model, names: dict[str, str] | None = None) -> None:
-    """Refuse weights that the weight types cannot hold (they would wrap or saturate silently).
-
-    For each weight tensor of each layer (the LUTs excepted: they are quantised into their type by
-    construction), ``max |w|`` must lie in the type's range; the error names the layer, the tensor,
-    max |w| and the type, and suggests a type with enough integer bits."""
-    from pipeline.precision import to_fixed, widen_to_hold
-
-    original = {v: k for k, v in (names or {}).items()}
-    for node in hls_model.get_layers():
-        for key, var in node.weights.items():
-            if key.endswith("_table"):
-                continue
-            try:
-                t = to_fixed(var.type.precision)
-            except ValueError:
-                continue
-            data = np.asarray(var.data, dtype=np.float64)
-            if data.size == 0:
-                continue
-            low, high = float(data.min()), float(data.max())
-            if t.min_value <= low and high <= t.max_value:
-                continue
-            who = f"layer {node.name!r}"
-            if original.get(node.name, node.name) != node.name:
-                who += f" (Keras layer {original[node.name]!r})"
-            wider = widen_to_hold(t, low, high)
-            hint = (f"use a type with at least {wider.integer} integer bits, e.g. {wider.cpp()!r} (the recipe's "
-                    f"hls.precision, or Precision['{key}'] of this layer in the hls4ml config)" if wider else
-                    "no fixed-point type of <= 64 bits holds them; rescale the model")
-            raise ValueError(
-                f"{who}: weight tensor {key!r} has max |w| = {max(abs(low), abs(high)):.6g} (values in "
-                f"[{low:.6g}, {high:.6g}]), beyond the range [{t.min_value:.6g}, {t.max_value:.6g}] of its type "
-                f"{t.cpp()}, which would {'saturate' if t.o_mode != 'AP_WRAP' else 'wrap'} them; {hint}"
-            )
 
 
 def check_supported(model) -> None:
@@ -348,72 +315,6 @@ def _make_deterministic(tmp: Path, final: Path, hls_model) -> None:
             text = text.replace(f"'{old_stamp}'", new_stamp).replace(old_stamp, new_stamp)
             text = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("KerasModel:"))
             f.write_text(text, encoding="utf-8")
-
-
-_LSTM_CLASSES = ("SparseStateLSTMLayer", "SparseStateLSTM")
-
-
-def extract_ir(hls_model) -> model_ir.ModelIR:
-    """What the emulator needs of a converted hls4ml ``ModelGraph`` (after `convert`, folding included),
-    as a `pipeline.ir.ModelIR`: per layer the weights as raw integers of their types, read the way the
-    C-simulation reads them (`pipeline.ir.read_weights`), every tensor's type (`pipeline.precision.to_fixed`)
-    and the attributes (sizes, lanes, LUT size, threshold, pruning rule, skip_zeros, token input).
-    Supported layers: Input, Embedding, SparseStateLSTM, Dense / PointwiseConv1D, Activation / ReLU
-    (relu, linear); anything else is a ValueError naming the layer."""
-    from pipeline.ir import LSTMIR, ActivationIR, DenseIR, EmbeddingIR, ModelIR, read_weights
-    from pipeline.precision import to_fixed
-
-    def result_t(node):
-        return to_fixed(node.get_output_variable().type.precision)
-
-    layers = []
-    inputs = []
-    for node in hls_model.get_layers():
-        cls = node.class_name
-        if cls == "Input":
-            inputs.append((node.name, result_t(node), tuple(int(d) for d in node.get_output_variable().shape)))
-        elif cls in _LSTM_CLASSES:
-            layers.append(LSTMIR(
-                name=node.name, n_in=int(node.get_attr("n_in")), units=int(node.get_attr("n_out")),
-                steps=int(node.get_attr("n_timesteps")), lanes=int(node.get_attr("lanes")),
-                return_sequences=bool(node.get_attr("return_sequences")), prune=str(node.get_attr("prune")),
-                prune_last=bool(node.get_attr("prune_last", True)),
-                token_input=bool(node.get_attr("token_input", False)),
-                skip_zeros=bool(node.get_attr("skip_zeros", True)), table_bits=int(node.get_attr("table_bits")),
-                threshold=float(node.get_attr("threshold")),
-                kernel=read_weights(node.get_weights("weight")),
-                recurrent=read_weights(node.get_weights("recurrent_weight")),
-                bias=read_weights(node.get_weights("bias")),
-                sigmoid_table=read_weights(node.get_weights("sigmoid_table")),
-                tanh_table=read_weights(node.get_weights("tanh_table")),
-                accum_t=to_fixed(node.get_attr("accum_t").precision), cell_t=to_fixed(node.get_attr("cell_t").precision),
-                table_t=to_fixed(node.get_attr("table_t").precision), result_t=result_t(node),
-            ))
-        elif cls in ("Dense", "PointwiseConv1D"):
-            pointwise = cls == "PointwiseConv1D"
-            layers.append(DenseIR(
-                name=node.name, n_in=int(node.get_attr("n_chan" if pointwise else "n_in")),
-                n_out=int(node.get_attr("n_filt" if pointwise else "n_out")),
-                width=int(node.get_attr("out_width")) if pointwise else 1, pointwise=pointwise,
-                weight=read_weights(node.get_weights("weight")), bias=read_weights(node.get_weights("bias")),
-                accum_t=to_fixed(node.get_attr("accum_t").precision), result_t=result_t(node),
-            ))
-        elif cls in ("Activation", "ReLU") and node.get_attr("activation", "").lower() in ("relu", "linear"):
-            layers.append(ActivationIR(node.name, node.get_attr("activation").lower(), result_t(node)))
-        elif cls == "Embedding":
-            layers.append(EmbeddingIR(node.name, int(node.get_attr("n_out")),
-                                      read_weights(node.get_weights("embeddings")), result_t(node)))
-        else:
-            raise ValueError(
-                f"layer {node.name!r} ({cls}{', ' + node.get_attr('activation') if cls == 'Activation' else ''}) "
-                f"is not supported by the SkipLSTM emulator; supported: Input, Embedding, SparseStateLSTM, "
-                "Dense, Activation(relu/linear)"
-            )
-    if not inputs:
-        raise ValueError("the hls4ml model has no Input layer")
-    name, input_t, shape = inputs[-1]
-    return ModelIR(name=str(hls_model.config.get_project_name()), input_name=name, input_t=input_t,
-                   input_shape=shape, layers=tuple(layers))
 
 
 TB_INPUTS = "tb_input_features.dat"
