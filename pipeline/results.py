@@ -3,7 +3,7 @@
 A run is a recipe at one of its seeds. For each run with ``<out>/<recipe>/seed<N>/train_metrics.json``
 the rows read the train metrics and the emulate record (fixed-point metric, modelled speedup); nothing
 is re-run: a run whose train or emulate record is missing or stale (other inputs or code, see
-`pipeline.stages.record_status`) is named with the command that brings it up to date. Writes
+`pipeline.records.record_status`) is named with the command that brings it up to date. Writes
 ``docs/results_table.md`` (one row per run) and ``docs/results_seeds.md`` (mean +- sd over the seeds of
 each recipe), ``docs/results_<task>.png`` (state sparsity vs metric, dense runs as horizontal lines) and
 ``docs/results_<task>_gaps.png`` (paired gap to the recipe's ``baseline`` run of the same seed, with the
@@ -54,7 +54,8 @@ def collect(out="out", root="hls_project") -> tuple[list[dict], list[str]]:
     """Rows of every run under ``out/`` whose train and emulate records are up to date, and one line per
     run that has a trained model but a missing or stale record (with the command to bring it up to
     date). Reads records only."""
-    from pipeline.stages import record_status, run_dir
+    from pipeline import records
+    from pipeline.recipes import run_dir
 
     rows, notes = [], []
     for path in sorted(MODELS_DIR.glob("*.toml")):
@@ -70,7 +71,7 @@ def collect(out="out", root="hls_project") -> tuple[list[dict], list[str]]:
             if not (d / "train_metrics.json").is_file():
                 continue
             cmd = f"MODEL={run.name} SEED={seed}"
-            status = {st: record_status(st, run, out, root) for st in ("train", "emulate")}
+            status = {st: records.record_status(st, run, out, root) for st in ("train", "emulate")}
             if status["train"] != "up to date":
                 notes.append(f"{run.name} seed {seed}: train record {status['train']} (make train {cmd})")
                 continue
@@ -88,28 +89,28 @@ CYCLE_MODEL = 2  # pipeline/accelerator.py's schedule since issue 21 (init, x sc
 
 def restate_speedup(row: dict) -> dict:
     """A ledger row measured under an older cycle model, with its speedup restated under the current one
-    from its own numbers: the mean columns per step are ``dense_cols / ideal`` (MACs are proportional to
-    columns), and ``speedup ~= (U + T (dense_cols C + MAC_DEPTH + U + GATE_DEPTH)) / (G + T (m C +
-    MAC_DEPTH + G + GATE_DEPTH))``. The per-step counts were not kept, so a step with no column at all
-    (it pays no stream drain) is not seen: the restated speedup is slightly low. Marked
-    ``speedup_basis = "mean columns"``; rows measured under the current model are exact."""
-    from pipeline import accelerator
+    from its own numbers. The per-step counts were not kept, only the ratio ``ideal`` = dense / sparse
+    MACs, and MACs are proportional to columns, so a sparse step streams ``m = dense_cols / ideal``
+    columns on average (``dense_cols = n_in + H``, or 1 + H for a folded embedding) and
+
+        speedup = cycles(dense_cols, dense) / cycles(m, sparse)
+
+    with ``cycles`` a sequence's cycles at that many columns per step (`pipeline.costs.mean_column_cycles`
+    over `pipeline.accelerator`'s schedule, the recipe's lanes, and its first layer's steps and inputs,
+    `pipeline.network.lstm_input_shape`). A step with no column at all (it pays no stream drain) is not
+    seen: the restated speedup is slightly low. Marked ``speedup_basis = "mean columns"``; rows measured
+    under the current model are exact and returned as they are."""
+    from pipeline import accelerator, costs
+    from pipeline.network import lstm_input_shape
 
     if row.get("cycle_model") == CYCLE_MODEL:
         return row
     recipe = load_recipe(row["recipe"], seed=row["seed"])
-    units, lanes = int(row["units"]), int(recipe.hls.lanes)
-    token = bool(row.get("fold_embedding"))
-    rows_task = recipe.data.name in ("mnist_rows", "fashion_mnist_rows")
-    n_in = 28 if rows_task else int(recipe.model.embedding)
-    steps = 28 if rows_task else int(recipe.data.seq_len)
-    shape = accelerator.LayerShape(n_in, units, lanes, token)
-    dense_cols = shape.dense_cols_x + units
-    mean_cols = dense_cols / float(row["ideal"])
-    c, md, gd = shape.col_cycles, accelerator.MAC_DEPTH, accelerator.GATE_DEPTH
-    g_d, g_s = shape.gate_iters(False), shape.gate_iters(True)
-    dense = g_d + steps * (dense_cols * c + md + g_d + gd)
-    sparse = g_s + steps * (mean_cols * c + md + g_s + gd)
+    steps, n_in = lstm_input_shape(recipe)
+    shape = accelerator.LayerShape(n_in, int(row["units"]), int(recipe.hls.lanes), bool(row.get("fold_embedding")))
+    dense_cols = shape.dense_cols_x + shape.units
+    dense = costs.mean_column_cycles(shape, steps, dense_cols, sparse=False)
+    sparse = costs.mean_column_cycles(shape, steps, dense_cols / float(row["ideal"]), sparse=True)
     return {**row, "speedup_v1": row.get("speedup_v1", row["speedup"]), "speedup": dense / sparse,
             "speedup_basis": "mean columns", "cycle_model": CYCLE_MODEL}
 

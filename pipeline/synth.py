@@ -59,13 +59,13 @@ def latency_beside_model(reports: dict, emulate: dict) -> dict:
     }
 
 
-def run(recipe_name: str, out="out", root="hls_project", seed: int | None = None) -> dict:
+def run(recipe, out="out", root="hls_project", seed: int | None = None) -> dict:
     """Run C synthesis + co-simulation of ``<root>/<recipe>/seed<N>/`` and write
-    ``<out>/<recipe>/seed<N>/synth.json``."""
-    from pipeline.recipes import load_recipe
-    from pipeline.stages import project_dir, run_dir
+    ``<out>/<recipe>/seed<N>/synth.json`` (``recipe``: a `pipeline.recipes.Recipe`, a name or a path)."""
+    from pipeline.recipes import as_recipe, run_dir
+    from pipeline.records import project_dir
 
-    recipe = load_recipe(recipe_name, seed=seed)
+    recipe = as_recipe(recipe, seed)
     project = project_dir(recipe, root)
     if not (project / "build_prj.tcl").is_file():
         raise FileNotFoundError(f"{project}/build_prj.tcl not found: run the hls stage first")

@@ -19,6 +19,7 @@ from pipeline.data import load_dataset
 from pipeline.metrics import task_metric
 from pipeline.network import build_model
 from pipeline.recipes import Recipe, load_recipe, run_dir, run_label
+from pipeline.records import init_model_path, teacher_model_path
 from pipeline.util import atomic_write_text, machine_info, stage
 
 
@@ -49,7 +50,7 @@ def compile_model(model, recipe: Recipe, task: str, total_steps: int = 1) -> Non
     """Compile with Adam at `learning_rate` (``total_steps``: the optimizer steps of the whole run)."""
     import keras
 
-    from pipeline.metrics import BitsPerChar
+    from pipeline.keras_metrics import BitsPerChar
 
     metrics = ["accuracy"] if task == "classify" else [BitsPerChar()]
     model.compile(
@@ -175,35 +176,6 @@ def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = No
           + ", ".join(f"{k} {v:.1%}" for k, v in result["state_sparsity"].items())
           + f" ({metrics['wall_s']} s)")
     return metrics
-
-
-def _trained_model_path(recipe: Recipe, key: str, out: str | Path) -> Path | None:
-    """The trained model a recipe names in ``train.<key>``: for a recipe name, that recipe's run of the
-    same seed, ``<out>/<name>/seed<N>/model.keras``; the path itself for a name ending in ``.keras``;
-    None for "". A missing file is an error naming the value and the command that trains it."""
-    value = getattr(recipe.train, key)
-    if not value:
-        return None
-    path = Path(value) if value.endswith(".keras") else Path(out) / value / f"seed{recipe.seed}" / "model.keras"
-    if not path.is_file():
-        hint = "" if value.endswith(".keras") else f"; train it first: make train MODEL={value} SEED={recipe.seed}"
-        raise FileNotFoundError(f"recipe {recipe.name}: train.{key} model {path} not found{hint}")
-    return path
-
-
-def teacher_model_path(recipe: Recipe, out: str | Path) -> Path | None:
-    """The teacher model of a distilled recipe (``train.teacher``), or None without one.
-
-    A name ending in ``.keras`` is a path; any other name is a recipe whose trained model is
-    ``<out>/<name>/seed<N>/model.keras`` at this run's seed. Missing files and bad weights are errors naming the value (the
-    distillation weight and temperature were checked when the recipe was loaded).
-    """
-    return _trained_model_path(recipe, "teacher", out)
-
-
-def init_model_path(recipe: Recipe, out: str | Path) -> Path | None:
-    """The trained model whose weights start a fine-tuning recipe (``train.init_from``), or None."""
-    return _trained_model_path(recipe, "init_from", out)
 
 
 def _init_weights(model, path: Path) -> None:

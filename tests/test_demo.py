@@ -120,8 +120,10 @@ def test_stage_reruns_when_its_code_changes(demo_run, changed, monkeypatch, caps
     for one stage's code (what editing the emulator or the kernel does) -> that stage runs again."""
     base, recipe, _ = demo_run
     out, root = base / "out", base / "hls"
-    real = stages._code_digest
-    monkeypatch.setattr(stages, "_code_digest", lambda name: real(name) + ("-edited" if name == changed else ""))
+    from pipeline import records
+
+    real = records.code_digest
+    monkeypatch.setattr(records, "code_digest", lambda name: real(name) + ("-edited" if name == changed else ""))
     run = {"hls": lambda: stages.run_hls(str(recipe), out, root), "csim": lambda: stages.run_csim(str(recipe), out, root),
            "emulate": lambda: stages.run_emulate(str(recipe), out, root=root),
            "rtl": lambda: stages.run_rtl(str(recipe), out, root=root)}
@@ -129,12 +131,66 @@ def test_stage_reruns_when_its_code_changes(demo_run, changed, monkeypatch, caps
         run[name]()
         lines = capsys.readouterr().out
         assert (f"{name}: tiny_demo: up to date" in lines) == (name != changed), (name, lines)
-    monkeypatch.setattr(stages, "_code_digest", real)
+    monkeypatch.setattr(records, "code_digest", real)
     run[changed]()  # back to the real digest: runs once more, after which everything is up to date again
     capsys.readouterr()
     for name in run:
         run[name]()
         assert f"{name}: tiny_demo: up to date" in capsys.readouterr().out, name
+
+
+@pytest.mark.slow
+def test_an_hls_edit_reruns_the_hardware_stages_not_training(demo_run, tmp_path, monkeypatch, capsys):
+    """The issue's check, on a trained run: after an [hls] lanes edit the train stage keeps the model (the
+    file's bytes and mtime stay, training is not called), the hls and emulate stages run again with the
+    new lanes; a [train] edit then makes training run."""
+    import pipeline.train
+
+    base, recipe, _ = demo_run
+    out, root = tmp_path / "out", tmp_path / "hls"
+    shutil.copytree(base / "out", out)
+    edited = tmp_path / "tiny_demo.toml"
+    edited.write_text(recipe.read_text().replace("lanes = 8\n", "lanes = 4\n"))
+    model = out / "tiny_demo" / "seed0" / "model.keras"
+    before = (model.read_bytes(), model.stat().st_mtime_ns)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(pipeline.train, "train", no_training)
+    capsys.readouterr()
+    stages.run_train(str(edited), out)
+    project = stages.run_hls(str(edited), out, root)
+    emu = stages.run_emulate(str(edited), out, root=root)
+    lines = capsys.readouterr().out
+    assert "train: tiny_demo: up to date" in lines
+    assert "hls: tiny_demo: up to date" not in lines and "emulate: tiny_demo: up to date" not in lines
+    assert (model.read_bytes(), model.stat().st_mtime_ns) == before
+    manifest = json.loads((project / "skiplstm_manifest.json").read_text())
+    assert [layer["lanes"] for layer in manifest["lstm_layers"]] == [4]
+    assert emu["layers"]["sparse_lstm_0"]["lanes"] == 4
+    edited.write_text(edited.read_text().replace("epochs = 2\n", "epochs = 3\n"))
+    with pytest.raises(AssertionError, match="trained again"):
+        stages.run_train(str(edited), out)
+
+
+def test_demo_loads_the_recipe_once_and_hands_it_to_every_stage(tmp_path, monkeypatch):
+    """`run_demo` validates the recipe once and passes the same `Recipe` to each stage (they take a Recipe
+    or a name)."""
+    from pipeline import recipes
+
+    path = tmp_path / "once.toml"
+    path.write_text(RECIPE)
+    loads = []
+    real = recipes.load_recipe
+    monkeypatch.setattr(recipes, "load_recipe", lambda *a, **k: loads.append(a) or real(*a, **k))
+    seen = {}
+    for name in ("run_train", "run_hls", "run_csim", "run_emulate", "run_rtl", "run_report"):
+        monkeypatch.setattr(stages, name, lambda recipe, *a, _name=name, **k: seen.setdefault(_name, recipe) and path)
+    stages.run_demo(str(path), out=tmp_path / "out", root=tmp_path / "hls")
+    assert len(loads) == 1
+    assert len(seen) == 6 and len({id(r) for r in seen.values()}) == 1
+    assert isinstance(seen["run_train"], recipes.Recipe) and seen["run_train"].name == "once"
 
 
 def test_missing_model_gives_clear_error(tmp_path):

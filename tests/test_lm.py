@@ -89,7 +89,7 @@ def test_reported_bpc_matches_bpc_from_the_logits(lm_run):
 
     import pipeline.layers  # noqa: F401 (registers SparseStateLSTM for loading)
     from pipeline.data import load_ptb_chars
-    from pipeline.metrics import BitsPerChar
+    from pipeline.keras_metrics import BitsPerChar
 
     root, recipe, out, metrics = lm_run
     saved = json.loads((out / "tiny_ptb" / "seed0" / "train_metrics.json").read_text(encoding="utf-8"))

@@ -490,7 +490,7 @@ _EMULATE = {"fixed": {"value": 0.9301}, "speedup": 6.25, "ideal_speedup": 7.5, "
 @pytest.fixture
 def one_run(models, tmp_path, monkeypatch):
     """``out/og/seed0/`` with train and emulate records (og's seed 1 and dense: not trained), and every stage
-    runner of `pipeline.stages` made to fail the test: `collect` reads records only."""
+    runner of `pipeline.stages` made to fail the test: `collect` reads records only (`pipeline.records`)."""
     from pipeline import stages
 
     d = tmp_path / "out" / "og" / "seed0"
@@ -503,7 +503,7 @@ def one_run(models, tmp_path, monkeypatch):
 
 
 def test_collect_reads_the_records_of_up_to_date_runs(one_run, monkeypatch):
-    from pipeline import stages
+    from pipeline import records
     from pipeline.recipes import load_recipe
     from pipeline.results import CYCLE_MODEL, collect
 
@@ -513,7 +513,7 @@ def test_collect_reads_the_records_of_up_to_date_runs(one_run, monkeypatch):
         asked.append((stage, recipe.name, recipe.seed, Path(out), root))
         return "up to date"
 
-    monkeypatch.setattr(stages, "record_status", status)
+    monkeypatch.setattr(records, "record_status", status)
     rows, notes = collect(one_run, "hls_x")
     assert notes == []
     assert sorted(asked) == [("emulate", "og", 0, one_run, "hls_x"), ("train", "og", 0, one_run, "hls_x")]
@@ -529,10 +529,10 @@ def test_collect_reads_the_records_of_up_to_date_runs(one_run, monkeypatch):
 @pytest.mark.parametrize("stale_stage", ["train", "emulate"])
 @pytest.mark.parametrize("state", ["stale", "missing"])
 def test_collect_names_the_command_for_a_stale_or_missing_record(one_run, monkeypatch, stale_stage, state):
-    from pipeline import stages
+    from pipeline import records
     from pipeline.results import collect
 
-    monkeypatch.setattr(stages, "record_status", lambda stage, *a, **k: state if stage == stale_stage else "up to date")
+    monkeypatch.setattr(records, "record_status", lambda stage, *a, **k: state if stage == stale_stage else "up to date")
     rows, notes = collect(one_run)
     assert rows == [] and len(notes) == 1
     assert notes[0].startswith(f"og seed 0: {stale_stage} record {state}")

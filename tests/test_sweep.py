@@ -109,28 +109,132 @@ def test_init_from_and_teacher_follow_the_seed(tmp_path):
     assert init_model_path(load_recipe(path, seed=0), out) == out / "base" / "seed0" / "model.keras"
 
 
-def test_record_status_missing_up_to_date_and_stale(tmp_path):
+def _fake_train(calls: list):
+    """A stand-in for `pipeline.train.train` that records each call and writes a model whose bytes name
+    the call (so a retrained model differs from the one before)."""
+    def fake_train(recipe, out, epochs=None, limit=None):
+        calls.append((recipe.name, recipe.seed))
+        d = run_dir(recipe, out)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "model.keras").write_text(f"weights of training {len(calls)}")
+        metrics = {"seed": recipe.seed, "training": len(calls)}
+        (d / "train_metrics.json").write_text(json.dumps(metrics))
+        return metrics
+
+    return fake_train
+
+
+@pytest.mark.parametrize("edit", [
+    ("lanes = 2", "lanes = 3"), ("test_vectors = 2", "test_vectors = 5"),
+    ("[hls]\n", '[hls]\nprecision = "ap_fixed<18,8>"\nrtl_synth_lanes = 2\ntable_size = 256\n'),
+])
+def test_a_hardware_edit_keeps_the_model_and_its_record(tmp_path, monkeypatch, edit):
+    """Training is keyed by what trains: after an [hls] edit the train stage does not call training, the
+    model's bytes and mtime stay, the train record stays up to date, and the hls-keyed records go stale."""
+    import pipeline.train
+
+    calls = []
+    monkeypatch.setattr(pipeline.train, "train", _fake_train(calls))
+    path, out, root = _recipe(tmp_path), tmp_path / "out", tmp_path / "hls"
+    first = load_recipe(path)
+    stages.run_train(str(path), out=out)
+    model = run_dir(first, out) / "model.keras"
+    before = (model.read_bytes(), model.stat().st_mtime_ns)
+    emulate = stages.record_path("emulate", first, out, root)
+    emulate.write_text(json.dumps({"inputs": stages.stage_key("emulate", first, out, root)}))
+    path.write_text(RECIPE.replace(*edit))
+    run = load_recipe(path)
+    changed = {k for k in run.config() if run.config()[k] != first.config()[k]}
+    assert changed == {"hls"}, changed
+    assert stages.run_train(run, out=out) == {"seed": 0, "training": 1}  # the model of the first training
+    assert calls == [("sw", 0)]
+    assert (model.read_bytes(), model.stat().st_mtime_ns) == before
+    assert stages.record_status("train", run, out, root) == "up to date"
+    assert stages.record_status("emulate", run, out, root) == "stale"
+
+
+@pytest.mark.parametrize("edit", [
+    ("epochs = 1", "epochs = 2"), ("batch_size = 32", "batch_size = 16"), ("units = [6]", "units = [8]"),
+    ("limit = 96", "limit = 64"), ('schedule = "fixed"\nthreshold = 0.0', 'schedule = "fixed"\nthreshold = 0.1'),
+])
+def test_a_training_edit_retrains(tmp_path, monkeypatch, edit):
+    """An edit of [data], [model], [train] or [sparsity] retrains: training is called again and the model
+    replaced; the record is stale until then."""
+    import pipeline.train
+
+    calls = []
+    monkeypatch.setattr(pipeline.train, "train", _fake_train(calls))
+    path, out = _recipe(tmp_path), tmp_path / "out"
+    stages.run_train(str(path), out=out)
+    path.write_text(RECIPE.replace(*edit))
+    run = load_recipe(path)
+    (tmp_path / "orig").mkdir()
+    assert run.config()["hls"] == load_recipe(_recipe(tmp_path / "orig")).config()["hls"]
+    assert stages.record_status("train", run, out) == "stale"
+    assert stages.run_train(run, out=out) == {"seed": 0, "training": 2}
+    assert calls == [("sw", 0), ("sw", 0)]
+    assert (run_dir(run, out) / "model.keras").read_text() == "weights of training 2"
+    assert stages.run_train(run, out=out)["training"] == 2 and len(calls) == 2  # and then it is up to date
+
+
+def test_every_recipe_section_is_either_a_training_or_a_hardware_section():
+    """A new section (e.g. a later [fpga] or [stages]) must be classified: a training section retrains on
+    an edit, a hardware section never does."""
+    from pipeline.recipes import SECTIONS
+    from pipeline.records import HARDWARE_SECTIONS, TRAIN_SECTIONS
+
+    assert set(TRAIN_SECTIONS) == {"data", "model", "train", "sparsity"}
+    assert not set(TRAIN_SECTIONS) & set(HARDWARE_SECTIONS)
+    assert set(TRAIN_SECTIONS) | set(HARDWARE_SECTIONS) == set(SECTIONS)
+
+
+def test_a_train_record_keyed_by_the_whole_recipe_reads_as_its_training_sections(tmp_path):
+    """A train record written before training was keyed by what trains (its ``config`` the whole normalised
+    recipe) is up to date while its training sections are the current ones, whatever its [hls] says:
+    models trained then are not retrained for a hardware edit now."""
+    path, out = _recipe(tmp_path), tmp_path / "out"
+    run = load_recipe(path)
+    d = run_dir(run, out)
+    d.mkdir(parents=True)
+    old = {"config": run.override("hls", lanes=3).config(), "seed": 0, "epochs": None, "limit": None}
+    assert set(old["config"]) == {"data", "model", "train", "sparsity", "hls"}
+    (d / ".train_inputs.json").write_text(json.dumps({"inputs": old}))
+    assert stages.record_status("train", run, out) == "up to date"
+    old["config"]["train"] = {**old["config"]["train"], "epochs": 7}
+    (d / ".train_inputs.json").write_text(json.dumps({"inputs": old}))
+    assert stages.record_status("train", run, out) == "stale"
+
+
+def test_record_status_missing_up_to_date_and_stale(tmp_path, monkeypatch):
     """A record is up to date only while its key (inputs, model, code) is the current one; a comment in
-    the recipe changes nothing, a changed [hls] value makes the hls-keyed records stale."""
+    the recipe changes nothing, a changed [hls] value makes the hls-keyed records stale (not the train
+    record), a retrained model makes them stale too. The train record is written by the train stage and
+    judged up to date by the stage itself not training again."""
+    import pipeline.train
+
+    calls = []
+    monkeypatch.setattr(pipeline.train, "train", _fake_train(calls))
     path = _recipe(tmp_path)
     out, root = tmp_path / "out", tmp_path / "hls"
     run = load_recipe(path, seed=1)
     d = run_dir(run, out)
-    d.mkdir(parents=True)
-    (d / "model.keras").write_text("weights")
     for name in ("train", "emulate"):
         assert stages.record_status(name, run, out, root) == "missing"
-        rec = stages.record_path(name, run, out, root)
-        rec.write_text(json.dumps({"inputs": stages.stage_key(name, run, out, root)}))
-        assert stages.record_status(name, run, out, root) == "up to date"
+    stages.run_train(run, out=out)
+    assert calls == [("sw", 1)] and stages.record_status("train", run, out, root) == "up to date"
+    rec = stages.record_path("emulate", run, out, root)
+    rec.write_text(json.dumps({"inputs": stages.stage_key("emulate", run, out, root)}))
+    assert stages.record_status("emulate", run, out, root) == "up to date"
     path.write_text("# another comment\n" + RECIPE)
     run = load_recipe(path, seed=1)
     assert {n: stages.record_status(n, run, out, root) for n in ("train", "emulate")} == \
         {"train": "up to date", "emulate": "up to date"}
+    stages.run_train(run, out=out)
+    assert calls == [("sw", 1)]  # not trained again
     path.write_text(RECIPE.replace("test_vectors = 2", "test_vectors = 3"))
     run = load_recipe(path, seed=1)
     assert stages.record_status("emulate", run, out, root) == "stale"
-    assert stages.record_status("train", run, out, root) == "stale"  # the normalised recipe is the train key
+    assert stages.record_status("train", run, out, root) == "up to date"  # [hls] does not key training
     (d / "model.keras").write_text("other weights")  # a retrained model: the emulate record is stale too
     path.write_text(RECIPE)
     run = load_recipe(path, seed=1)
@@ -161,7 +265,7 @@ def test_parallel_sweep_gives_the_runs_of_a_serial_sweep(tmp_path):
         for seed in (0, 1):
             model = keras.models.load_model(tmp_path / where / "sw" / f"seed{seed}" / "model.keras", compile=False)
             weights[where, seed] = model.get_weights()
-        assert (tmp_path / "par" / "sw" / "seed0.train.log").is_file() == (where == "par") or where == "serial"
+        assert (tmp_path / where / "sw" / "seed0.train.log").is_file() == (where == "par"), where
     for seed in (0, 1):
         for a, b in zip(weights["serial", seed], weights["par", seed], strict=True):
             np.testing.assert_array_equal(a, b)
