@@ -1,8 +1,8 @@
 # SkipLSTM: train -> hls -> csim -> emulate -> rtl -> report.
-# Every stage takes MODEL=<recipe name in models/> (default: the demo recipe) and OUT=<folder> (default: out).
-# Seeds: SEED=N picks one of the recipe's seeds (default: its first) for train, hls, csim, emulate, rtl,
-# report, demo and synth; `make train SEEDS=0-9 JOBS=2` trains a sweep ("all", "0-9", "0,3,5-7"), JOBS at
-# once. A variable left empty passes no option.
+# The run stages (train, hls, csim, emulate, rtl, report, demo, synth) take MODEL=<recipe name in models/>
+# (default: the demo recipe), SEED=N (one of the recipe's seeds; default: its first) and OUT=<folder>
+# (default: out); results takes OUT only, bench neither. `make train SEEDS=0-9 JOBS=2` trains a sweep
+# ("all", "0-9", "0,3,5-7"), JOBS at once. A variable left empty passes no option.
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -15,7 +15,7 @@ CLI    := $(PY) -m pipeline.cli
 SEED_OPT := $(if $(SEED),--seed $(SEED))
 TRAIN_OPT := $(strip $(SEED_OPT) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(JOBS),--jobs $(JOBS)))
 
-.PHONY: setup yosys test test-fast demo train hls csim emulate rtl report synth bench results fuzz lint clean
+.PHONY: setup tools yosys test test-fast demo train hls csim emulate rtl report synth bench results fuzz lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "== setup: creating $(VENV) and installing the project (one-time, a few minutes)"
@@ -24,19 +24,28 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-# Yosys (the RTL stage's resource estimate) from Debian's package: installed when missing and we are
-# root; otherwise a clear message, and only the resource estimate is skipped (loudly) later.
-yosys:
+# Tools from outside pip, tried once by `make setup` (the stamp $(VENV)/.tools records the attempt, so a
+# stage target never runs apt-get; `make tools` tries again): Yosys from Debian's package (the RTL stage's
+# resource estimate), installed when missing and we are root; otherwise a clear message, and only the
+# resource estimate is skipped (loudly) later.
+$(VENV)/.tools: | $(VENV)/.installed
 	@command -v yosys >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "== setup: installing yosys (apt-get install yosys)"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq yosys >/dev/null) \
-	      || echo "== setup: WARNING: apt-get install yosys failed; the RTL resource estimate will be skipped"; \
+	      || echo "== setup: WARNING: apt-get install yosys failed; the RTL resource estimate will be skipped (make tools tries again)"; \
 	  else \
 	    echo "== setup: WARNING: yosys not found and not root: run 'sudo apt-get install yosys' for the RTL resource estimate"; \
 	  fi; }
+	@touch $@
 
-setup: $(VENV)/.installed yosys
+tools:
+	@rm -f $(VENV)/.tools
+	@$(MAKE) --no-print-directory $(VENV)/.tools
+
+yosys: tools
+
+setup: $(VENV)/.installed $(VENV)/.tools
 
 test: setup
 	$(PY) -m pytest -q tests
@@ -45,7 +54,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests
 
 lint: setup
-	$(PY) -m ruff check pipeline tests
+	$(PY) -m ruff check pipeline tests examples
 
 train: setup
 	$(CLI) train --model $(MODEL) --out $(OUT) $(TRAIN_OPT)

@@ -22,7 +22,7 @@ the fully pruned layer, while the layer's output (``return_sequences=False``: a 
 classifier's readout; or the last element of the sequence) carries every unit of ``o_T * tanh(c_T)``.
 
 ``threshold`` is a non-trainable weight (saved in ``.keras`` files, read by the code generator);
-`pipeline.sparsity.SparsityController` can steer it during training.
+`pipeline.callbacks.SparsityController` can steer it during training.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""State-sparsity schedules, measurement and the threshold controller.
+"""State-sparsity schedules and measurement (the threshold controller that follows a schedule is
+`pipeline.callbacks.SparsityController`).
 
-State sparsity (DESIGN.md section 2) of one layer over a batch of sequences:
+State sparsity of one layer over a batch of sequences: the fraction of the states that feed a recurrent
+product which are exact zeros (each one a weight column the accelerator skips, `pipeline.accelerator`):
 
     sparsity = #{(n, t, k) : h_{t-1}[n, k] == 0, t = 2..T} / (N * (T - 1) * H)
 
