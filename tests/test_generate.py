@@ -234,14 +234,14 @@ def test_folded_embedding_is_bit_identical_and_faster(tmp_path):
                                   np.where(cols > 0, cols * chunks + accelerator.MAC_DEPTH, 0) + gate)
     np.testing.assert_array_equal(folded.traces[0].costs()["dense_cycles"],
                                   (1 + 16) * chunks + accelerator.MAC_DEPTH + gate)
-    from pipeline.stages import _folded_costs  # what `make emulate` reports for an unfolded model
+    from pipeline.costs import folded_totals  # what `make emulate` reports for an unfolded model
 
-    derived, fc = _folded_costs(model, plain.traces), folded.traces[0].costs()
+    derived, fc = folded_totals(plain.traces, has_embedding=True), folded.traces[0].costs()
     assert derived["cycles_sparse"] == fc["sparse_sequence_cycles"].sum() == fc["sparse_cycles"].sum() + 12 * 2
     assert derived["cycles_dense"] == fc["dense_sequence_cycles"].sum()
     pc = plain.traces[0].costs()
     assert derived["speedup"] > pc["dense_sequence_cycles"].sum() / pc["sparse_sequence_cycles"].sum()
-    assert _folded_costs(model, folded.traces) is None  # already folded
+    assert folded_totals(folded.traces, has_embedding=True) is None  # already folded
     manifest = json.loads((project / "skiplstm_manifest.json").read_text())
     (fold,) = manifest["folded_embeddings"]
     assert fold["vocab"] == 50 and fold["embedding_dim"] == 8
