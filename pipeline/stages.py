@@ -322,7 +322,7 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
     if lanes:
         if _shutil.which("yosys") is None:
             stage(f"rtl: {_label(recipe)}: WARNING: yosys not found, resource estimate SKIPPED "
-                  "(apt-get install yosys, or make setup as root)")
+                  "(apt-get install yosys, or make tools as root)")
             report["resources"] = {"skipped": "yosys not found (apt-get install yosys)"}
         else:
             report["resources"] = {}
