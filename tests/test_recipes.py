@@ -168,15 +168,40 @@ def test_seed_selects_one_of_the_seeds(tmp_path):
     assert _load(tmp_path, "").seeds == [0] and _load(tmp_path, "").seed == 0 and _load(tmp_path, "").baseline == ""
 
 
-def test_defaults_fill_in(tmp_path):
+# The documented defaults (README "Recipes", the schema's comments in pipeline/recipes.py), written out:
+# a changed default, or a key added without one written here, fails below instead of silently changing
+# every recipe that leaves the key out.
+DOCUMENTED_DEFAULTS = {
+    "data": {"name": "mnist_rows", "source": "auto", "root": None, "seq_len": 100, "max_train_chars": None,
+             "max_eval_chars": 400000, "limit": None},
+    "model": {"units": [128], "prune": "state", "embedding": 0, "return_sequences": False, "gate_l1": 0.0,
+              "threshold": 0.0, "prune_last": True},
+    "train": {"epochs": 10, "batch_size": 64, "learning_rate": 0.002, "distribute": "none",
+              "max_steps_per_epoch": None, "lr_schedule": "constant", "lr_min_fraction": 0.0, "lr_drop_epoch": 0,
+              "lr_drop_factor": 0.1, "teacher": "", "distill_weight": 1.0, "distill_temperature": 2.0,
+              "init_from": "", "augment_shift": 0},
+    "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9, "begin_epoch": 0,
+                 "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95, "l1_begin_epoch": 0},
+    "hls": {"precision": "ap_fixed<16,6>", "lanes": 32, "test_vectors": 16, "io_type": "io_parallel",
+            "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5, "state_precision": "",
+            "cell_precision": "", "table_precision": "", "accum_precision": "", "fold_embedding": False,
+            "rtl_synth_lanes": 0},
+}
+
+
+def test_defaults_are_the_documented_values(tmp_path):
+    empty = _load(tmp_path, "", name="empty")
+    assert (empty.seeds, empty.seed, empty.baseline) == ([0], 0, "")
+    assert set(SECTIONS) == set(DOCUMENTED_DEFAULTS)
+    for section, values in DOCUMENTED_DEFAULTS.items():
+        assert getattr(empty, section).model_dump() == values, section
+        assert DEFAULTS[section] == values, section  # what callers build partial [hls] dicts from
+    assert empty.config() == DOCUMENTED_DEFAULTS  # numbers compare by value: 5 == 5.0
+    # keys a file sets replace their defaults, the others stay documented values
     r = _load(tmp_path, "[model]\nunits = 8\n[hls]\nlanes = 4\n")
-    assert r.model.units == [8] and r.hls.lanes == 4
-    for section in SECTIONS:
-        for key, default in DEFAULTS[section].items():
-            if (section, key) not in (("model", "units"), ("hls", "lanes")):
-                assert getattr(getattr(r, section), key) == default, (section, key)
-    assert DEFAULTS["train"]["epochs"] == 10 and DEFAULTS["hls"]["precision"] == "ap_fixed<16,6>"
-    assert "seed" not in DEFAULTS["train"]
+    for section, values in DOCUMENTED_DEFAULTS.items():
+        want = {**values, **({"units": [8]} if section == "model" else {}), **({"lanes": 4} if section == "hls" else {})}
+        assert getattr(r, section).model_dump() == want, section
 
 
 def test_config_is_normalised_stable_and_follows_the_values(tmp_path):

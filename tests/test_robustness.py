@@ -179,6 +179,45 @@ def test_generate_refuses_bad_hls_options(change, match, tmp_path):
         hls_project.convert(_model(), {**HLS, **change}, tmp_path / "ir")
 
 
+def _tb(where, value, shape=(3, 2, 3)):
+    x = np.random.RandomState(0).randn(*shape)
+    x[where] = value
+    return x
+
+
+@pytest.mark.parametrize("x, match", [
+    (_tb((1, 0, 2), np.nan), r"tb_inputs\[1, 0, 2\] = nan \(sample 1, step 0, feature 2\)"),
+    (_tb((2, 1, 0), np.inf), r"tb_inputs\[2, 1, 0\] = inf \(sample 2, step 1, feature 0\)"),
+    (_tb((0, 1, 1), -np.inf), r"tb_inputs\[0, 1, 1\] = -inf \(sample 0, step 1, feature 1\)"),
+    # finite in float64, inf as the float32 the testbench reads
+    (_tb((1, 1, 2), 1e39), r"tb_inputs\[1, 1, 2\] = 1e\+39 \(sample 1, step 1, feature 2\), beyond the range of the float32"),
+])
+def test_generate_refuses_non_finite_testbench_inputs(x, match, tmp_path):
+    """The first bad entry (C order) is named; nothing is written: no root for a first generation, the
+    previous project byte for byte otherwise (it used to write ``nan`` into tb_input_features.dat)."""
+    x = x.copy()
+    x[2, 1, 2] = np.nan  # a later bad entry: the message names the first
+    root = tmp_path / "root"
+    with pytest.raises(ValueError, match=r"^tb_inputs must be finite .*" + match):
+        hls_project.generate(_model(), HLS, root, tb_inputs=x)
+    assert not root.exists()
+    good = hls_project.generate(_model(), HLS, root, tb_inputs=np.zeros((3, 2, 3)))
+    before = _digest(root)
+    with pytest.raises(ValueError, match=match):
+        hls_project.generate(_model(), HLS, root, tb_inputs=x)
+    assert _digest(root) == before and sorted(p.name for p in root.iterdir()) == [good.name]
+    with pytest.raises(ValueError, match=match):
+        hls_project.write_tb_data(good, x)
+    assert _digest(root) == before
+
+
+def test_generate_refuses_non_real_testbench_inputs(tmp_path):
+    for x, dtype in ((np.zeros((3, 2, 3), np.complex128), "complex128"), (np.full((3, 2, 3), "1.5"), "<U3")):
+        with pytest.raises(ValueError, match=rf"^tb_inputs must be a real numeric array .*got dtype {dtype}$"):
+            hls_project.generate(_model(), HLS, tmp_path / "root", tb_inputs=x)
+    assert not (tmp_path / "root").exists()
+
+
 def test_hls_options_must_be_a_dict():
     with pytest.raises(TypeError, match="hls options must be a dict"):
         hls_project.check_hls("ap_fixed<16,6>")

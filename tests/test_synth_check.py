@@ -83,6 +83,58 @@ def test_guarded_code_is_allowed():
     assert synth_check.check_kernel(text) == []
 
 
+ANCHOR = "    bool skip = CONFIG_T::skip_zeros;"
+
+
+def _with(code: str) -> str:
+    """The kernel with ``code`` (lines) inserted at the top of the sparse_lstm body."""
+    return _broken(ANCHOR, code + "\n" + ANCHOR)
+
+
+SYNTH = ("std::vector<int> v;", r"uses std::"), ("int *p = new int[4];", r"uses new"), ('printf("%d", 1);', r"uses printf")
+
+
+@pytest.mark.parametrize("bad, pattern", SYNTH)
+@pytest.mark.parametrize("guard", [
+    "#ifdef X\n    int a;\n#else\n    {bad}\n#endif",  # any #if: either branch may be compiled
+    "#ifdef X\n    {bad}\n#else\n    int a;\n#endif",
+    "#ifndef X\n    int a;\n#else\n    {bad}\n#endif",
+    "#if X > 1\n    int a;\n#elif Y\n    int b;\n#else\n    {bad}\n#endif",
+    "#if X > 1\n    int a;\n#elif Y\n    {bad}\n#endif",
+    "#ifndef __SYNTHESIS__\n    int a;\n#else\n    {bad}\n#endif",  # the #else of a C-sim guard is synthesised
+    "#if !defined(__SYNTHESIS__)\n    int a;\n#else\n    {bad}\n#endif",
+    "#ifdef __SYNTHESIS__\n    {bad}\n#else\n    int a;\n#endif",  # the synthesised branch
+    "#if defined(__SYNTHESIS__)\n    {bad}\n#endif",
+    "#ifndef __SYNTHESIS__\n#ifdef X\n    int a;\n#endif\n#else\n#ifdef X\n    int a;\n#else\n    {bad}\n#endif\n#endif",
+    "#ifdef X\n#ifndef __SYNTHESIS__\n    int a;\n#else\n    {bad}\n#endif\n#endif",
+])
+def test_code_that_synthesis_may_compile_is_checked(guard, bad, pattern):
+    problems = synth_check.check_kernel(_with(guard.format(bad=bad)))
+    assert any(re.search(rf"rule 3: .*{pattern} outside", p) for p in problems), problems
+
+
+@pytest.mark.parametrize("bad, pattern", SYNTH)
+@pytest.mark.parametrize("guard", [
+    "#ifndef __SYNTHESIS__\n    {bad}\n#endif",
+    "#if !defined(__SYNTHESIS__)\n    {bad}\n#else\n    int a;\n#endif",
+    "#if !defined __SYNTHESIS__\n    {bad}\n#endif",
+    "#ifdef __SYNTHESIS__\n    int a;\n#else\n    {bad}\n#endif",
+    "#if defined(__SYNTHESIS__)\n    int a;\n#elif X\n    {bad}\n#else\n    {bad}\n#endif",
+    "#ifndef __SYNTHESIS__\n#ifdef X\n    {bad}\n#else\n    {bad}\n#endif\n#endif",  # nested in a C-sim guard
+    "#ifdef X\n    int a;\n#ifndef __SYNTHESIS__\n    {bad}\n#endif\n#else\n#ifdef __SYNTHESIS__\n    int b;\n"
+    "#else\n    {bad}\n#endif\n#endif",
+])
+def test_code_only_c_simulation_compiles_is_not_checked(guard, bad, pattern):
+    assert synth_check.check_kernel(_with(guard.format(bad=bad))) == []
+
+
+def test_strip_csim_only_keeps_what_synthesis_may_compile():
+    text = "\n".join(["#ifdef X", "a", "#else", "b", "#endif", "#ifndef __SYNTHESIS__", "c", "#ifdef Y", "d", "#endif",
+                      "#else", "e", "#ifdef Y", "f", "#else", "g", "#endif", "#endif", "#ifdef __SYNTHESIS__", "h",
+                      "#elif Z", "i", "#else", "j", "#endif", "k"])
+    assert synth_check.strip_csim_only(text).split() == ["a", "b", "e", "f", "g", "h", "k"]
+
+
 def test_broken_project_is_refused(project, tmp_path):
     copy = tmp_path / "p"
     shutil.copytree(project, copy)

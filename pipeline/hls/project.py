@@ -319,6 +319,30 @@ def _make_deterministic(tmp: Path, final: Path, hls_model) -> None:
 
 TB_INPUTS = "tb_input_features.dat"
 TB_OUTPUTS = "tb_output_predictions.dat"
+_TB_AXES = {2: ("sample", "step"), 3: ("sample", "step", "feature")}
+
+
+def check_tb_inputs(x) -> np.ndarray:
+    """``x`` as the float32 array hls4ml's testbench reads (atof, then float), refusing non-numeric and
+    complex arrays and any entry that is NaN or infinite as float32 (a finite float64 beyond float32's
+    range included); the error names the first bad entry in C order, its index and its value."""
+    raw = np.asarray(x)
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"tb_inputs must be a real numeric array (integer or floating point), got dtype {raw.dtype}")
+    with np.errstate(over="ignore"):
+        x32 = raw.astype(np.float32)
+    bad = ~np.isfinite(x32)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = float(raw[index])
+        where = f"tb_inputs[{', '.join(map(str, index))}] = {value!r}"
+        if raw.ndim in _TB_AXES:
+            where += " (" + ", ".join(f"{a} {i}" for a, i in zip(_TB_AXES[raw.ndim], index, strict=True)) + ")"
+        why = (f", beyond the range of the float32 the testbench reads (|x| <= {np.finfo(np.float32).max:.6g})"
+               if np.isfinite(value) else "")
+        raise ValueError(f"tb_inputs must be finite numbers (hls4ml's testbench reads them as float32), got "
+                         f"{where}{why}; {int(bad.sum())} of {bad.size} entries are not")
+    return x32
 
 
 def write_tb_data(project: Path, x, expected=None) -> None:
@@ -326,7 +350,7 @@ def write_tb_data(project: Path, x, expected=None) -> None:
     the inputs ``x`` (N, *input shape) as ``tb_input_features.dat``, one sample a line, ``%.9g``
     (float32 exactly: the testbench reads floats, atof then float -> input_t), and, when given, the
     expected predictions (`write_tb_outputs`). A new input file removes an older predictions file."""
-    x = np.asarray(x, dtype=np.float32)
+    x = check_tb_inputs(x)
     tb = Path(project) / "tb_data"
     tb.mkdir(exist_ok=True)
     np.savetxt(tb / TB_INPUTS, x.reshape(len(x), -1), fmt="%.9g")
@@ -381,7 +405,8 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inp
     atomically.
 
     ``tb_inputs`` (N, *input shape), when given, become hls4ml's ``tb_data/`` test vectors
-    (`write_tb_data`). The generator does not compute expected outputs: pass them as ``tb_outputs``
+    (`write_tb_data`); an entry that is not a finite float32 is refused before anything is written
+    (`check_tb_inputs`). The generator does not compute expected outputs: pass them as ``tb_outputs``
     (N rows, computed from ``np.float32(tb_inputs)``, what the testbench reads) or, usually, write them
     afterwards from the emulator of the written IR::
 
@@ -398,6 +423,8 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inp
     """
     if tb_outputs is not None and tb_inputs is None:
         raise ValueError("tb_outputs need the tb_inputs they belong to")
+    if tb_inputs is not None:
+        tb_inputs = check_tb_inputs(tb_inputs)  # before any folder exists: a refusal leaves nothing behind
     hls = check_hls(hls)
     check_supported(model)
     name = cpp_identifier(name or model.name, prefix="m_")

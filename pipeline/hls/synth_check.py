@@ -11,8 +11,10 @@ and the file):
 2. Every data-dependent loop carries ``LOOP_TRIPCOUNT`` (otherwise csynth reports latency "?"). A loop is
    data-dependent when its bound is not made only of literals, ``CONFIG_T::`` members and ``static
    const`` names of the file.
-3. Nothing outside ``#ifndef __SYNTHESIS__`` guards uses ``std::``, dynamic memory (``new``, ``malloc``)
-   or ``printf``, and no function calls itself.
+3. Nothing that synthesis may compile uses ``std::``, dynamic memory (``new``, ``malloc``) or
+   ``printf``, and no function calls itself. Only ``#ifndef __SYNTHESIS__`` (``#if !defined(...)``)
+   branches and the ``#else`` of ``#ifdef __SYNTHESIS__`` are C-simulation-only; both branches of any
+   other ``#if`` are checked (`strip_csim_only`).
 4. Banking for II=1: ``acc`` partitioned completely in dims 1 (gate) and 2 (lane); ``h_state``,
    ``c_state`` and the per-lane LUT copies (``sig_if``, ``sig_o``, ``tanh_l``) completely in dim 1;
    and the column loop and the gate loop each ``PIPELINE II=1``.
@@ -47,30 +49,61 @@ class Loop:
     children: list[Loop] = field(default_factory=list)
 
 
+_CSIM_ONLY = re.compile(r"!\s*defined\s*(\(\s*__SYNTHESIS__\s*\)|__SYNTHESIS__)")
+_SYNTH_ONLY = re.compile(r"defined\s*(\(\s*__SYNTHESIS__\s*\)|__SYNTHESIS__)")
+
+
+def _guard(directive: str, condition: str) -> str:
+    """What a branch condition says about synthesis: ``"csim"`` (true only in C simulation: ``#ifndef
+    __SYNTHESIS__``, ``!defined(__SYNTHESIS__)``), ``"synth"`` (true only in synthesis) or ``"other"``
+    (either may hold while synthesising; compound conditions count as other, which checks more)."""
+    cond = condition.strip()
+    while cond.startswith("(") and cond.endswith(")"):
+        cond = cond[1:-1].strip()
+    if directive in ("ifdef", "ifndef"):
+        if cond != "__SYNTHESIS__":
+            return "other"
+        return "synth" if directive == "ifdef" else "csim"
+    if _CSIM_ONLY.fullmatch(cond):
+        return "csim"
+    return "synth" if _SYNTH_ONLY.fullmatch(cond) else "other"
+
+
+_DIRECTIVE = re.compile(r"#\s*(ifdef|ifndef|if|elif|else|endif)\b(.*)")
+
+
 def strip_csim_only(text: str) -> str:
-    """``text`` without comments and without ``#ifndef __SYNTHESIS__`` blocks (their ``#else`` kept)."""
+    """``text`` without comments and without the code that only C simulation compiles: a branch under
+    ``#ifndef __SYNTHESIS__`` / ``#if !defined(__SYNTHESIS__)``, and every branch after one taken
+    whenever synthesising (the ``#elif``/``#else`` of ``#ifdef __SYNTHESIS__``). Every branch of any
+    other ``#if``/``#ifdef``/``#ifndef`` chain is kept: which one synthesis compiles depends on macros
+    this check does not know, so each must pass. Nested chains follow the same rules inside kept code."""
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    out, stack = [], []  # stack of (keeping before this #if, dropping this branch)
-    drop = False
+    out = []
+    # one frame per open #if: [the enclosing code is dropped, a branch before this one is always taken
+    # in synthesis, this branch is dropped]
+    stack: list[list[bool]] = []
     for line in text.splitlines():
-        s = line.strip()
-        if s.startswith("#if"):
-            stack.append(drop)
-            if re.match(r"#ifndef\s+__SYNTHESIS__\b", s) or re.match(r"#if\s+!\s*defined\s*\(?\s*__SYNTHESIS__", s):
-                drop = True
-            continue_line = True
-        elif s.startswith("#else") and stack:
-            outer = stack[-1]
-            drop = outer or not drop
-            continue_line = True
-        elif s.startswith("#endif") and stack:
-            drop = stack.pop()
-            continue_line = True
-        else:
-            continue_line = False
-        if not continue_line and not drop:
-            out.append(line)
+        m = _DIRECTIVE.match(line.strip())
+        if m is None:
+            if not (stack and stack[-1][2]):
+                out.append(line)
+            continue
+        directive, condition = m.groups()
+        if directive in ("if", "ifdef", "ifndef"):
+            outer = bool(stack) and stack[-1][2]
+            guard = _guard(directive, condition)
+            stack.append([outer, guard == "synth", outer or guard == "csim"])
+        elif not stack:
+            continue  # an unbalanced #else/#endif: the compiler reports it
+        elif directive == "endif":
+            stack.pop()
+        else:  # elif, else
+            frame = stack[-1]
+            guard = _guard("if", condition) if directive == "elif" else "other"
+            frame[2] = frame[0] or frame[1] or guard == "csim"
+            frame[1] = frame[1] or guard == "synth"
     return "\n".join(out)
 
 
