@@ -17,22 +17,55 @@ One layer with n_in inputs, H units and P lanes (parallel multipliers); P must d
 Per sequence (start to done):
 
     cycles  = INIT + sum_t cycles_t
-    INIT    = G                              acc <- bias, c <- 0, h <- 0, masks cleared, scan of x_0
-    cycles_t = [cols_t > 0] * (cols_t * C + MAC_DEPTH) + G + GATE_DEPTH
+    INIT    = G + INIT_DEPTH                 acc <- bias, c <- 0, h <- 0, masks cleared, scan of x_0
+    cycles_t = [cols_t > 0] * (PICK_DEPTH + cols_t * C + MAC_DEPTH) + G + GATE_DEPTH
     cols_t  = cols_x + cols_h
     cols_x  = nnz(x_t) sparse, n_in dense    (1 in both modes for token input)
     cols_h  = nnz(h_{t-1}) sparse, H dense   (h_0 = 0)
 
-The column stream is one flattened pipelined loop over (column, chunk) per step: it pays its drain
-MAC_DEPTH once per step (when it runs at all), not once per column. MAC_DEPTH = 3 stages after the
-issue stage: the weight word leaves its ROM, the P products are registered, the P accumulators are
-written. The accumulate of word k at iteration i is read again at iteration i + C (same chunk of the
-next column); since P divides H, C = 4H/P >= 4 > ACC_LATENCY = 2 (read, add, write back), so the true
-dependency never stalls the stream and the model has no stall term. GATE_DEPTH = 7 stages after the
-issue stage: LUT indices, LUT reads (i, f, g, o), products f*c and i*g, c_t cast and tanh-index,
-tanh(c_t) read, o*tanh(c_t), cast + threshold + write of h_t and its nonzero mask. The nonzero lists
-are bit masks (h's written P bits per gate iteration, x's P bits per scan iteration) read by a
-priority encoder when a column is picked: compaction costs no cycles beyond G.
+The depths are not typed in: each is the sum of the register stages of the pipeline it drains, named
+below, and the RTL twin (pipeline/rtl, templates/rtl) is built stage for stage from the same numbers
+(its Verilator runs measure every step against this formula, and its accumulator monitor measures
+ACC_LATENCY). Stage k of a pipeline is the k-th cycle after its issue cycle; a "latency" L means a
+value presented in cycle c is available in cycle c + L.
+
+    ROM_LATENCY   = 2  block RAM read: address sampled, then the block RAM's own output register
+                       (ECP5 DP16KD REGMODE OUTREG; without it the clock-to-out alone is ~5.6 ns)
+    MUL_LATENCY   = 3  multiplier: input, pipeline and output registers (ECP5 MULT18X18D; an operand
+                       of 19..35 bits: two multipliers with input and output registers, then the sum)
+    X_LATENCY     = 2  the sequence buffer's read (registered address -> registered data)
+
+    PICK_DEPTH = 4     the column picker, a 4-stage pipeline run one column ahead of the stream:
+                       P0 lowest mask word with a pending bit, P1 that word's bits and the operand row
+                       read, P2 lowest pending bit (and m & (m - 1), the word without it), P3 write-back,
+                       operand and ROM base address. A step's first column waits for it; every later
+                       column was picked while the one before it streamed (C >= 4 cycles).
+    MAC_DEPTH  = ROM_LATENCY + MUL_LATENCY + 1 = 6
+                       after the last issue: weight word out of its ROM (2), product (3), then one
+                       stage that reads the accumulator and adds (stage 5) and one that casts and
+                       writes it (stage 6); the gate stage reads the accumulators in the next cycle.
+    ACC_LATENCY = ACC_WRITE_STAGE - ACC_READ_STAGE + 1 = 2
+                       cycles from reading an accumulator word to its new value being readable. The
+                       same word is read again C cycles later (the same chunk of the next column), so
+                       the stream needs C >= ACC_LATENCY: true for every legal P (P | H gives C >= 4).
+    GATE_DEPTH = 18    after the last gate issue: G1 LUT indices; G2-G3 LUT reads (ROM_LATENCY); G4
+                       multiplier inputs f, c_{t-1}, i, g (and o > tau for output-gate pruning); G5-G6
+                       f*c and i*g (MUL_LATENCY); G7 f*c + i*g; G8 cast to c_t and write; G9 tanh index;
+                       G10-G11 tanh(c_t) read; G12 multiplier inputs o, tanh(c_t); G13-G14 o*tanh(c_t);
+                       G15 cast to h_t; G16 threshold (state pruning) and the nonzero bit; G17 write of
+                       h_t, its mask bits and the output; one more cycle in which the step's "any
+                       column pending" flags are complete for the next step's decision.
+    INIT_DEPTH = X_LATENCY + 3 = 5
+                       after INIT's G issue cycles: the scan of x_0's last word (address registered,
+                       X_LATENCY, nonzero bits registered, mask and flags written), then the decision.
+
+The column stream is one flattened pipelined loop over (column, chunk) per step: it pays its picker
+fill PICK_DEPTH and its drain MAC_DEPTH once per step (when it runs at all), not once per column.
+The nonzero lists are bit masks (h's written P bits per gate iteration, x's P bits per scan
+iteration) read by the picker: compaction costs no cycles beyond G. How the depths moved (issue 28):
+the first RTL (MAC_DEPTH 3, GATE_DEPTH 7, no PICK_DEPTH or INIT_DEPTH) picked a column, read its
+operand and added the ROM base address in one cycle, multiplied without the multiplier's registers and
+read block RAM without its output register, which set its clock (docs/ACCELERATOR.md, "Timing").
 
 MACs and weight-word reads per step are ``4H * cols_t`` (each weight used once per step).
 
@@ -54,9 +87,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAC_DEPTH = 3  # column-stream stages after issue: ROM word out, products registered, accumulators written
-GATE_DEPTH = 7  # gate stages after issue (see the module docstring)
-ACC_LATENCY = 2  # cycles from reading an accumulator word to writing it back (must be < C; C >= 4)
+ROM_LATENCY = 2  # block RAM: address sampled, data out of the output register (module docstring)
+MUL_LATENCY = 3  # multiplier: input, pipeline and output registers
+X_LATENCY = 2  # sequence buffer read: registered address -> registered data
+PICK_DEPTH = 4  # column picker stages P0..P3 before a step's first issue
+ACC_READ_STAGE = ROM_LATENCY + MUL_LATENCY  # stage after issue that reads the accumulator and adds
+ACC_WRITE_STAGE = ACC_READ_STAGE + 1  # stage after issue that casts and writes it
+MAC_DEPTH = ACC_WRITE_STAGE  # column-stream drain after the last issue
+ACC_LATENCY = ACC_WRITE_STAGE - ACC_READ_STAGE + 1  # read of a word -> its new value readable (C >= this)
+# gate stages after issue: index cast (1), LUT read (ROM_LATENCY), multiplier inputs (1), f*c, i*g
+# (MUL_LATENCY - 1 more), sum (1), cell cast + write (1), tanh index (1), tanh read (ROM_LATENCY),
+# multiplier inputs (1), o*tanh (MUL_LATENCY - 1 more), result cast (1), threshold (1), write (1),
+# flags complete (1)
+GATE_DEPTH = 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + 1
+INIT_DEPTH = X_LATENCY + 3  # scan of x_0's last word: address, X_LATENCY, nonzero bits, mask write
 E_MAC_PJ = 1.0
 E_READ_PJ = 5.0
 GATE_MULS = 3
@@ -120,14 +164,15 @@ class LayerShape:
         return max(self.unit_iters, self.scan_iters) if sparse else self.unit_iters
 
     def init_cycles(self, sparse: bool) -> int:
-        """INIT = G, once per sequence."""
-        return self.gate_iters(sparse)
+        """INIT = G + INIT_DEPTH, once per sequence."""
+        return self.gate_iters(sparse) + INIT_DEPTH
 
 
 def step_cycles(shape: LayerShape, cols_x, cols_h, sparse: bool):
-    """cycles_t = [cols > 0] (cols * C + MAC_DEPTH) + G + GATE_DEPTH, cols = cols_x + cols_h (vectorised)."""
+    """cycles_t = [cols > 0] (PICK_DEPTH + cols * C + MAC_DEPTH) + G + GATE_DEPTH, cols = cols_x + cols_h
+    (vectorised)."""
     cols = np.asarray(cols_x, np.int64) + np.asarray(cols_h, np.int64)
-    stream = np.where(cols > 0, cols * shape.col_cycles + MAC_DEPTH, 0)
+    stream = np.where(cols > 0, PICK_DEPTH + cols * shape.col_cycles + MAC_DEPTH, 0)
     return stream + shape.gate_iters(sparse) + GATE_DEPTH
 
 

@@ -3,12 +3,13 @@
 // Schedule per sequence (cycle model in pipeline/accelerator.py; P lanes, P | H, C = 4H/P chunks per
 // column, U = H/P gate iterations, XS = ceil(n_in/P) scan iterations, G = max(U, XS) in sparse mode,
 // U in dense mode):
-//   InitLoop   (G iterations):  acc <- bias, c <- 0, h <- 0, h mask <- 0; sparse: x_0's nonzero mask,
-//                               P inputs per iteration.
+//   InitLoop   (G iterations, drain INIT_DEPTH): acc <- bias, c <- 0, h <- 0, h mask <- 0; sparse: x_0's
+//                               nonzero mask, P inputs per iteration.
 //   per step t:
-//   StreamLoop (cols * C iterations, one flattened pipeline over (column, chunk), drain MAC_DEPTH):
-//                               at chunk 0 a priority encoder picks the next column, x mask first, then
-//                               the h mask (ascending; every column in dense mode); then
+//   StreamLoop (cols * C iterations, one flattened pipeline over (column, chunk), fill PICK_DEPTH and
+//                               drain MAC_DEPTH): at chunk 0 a priority encoder picks the next column, x
+//                               mask first, then the h mask (ascending; every column in dense mode), and
+//                               m & (m - 1) clears it (the encoder is not in the mask's recurrence); then
 //                               acc[g][lane][a] += W[j][chunk*P + lane] * v_j, P lanes per iteration.
 //   GateLoop   (G iterations, drain GATE_DEPTH): P units per iteration: i, f, o = sigmoid LUT, g = tanh
 //                               LUT (per-lane table copies), c_t = f*c + i*g, h_t = o * tanh(c_t),
@@ -65,8 +66,10 @@ struct sparse_lstm_config {
     static const bool prune_last = true; // false: the last step's h_T is not pruned (it feeds no recurrent product)
     static const bool token_input = false;
     static const bool return_sequences = false;
-    static const unsigned mac_depth = 3;
-    static const unsigned gate_depth = 7;
+    static const unsigned init_depth = 5;
+    static const unsigned pick_depth = 4;
+    static const unsigned mac_depth = 6;
+    static const unsigned gate_depth = 18;
     static const unsigned acc_latency = 2;
     static const unsigned stream_avg = 1; // LOOP_TRIPCOUNT avg of StreamLoop, from the measured sparsity
     static const unsigned stream_max = 1; // (input columns + H) * C: every column streamed
@@ -123,9 +126,11 @@ template <class index_T, unsigned BITS, class data_T> inline ap_uint<BITS> spars
     return code ^ (ap_uint<BITS>(1) << (BITS - 1));
 }
 
-// The lowest set bit of mask[0:N) (N if none): a priority encoder, one level of logic per bit in C,
-// a log-depth tree after synthesis.
-template <unsigned N, class index_T> inline index_T sparse_lstm_first_set(const bool mask[N]) {
+// The lowest set bit of mask (N if none): a priority encoder, one level of logic per bit in C, a
+// log-depth tree after synthesis. It only reads the mask: the caller clears the bit with
+// mask & (mask - 1), so the mask's loop-carried recurrence is one subtraction and an AND, not the
+// encoder (the RTL twin's picker does the same).
+template <unsigned N, class index_T> inline index_T sparse_lstm_first_set(const ap_uint<N> &mask) {
     #pragma HLS INLINE
 #ifndef __SYNTHESIS__
     // C-simulation: the same result, found by an early-exit scan (csim speed only)
@@ -146,7 +151,8 @@ PriorityEncoder:
 // One lane of the x scan: x_t[j]'s nonzero bit into the mask and the column count (j < n_in; nothing
 // for token input, whose one column is the token's row).
 template <class data_T, typename CONFIG_T>
-inline void sparse_lstm_scan_x(data_T *data, unsigned t, unsigned j, bool *x_mask, typename CONFIG_T::count_t &x_count) {
+inline void sparse_lstm_scan_x(data_T *data, unsigned t, unsigned j, ap_uint<CONFIG_T::token_input ? 1 : CONFIG_T::n_in> &x_mask,
+                              typename CONFIG_T::count_t &x_count) {
     #pragma HLS INLINE
     if (CONFIG_T::token_input || j >= CONFIG_T::n_in) return;
     const bool nz = data[t * CONFIG_T::n_in + j] != 0;
@@ -168,13 +174,16 @@ void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CON
     static const unsigned T = CONFIG_T::n_timesteps;
     static const unsigned N_TAB = CONFIG_T::table_size;
     static const unsigned C = 4 * H / P;                              // chunks per column
+    static const unsigned acc_distance = C; // StreamLoop iterations between two updates of one acc word
     static const unsigned U = H / P;                                  // gate iterations
     static const unsigned XS = CONFIG_T::token_input ? 0 : (N_IN + P - 1) / P; // x-scan iterations
     static const unsigned G_SPARSE = U > XS ? U : XS;
     static const unsigned X_COLS = CONFIG_T::token_input ? 1 : N_IN; // input columns in dense mode
     static const unsigned X_MASK = CONFIG_T::token_input ? 1 : N_IN;
     static_assert(H % P == 0, "n_lanes must divide n_state (pipeline.accelerator.check_lanes)");
-    static_assert(C > CONFIG_T::acc_latency, "the accumulator's read-to-write latency must be below C = 4H/P");
+    // acc_latency: cycles from reading an accumulator word to its new value being readable, measured in
+    // the RTL twin (pipeline.accelerator.ACC_LATENCY); the word comes back C iterations later.
+    static_assert(acc_distance >= CONFIG_T::acc_latency, "the accumulator's read-to-write latency must not exceed C = 4H/P");
     #pragma HLS ARRAY_RESHAPE variable=kernel cyclic factor=CONFIG_T::n_lanes
     #pragma HLS ARRAY_RESHAPE variable=recurrent_kernel cyclic factor=CONFIG_T::n_lanes
     #pragma HLS ARRAY_PARTITION variable=bias complete
@@ -220,10 +229,8 @@ void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CON
     #pragma HLS ARRAY_PARTITION variable=h_state complete dim=1
     typename CONFIG_T::cell_t c_state[P][U];
     #pragma HLS ARRAY_PARTITION variable=c_state complete dim=1
-    bool h_mask[H]; // nonzero entries of h_{t-1}
-    #pragma HLS ARRAY_PARTITION variable=h_mask complete
-    bool x_mask[X_MASK] = {false}; // nonzero entries of x_t (registers: cleared on entry, in parallel)
-    #pragma HLS ARRAY_PARTITION variable=x_mask complete
+    ap_uint<H> h_mask = 0;      // nonzero entries of h_{t-1} (a register)
+    ap_uint<X_MASK> x_mask = 0; // nonzero entries of x_t (a register)
     typename CONFIG_T::count_t h_count = 0, x_count = 0;
 
     const typename CONFIG_T::threshold_t threshold = CONFIG_T::threshold();
@@ -252,6 +259,7 @@ InitLoop:
 #endif
     }
 #ifndef __SYNTHESIS__
+    sparse_lstm_cycles() += CONFIG_T::init_depth; // the x_0 scan's last mask word lands
     const unsigned long init_cycles = sparse_lstm_cycles() - cycles_at_start;
 #endif
 
@@ -276,13 +284,17 @@ StepLoop:
         typename CONFIG_T::col_t j = 0;
         bool is_x = true, live = true;
         typename CONFIG_T::mac_value_t value = 0;
+#ifndef __SYNTHESIS__
+        if (n_iter > 0) sparse_lstm_cycles() += CONFIG_T::pick_depth; // the picker's fill for the first column
+#endif
     StreamLoop:
         for (typename CONFIG_T::iter_t i = 0; i < n_iter; i++) {
             #pragma HLS PIPELINE II=1
             #pragma HLS LOOP_TRIPCOUNT min=0 max=CONFIG_T::stream_max avg=CONFIG_T::stream_avg
-            // acc[g][lane][a] is written by this iteration and read again C iterations later (the same
-            // chunk of the next column); C = 4H/P >= 4 > acc_latency (static_assert above).
-            #pragma HLS DEPENDENCE variable=acc inter false
+            // acc[g][lane][a] written by this iteration is read again exactly C iterations later (the same
+            // chunk of the next column): the true dependence distance, stated as such, so the scheduler
+            // keeps II=1 when its accumulate latency is within C and is correct (a larger II) if not.
+            #pragma HLS DEPENDENCE variable=acc inter RAW distance=acc_distance true
             if (chunk == 0) {
                 is_x = col < cols_x;
                 if (CONFIG_T::token_input && is_x) {
@@ -292,12 +304,12 @@ StepLoop:
                     value = 1;
                 } else if (is_x) {
                     j = skip ? sparse_lstm_first_set<X_MASK, typename CONFIG_T::col_t>(x_mask) : (typename CONFIG_T::col_t)col;
-                    if (skip) x_mask[j] = false;
+                    if (skip) x_mask &= x_mask - 1; // clears bit j, the lowest set one
                     value = data[t * N_IN + j];
                     live = true;
                 } else {
                     j = skip ? sparse_lstm_first_set<H, typename CONFIG_T::col_t>(h_mask) : (typename CONFIG_T::col_t)(col - cols_x);
-                    if (skip) h_mask[j] = false;
+                    if (skip) h_mask &= h_mask - 1; // clears bit j, the lowest set one
                     value = h_state[j % P][j / P];
                     live = true;
                 }

@@ -228,16 +228,16 @@ def test_folded_embedding_is_bit_identical_and_faster(tmp_path):
     # inputs takes ceil(8/8) = 1 <= U iterations, so G = 2 in every case here
     chunks, gate = 64 // 8, 16 // 8 + accelerator.GATE_DEPTH
     np.testing.assert_array_equal(folded.traces[0].costs()["sparse_cycles"],
-                                  (1 + nnz_h) * chunks + accelerator.MAC_DEPTH + gate)
+                                  accelerator.PICK_DEPTH + (1 + nnz_h) * chunks + accelerator.MAC_DEPTH + gate)
     cols = plain.traces[0].nnz_x + nnz_h
     np.testing.assert_array_equal(plain.traces[0].costs()["sparse_cycles"],
-                                  np.where(cols > 0, cols * chunks + accelerator.MAC_DEPTH, 0) + gate)
+                                  np.where(cols > 0, accelerator.PICK_DEPTH + cols * chunks + accelerator.MAC_DEPTH, 0) + gate)
     np.testing.assert_array_equal(folded.traces[0].costs()["dense_cycles"],
-                                  (1 + 16) * chunks + accelerator.MAC_DEPTH + gate)
+                                  accelerator.PICK_DEPTH + (1 + 16) * chunks + accelerator.MAC_DEPTH + gate)
     from pipeline.costs import folded_totals  # what `make emulate` reports for an unfolded model
 
     derived, fc = folded_totals(plain.traces, has_embedding=True), folded.traces[0].costs()
-    assert derived["cycles_sparse"] == fc["sparse_sequence_cycles"].sum() == fc["sparse_cycles"].sum() + 12 * 2
+    assert derived["cycles_sparse"] == fc["sparse_sequence_cycles"].sum() == fc["sparse_cycles"].sum() + 12 * (2 + accelerator.INIT_DEPTH)
     assert derived["cycles_dense"] == fc["dense_sequence_cycles"].sum()
     pc = plain.traces[0].costs()
     assert derived["speedup"] > pc["dense_sequence_cycles"].sum() / pc["sparse_sequence_cycles"].sum()

