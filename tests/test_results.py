@@ -408,10 +408,10 @@ fold_embedding = true
 
 
 def test_restate_speedup_against_rows_worked_by_hand(models):
-    """pipeline/accelerator.py's cycle model, cycles = INIT + sum_t ([cols_t > 0] (cols_t C + MAC_DEPTH) + G
-    + GATE_DEPTH) with INIT = G, worked by hand for two tiny runs whose every step streams the row's
+    """pipeline/accelerator.py's cycle model, cycles = INIT + sum_t ([cols_t > 0] (PICK_DEPTH + cols_t C +
+    MAC_DEPTH) + G + GATE_DEPTH) with INIT = G + INIT_DEPTH, worked by hand for two tiny runs whose every step streams the row's
     mean columns (dense columns / ideal); the pipeline depths by name, the rest in numbers."""
-    from pipeline.accelerator import GATE_DEPTH, MAC_DEPTH
+    from pipeline.accelerator import GATE_DEPTH, INIT_DEPTH, MAC_DEPTH, PICK_DEPTH
     from pipeline.results import CYCLE_MODEL, restate_speedup
 
     (models / "tiny_rows.toml").write_text(_TINY_ROWS)
@@ -419,8 +419,8 @@ def test_restate_speedup_against_rows_worked_by_hand(models):
     # row-MNIST: T = 28 steps of 28 pixels; H = 8, P = 4: C = 4H/P = 8 cycles a column, U = H/P = 2 and
     # XS = ceil(28/4) = 7 scan iterations, so G = max(U, XS) = 7 sparse, U = 2 dense. Dense streams
     # 28 + 8 = 36 columns a step; ideal 4 is 36 / 4 = 9 columns a step sparse.
-    dense = 2 + 28 * (36 * 8 + MAC_DEPTH + 2 + GATE_DEPTH)
-    sparse = 7 + 28 * (9 * 8 + MAC_DEPTH + 7 + GATE_DEPTH)
+    dense = 2 + INIT_DEPTH + 28 * (PICK_DEPTH + 36 * 8 + MAC_DEPTH + 2 + GATE_DEPTH)
+    sparse = 7 + INIT_DEPTH + 28 * (PICK_DEPTH + 9 * 8 + MAC_DEPTH + 7 + GATE_DEPTH)
     old = _row("tiny_rows", 0, 0.9, units=8, ideal=4.0, speedup=3.0, cycle_model=1)
     new = restate_speedup(old)
     assert new["speedup"] == pytest.approx(dense / sparse, rel=1e-12)
@@ -429,8 +429,8 @@ def test_restate_speedup_against_rows_worked_by_hand(models):
     assert kept == {k: v for k, v in old.items() if k not in ("speedup", "cycle_model")}
     # a folded-embedding LM: one token column a step in both modes and no x scan (XS = 0), so G = U = 2
     # both ways; T = seq_len = 5; dense 1 + 8 = 9 columns a step, ideal 3 is 3 a step sparse
-    dense = 2 + 5 * (9 * 8 + MAC_DEPTH + 2 + GATE_DEPTH)
-    sparse = 2 + 5 * (3 * 8 + MAC_DEPTH + 2 + GATE_DEPTH)
+    dense = 2 + INIT_DEPTH + 5 * (PICK_DEPTH + 9 * 8 + MAC_DEPTH + 2 + GATE_DEPTH)
+    sparse = 2 + INIT_DEPTH + 5 * (PICK_DEPTH + 3 * 8 + MAC_DEPTH + 2 + GATE_DEPTH)
     lm = _row("tiny_lm", 0, 2.0, metric="bpc", units=8, ideal=3.0, speedup=2.0, cycle_model=1, fold_embedding=True)
     assert restate_speedup(lm)["speedup"] == pytest.approx(dense / sparse, rel=1e-12)
     # a row measured under the current model is exact already
