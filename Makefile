@@ -1,5 +1,5 @@
 # SkipLSTM: train -> hls -> csim -> emulate -> rtl -> report.
-# The run stages (train, hls, csim, emulate, rtl, report, demo, synth) take MODEL=<recipe name in models/>
+# The run stages (train, hls, csim, emulate, rtl, pnr, report, demo, synth) take MODEL=<recipe name in models/>
 # (default: the demo recipe), SEED=N (one of the recipe's seeds; default: its first) and OUT=<folder>
 # (default: out); results takes OUT only, bench neither. `make train SEEDS=0-9 JOBS=2` trains a sweep
 # ("all", "0-9", "0,3,5-7"), JOBS at once. A variable left empty passes no option.
@@ -15,7 +15,7 @@ CLI    := $(PY) -m pipeline.cli
 SEED_OPT := $(if $(SEED),--seed $(SEED))
 TRAIN_OPT := $(strip $(SEED_OPT) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(JOBS),--jobs $(JOBS)))
 
-.PHONY: setup tools yosys test test-fast demo train hls csim emulate rtl report synth bench results fuzz lint clean
+.PHONY: setup tools yosys test test-fast demo train hls csim emulate rtl pnr report synth bench results fuzz lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "== setup: creating $(VENV) and installing the project (one-time, a few minutes)"
@@ -70,6 +70,9 @@ emulate: setup
 
 rtl: setup
 	$(CLI) rtl --model $(MODEL) --out $(OUT) $(SEED_OPT)
+
+pnr: setup
+	$(CLI) pnr --model $(MODEL) --out $(OUT) $(SEED_OPT)
 
 report: setup
 	$(CLI) report --model $(MODEL) --out $(OUT) $(SEED_OPT)

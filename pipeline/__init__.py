@@ -16,8 +16,9 @@ The public surface, one import away (``import pipeline``; then ``pipeline.<name>
                Emulator                                        bit-accurate numpy emulator
                simulate_csim, compare                          g++ C-simulation; csim vs emulator
                simulate_rtl                                    Verilog twin in Verilator vs emulator
+               place_and_route                                 each layer on an ECP5: Fmax, latency, bitstreams
     recipes    load_recipe, Recipe                             typed, frozen task recipes (models/)
-    stages     run_train, run_sweep, run_hls, run_csim, run_emulate, run_rtl, run_report, run_demo,
+    stages     run_train, run_sweep, run_hls, run_csim, run_emulate, run_rtl, run_pnr, run_report, run_demo,
                run_synth, run_results, record_status
 
 Every name is imported on first use (a module ``__getattr__``): ``import pipeline`` and
@@ -62,6 +63,8 @@ _PUBLIC = {
     "run_csim": ("pipeline.stages", "run_csim"),
     "run_emulate": ("pipeline.stages", "run_emulate"),
     "run_rtl": ("pipeline.stages", "run_rtl"),
+    "run_pnr": ("pipeline.stages", "run_pnr"),
+    "place_and_route": ("pipeline.rtl.pnr", "run_model"),
     "run_report": ("pipeline.stages", "run_report"),
     "run_demo": ("pipeline.stages", "run_demo"),
     "run_synth": ("pipeline.synth", "run"),

@@ -40,11 +40,14 @@ value presented in cycle c is available in cycle c + L.
                        read, P2 lowest pending bit (and m & (m - 1), the word without it), P3 write-back,
                        operand and ROM base address. A step's first column waits for it; every later
                        column was picked while the one before it streamed (C >= 4 cycles).
-    MAC_DEPTH  = ROM_LATENCY + MUL_LATENCY + 1 = 6
-                       after the last issue: weight word out of its ROM (2), product (3), then one
-                       stage that reads the accumulator and adds (stage 5) and one that casts and
-                       writes it (stage 6); the gate stage reads the accumulators in the next cycle.
-    ACC_LATENCY = ACC_WRITE_STAGE - ACC_READ_STAGE + 1 = 2
+    MAC_DEPTH  = WEIGHT_LATENCY + 1 + MUL_LATENCY + 2 = 9
+                       after the last issue: the weight word out of its ROM (WEIGHT_LATENCY = 3: the
+                       block RAM's two, then the word of the selected row registered once more, as the
+                       weights travel across the part to the lanes), the lane's own input register (1),
+                       the product (3), then one stage that reads the accumulator (stage 7), one that
+                       adds (stage 8) and one that casts and writes it (stage 9); the gate stage reads
+                       the accumulators in the next cycle.
+    ACC_LATENCY = ACC_WRITE_STAGE - ACC_READ_STAGE + 1 = 3
                        cycles from reading an accumulator word to its new value being readable. The
                        same word is read again C cycles later (the same chunk of the next column), so
                        the stream needs C >= ACC_LATENCY: true for every legal P (P | H gives C >= 4).
@@ -88,23 +91,30 @@ from dataclasses import dataclass
 import numpy as np
 
 ROM_LATENCY = 2  # block RAM: address sampled, data out of the output register (module docstring)
+WEIGHT_LATENCY = ROM_LATENCY + 1  # weight ROMs: their row select (and the word) registered once more
 MUL_LATENCY = 3  # multiplier: input, pipeline and output registers
 X_LATENCY = 2  # sequence buffer read: registered address -> registered data
 PICK_DEPTH = 4  # column picker stages P0..P3 before a step's first issue
-ACC_READ_STAGE = ROM_LATENCY + MUL_LATENCY  # stage after issue that reads the accumulator and adds
-ACC_WRITE_STAGE = ACC_READ_STAGE + 1  # stage after issue that casts and writes it
+ACC_READ_STAGE = WEIGHT_LATENCY + 1 + MUL_LATENCY  # reads the accumulator (after the lane's input register)
+ACC_WRITE_STAGE = ACC_READ_STAGE + 2  # stage after issue that casts and writes it (the add in between)
 MAC_DEPTH = ACC_WRITE_STAGE  # column-stream drain after the last issue
 ACC_LATENCY = ACC_WRITE_STAGE - ACC_READ_STAGE + 1  # read of a word -> its new value readable (C >= this)
 # gate stages after issue: index cast (1), LUT read (ROM_LATENCY), multiplier inputs (1), f*c, i*g
 # (MUL_LATENCY - 1 more), sum (1), cell cast + write (1), tanh index (1), tanh read (ROM_LATENCY),
-# multiplier inputs (1), o*tanh (MUL_LATENCY - 1 more), result cast (1), threshold (1), write (1),
-# flags complete (1)
-GATE_DEPTH = 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + 1
+# multiplier inputs (1), o*tanh (MUL_LATENCY - 1 more), result cast (1), threshold compare (1), pruned
+# h_t (1), write (1), flags complete (1)
+GATE_DEPTH = 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + 1 + 1
 INIT_DEPTH = X_LATENCY + 3  # scan of x_0's last word: address, X_LATENCY, nonzero bits, mask write
 E_MAC_PJ = 1.0
 E_READ_PJ = 5.0
 GATE_MULS = 3
 GATE_LUT_READS = 5
+
+
+def model_version() -> str:
+    """The cycle model's name in the results ledger (``cycle_model`` of a row): its depths, so that numbers
+    worked out under other depths are recognised as such (pipeline/results.py restates them)."""
+    return (f"3 (INIT_DEPTH {INIT_DEPTH}, PICK_DEPTH {PICK_DEPTH}, MAC_DEPTH {MAC_DEPTH}, GATE_DEPTH {GATE_DEPTH})")
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -10,8 +10,12 @@ Parts (each in its own process, so its peak memory, ru_maxrss, is its own):
    of 256 sequences; csim on 256 sequences for H <= 128, 32 above: its rate does not depend on batch);
    the RTL twin on the same model: cycles measured in Verilator == the model, Verilator steps/s, and
    the Yosys estimate at ``SKIPLSTM_BENCH_SYNTH_LANES`` lanes (default 8; 0 skips it);
-3. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same process;
-4. generation + g++ build vs hls4ml's own ``compile()`` of a stock keras LSTM of the same size;
+3. post-route timing: each H in ``SKIPLSTM_BENCH_PNR_UNITS`` (default 64,128,256) at
+   ``SKIPLSTM_BENCH_PNR_LANES`` lanes (default 16) through Yosys synth_ecp5 + nextpnr-ecp5 + ecppack on an
+   LFE5U-85F (speed 6, 150 MHz target), both builds: Fmax, critical path, utilisation, latency; a layer
+   that does not fit is recorded with the refusal;
+4. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same process;
+5. generation + g++ build vs hls4ml's own ``compile()`` of a stock keras LSTM of the same size;
 each for H in ``UNITS``. Timings are the median of ``REPEATS`` runs with min and max.
 Run it on an otherwise idle machine: every figure is a ratio taken in one process, but background
 load still skews them.
@@ -220,6 +224,73 @@ def part_rtl(x) -> dict:
     return out
 
 
+PNR_UNITS = tuple(int(u) for u in os.environ.get("SKIPLSTM_BENCH_PNR_UNITS", "64,128,256").split(",") if u)
+PNR_LANES = int(os.environ.get("SKIPLSTM_BENCH_PNR_LANES", "16"))
+PNR_FREQ = 150.0  # issue 28's target at speed grade 6
+PNR_RATIO = 0.95  # sparse-capable Fmax >= 0.95 x dense-only
+
+
+def part_pnr(x) -> dict:
+    """Post-route timing per H (the RTL part's model, threshold 0.3) at PNR_LANES lanes on an LFE5U-85F,
+    speed 6, 150 MHz target, nextpnr seed 1: both builds' Fmax (nextpnr's timing model), critical path,
+    utilisation, and the latency of the simulated test vectors at each build's Fmax; a layer that does
+    not fit is recorded with the refusal (what it needs against what the part has)."""
+    import dataclasses
+
+    from pipeline.rtl import pnr
+
+    out = {}
+    for units in PNR_UNITS:
+        emu = _emulator(_model(units, threshold=0.3), units)
+        (case,) = __import__("pipeline.rtl.sim", fromlist=["emulate_layers"]).emulate_layers(emu, x[:1])
+        lanes = PNR_LANES if units % PNR_LANES == 0 else case.spec.lanes
+        fit = pnr.fit_summary(dataclasses.replace(case.spec, lanes=lanes), pnr.device("LFE5U-85F"))
+        if not fit["fits"]:
+            out[str(units)] = {"lanes": lanes, "fits": False, "message": fit["message"], "estimate": fit["estimate"]}
+            stage(f"bench: P&R H={units} P={lanes}: does not fit: {fit['message']}")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            rep = pnr.run_model(emu, x[:4], Path(tmp), lanes=lanes, freq_mhz=PNR_FREQ, log=lambda m: stage(f"bench: {m}"))
+        (la,) = rep["layers"]
+        best = {b: la["builds"][b]["best"] for b in pnr.BUILDS}
+        for b in best.values():
+            b.pop("bitstream", None)  # the temporary folder is gone
+        out[str(units)] = {"lanes": lanes, "fits": True, "fmax_mhz": la["fmax_mhz"], "latency": la["latency"],
+                           "critical_path": {b: best[b]["critical_path"] for b in pnr.BUILDS},
+                           "utilisation": {b: best[b]["utilisation"] for b in pnr.BUILDS},
+                           "synthesis": {b: best[b]["synthesis"] for b in pnr.BUILDS},
+                           "seconds": {b: {"synth": best[b]["synth_s"], "pnr": best[b]["pnr_s"]} for b in pnr.BUILDS},
+                           "tools": rep["tools"]}
+        f = la["fmax_mhz"]
+        stage(f"bench: P&R H={units} P={lanes}: {f['sparse-capable']:.1f} / {f['dense-only']:.1f} MHz sparse-capable / "
+              f"dense-only; {la['latency']['time_speedup']:.2f}x in time ({la['latency']['cycle_speedup']:.2f}x in cycles)")
+    return out
+
+
+def pnr_target_lines(res: dict) -> list[str]:
+    """Issue 28's targets per H: post-route Fmax >= 150 MHz at speed 6, sparse-capable >= 0.95 x dense-only;
+    each miss with its critical path."""
+    lines = []
+    for u, r in res.items():
+        if not r["fits"]:
+            lines.append(f"- H = {u}, P = {r['lanes']}: does not fit the LFE5U-85F: {r['message']}")
+            continue
+        f = r["fmax_mhz"]
+        ratio = f["sparse-capable"] / f["dense-only"]
+        ok = min(f.values()) >= PNR_FREQ and ratio >= PNR_RATIO
+        line = (f"- H = {u}, P = {r['lanes']}: {f['sparse-capable']:.1f} MHz sparse-capable, {f['dense-only']:.1f} MHz "
+                f"dense-only (ratio {ratio:.3f}; targets >= {PNR_FREQ:g} MHz and >= {PNR_RATIO}): "
+                f"**{'met' if ok else 'MISSED'}**")
+        if not ok:
+            misses = [b for b in f if f[b] < PNR_FREQ] or ["sparse-capable"]
+            for b in misses:
+                cp = r["critical_path"][b]
+                line += (f"; {b} critical path `{cp['from']}` -> `{cp['to']}` ({cp['logic_ns']:.2f} ns logic, "
+                         f"{cp['routing_ns']:.2f} ns routing)")
+        lines.append(line)
+    return lines
+
+
 def part_training() -> dict:
     import keras
 
@@ -284,7 +355,8 @@ def _child(name: str, queue) -> None:
 
     x = load_mnist_rows().test.x[:256]
     fn = {"accelerator": lambda: part_accelerator(x), "trained": part_trained,
-          "emulator_vs_csim": lambda: part_emulator_vs_csim(x), "rtl": lambda: part_rtl(x), "training": part_training,
+          "emulator_vs_csim": lambda: part_emulator_vs_csim(x), "rtl": lambda: part_rtl(x),
+          "pnr": lambda: part_pnr(x), "training": part_training,
           "build": part_build}[name]
     t0 = time.time()
     result = fn()
@@ -356,6 +428,24 @@ def table(results: dict) -> str:
             lines.append(f"| {u} | {r['lanes']} | {r['vectors']} | {'yes' if r['equal_to_model'] else 'NO'} | "
                          f"{r['steps_per_s']['sparse']:,.0f} / {r['steps_per_s']['dense']:,.0f} | "
                          f"{ec['emulator_steps_per_s']:,.0f} / {ec['csim_steps_per_s']:,.0f} {syn}")
+    if "pnr" in results:
+        lines += ["", "Post-route timing (Yosys synth_ecp5 + nextpnr-ecp5 on an LFE5U-85F, speed 6, 150 MHz target, "
+                  "seed 1; nextpnr's timing model, not vendor sign-off; latency = cycles measured in Verilator / Fmax, "
+                  "sparse mode on the sparse-capable build, dense on the dense-only build):", "",
+                  "| H | P | Fmax sparse-capable / dense-only | us/sequence sparse / dense | speedup time (cycles) | "
+                  "LUT4 sites | FF | DP16KD | MULT18X18D | synth + P&R s |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for u, r in results["pnr"]["result"].items():
+            if not r["fits"]:
+                lines.append(f"| {u} | {r['lanes']} | does not fit | | | | | {r['estimate']['DP16KD']} (needed) | "
+                             f"{r['estimate']['MULT18X18D']} (needed) | |")
+                continue
+            f, lat, ut, sec = r["fmax_mhz"], r["latency"], r["utilisation"]["sparse-capable"], r["seconds"]
+            lines.append(f"| {u} | {r['lanes']} | {f['sparse-capable']:.1f} / {f['dense-only']:.1f} MHz | "
+                         f"{lat['sparse_us_per_sequence']:.1f} / {lat['dense_us_per_sequence']:.1f} | "
+                         f"{lat['time_speedup']:.2f}x ({lat['cycle_speedup']:.2f}x) | {ut['TRELLIS_COMB']['used']} | "
+                         f"{ut['TRELLIS_FF']['used']} | {ut['DP16KD']['used']} | {ut['MULT18X18D']['used']} | "
+                         + " + ".join(f"{sec[b]['synth']:.0f}+{sec[b]['pnr']:.0f}" for b in sec) + " |")
+        lines += ["", "Targets (issue 28):", *pnr_target_lines(results["pnr"]["result"])]
     lines += ["", "| trained model | state sparsity | speedup | bound | fraction | folded embedding: speedup (bound) |",
               "|---|---|---|---|---|---|"]
     trained = dict(results["trained"]["result"])
@@ -376,7 +466,7 @@ def main(out_dir="bench") -> dict:
     t0 = time.time()
     results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
                      "repeats": REPEATS, "units": list(UNITS)}
-    for name in ("accelerator", "trained", "emulator_vs_csim", "rtl", "training", "build"):
+    for name in ("accelerator", "trained", "emulator_vs_csim", "rtl", "pnr", "training", "build"):
         stage(f"bench: {name}")
         results[name] = _run_part(name)
     results["wall_s"] = time.time() - t0

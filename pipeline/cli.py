@@ -111,6 +111,21 @@ def _rtl(args) -> None:
     stages.run_rtl(args.model, out=args.out, root=args.root, seed=args.seed, force=args.force)
 
 
+def _pnr(args) -> None:
+    from pipeline import stages
+    from pipeline.recipes import load_recipe
+
+    # what the report needs first (each stage cached: a run already trained and built reruns nothing)
+    recipe = load_recipe(args.model, seed=args.seed)
+    stages.run_train(recipe, out=args.out)
+    stages.run_hls(recipe, out=args.out, root=args.root)
+    stages.run_csim(recipe, out=args.out, root=args.root)
+    stages.run_emulate(recipe, out=args.out, root=args.root)
+    stages.run_rtl(recipe, out=args.out, root=args.root)
+    stages.run_pnr(recipe, out=args.out, root=args.root, force=args.force)
+    stages.run_report(recipe, out=args.out, root=args.root)
+
+
 def _report(args) -> None:
     from pipeline import stages
 
@@ -188,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add(sub, "emulate", _emulate, "run the test split on the emulator of the HLS project's saved IR", root=True,
          force=True)
     _add(sub, "rtl", _rtl, "generate, simulate and check the Verilog", root=True, force=True)
+    _add(sub, "pnr", _pnr, "place and route each layer on an ECP5 (Yosys, nextpnr, ecppack): Fmax, latency in "
+         "microseconds, bitstreams (runs the stages before it that are not up to date, and the report)", root=True,
+         force=True)
     _add(sub, "report", _report, "write report.md and its plots", root=True)
     demo = _add(sub, "demo", _demo, "train -> hls -> csim -> emulate -> rtl -> report", root=True)
     _epochs_limit(demo)

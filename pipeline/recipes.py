@@ -358,6 +358,9 @@ class HlsConfig(_Section):
     # the rtl stage's Yosys resource estimate: each SparseStateLSTM built with this many lanes
     # (a divisor of its units; its own lane count for the full design); 0: no estimate
     rtl_synth_lanes: Int(0, what="an integer >= 0") = 0
+    # the Dense head: hls4ml's Strategy Latency with reuse 1 (n_in x n_out multipliers, one cycle) by default;
+    # R > 1: Strategy Resource, ReuseFactor R (about n_in x n_out / R multipliers, about R cycles a sequence)
+    dense_reuse_factor: Int(1, what="an integer >= 1") = 1
 
     @classmethod
     def check(cls, hls) -> dict:
@@ -370,8 +373,31 @@ class HlsConfig(_Section):
             raise ValueError(_explain(err, hls_only=True)) from None
 
 
+FPGA_PARTS = ("LFE5U-25F", "LFE5U-45F", "LFE5U-85F")  # pipeline.rtl.pnr.DEVICES (not imported: it imports the RTL)
+
+
+def _nextpnr_seeds(value):
+    seeds = [value] if _is_int(value) else value
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(v) and 1 <= v <= 2**31 - 1 for v in seeds):
+        raise _fail("nextpnr seeds in [1, 2^31): a list such as [1, 2, 3], or one integer")
+    return [int(v) for v in seeds]
+
+
+class FpgaConfig(_Section):
+    """Place and route of each SparseStateLSTM on a Lattice ECP5 (the pnr stage, pipeline.rtl.pnr)."""
+
+    part: OneOf(*FPGA_PARTS) = "LFE5U-85F"
+    package: _str("an ECP5 package name such as 'CABGA381'") = "CABGA381"
+    speed: Int(6, 8, what="a speed grade: 6, 7 or 8") = 6
+    freq_mhz: Num(0, 1000, low_open=True, what="a target clock in MHz in (0, 1000)") = 150
+    # lanes of the placed and routed layers: 0 the layer's own (hls.lanes); fewer: a reduced build, the
+    # same layer (weights, types, schedule) with fewer multipliers, its cycles simulated at that count
+    lanes: Int(0, what="an integer >= 0") = 0
+    seeds: Annotated[list[int], BeforeValidator(_nextpnr_seeds)] = Field(default_factory=lambda: [1])
+
+
 SECTIONS: dict[str, type[_Section]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
-                                       "sparsity": SparsityConfig, "hls": HlsConfig}
+                                       "sparsity": SparsityConfig, "hls": HlsConfig, "fpga": FpgaConfig}
 TOP_LEVEL = ("seeds", "baseline")  # the keys of a recipe file before its first [section]
 _RUNTIME = ("name", "path", "seed")  # set by load_recipe, not by the file
 
@@ -397,6 +423,7 @@ class Recipe(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     sparsity: SparsityConfig = Field(default_factory=SparsityConfig)
     hls: HlsConfig = Field(default_factory=HlsConfig)
+    fpga: FpgaConfig = Field(default_factory=FpgaConfig)
     name: str = ""
     path: str = ""
     seed: int | None = None
@@ -446,13 +473,14 @@ class Recipe(BaseModel):
         # [hls]: pipeline.accelerator.check_lanes (P | H), pipeline.hls.fold, the rtl stage. hls.lanes only
         # when the file sets it: the default (32) is for the hls stage to refuse (a small training-only
         # recipe, units = [8], need not name lanes it never builds)
-        for key in ("lanes", "rtl_synth_lanes"):
-            lanes = getattr(h, key)
+        for key in ("lanes", "rtl_synth_lanes", "fpga.lanes"):
+            lanes = self.fpga.lanes if key == "fpga.lanes" else getattr(h, key)
             if key == "lanes" and key not in h.model_fields_set:
                 continue
             if any(lanes and u % lanes for u in m.units):
-                raise _rule(f"hls.{key} must divide every layer's units (model.units = {m.units}; P | H: a chunk "
-                            f"of P gate words must not straddle two gates), got hls.{key} = {lanes!r}")
+                name = key if "." in key else f"hls.{key}"
+                raise _rule(f"{name} must divide every layer's units (model.units = {m.units}; P | H: a chunk "
+                            f"of P gate words must not straddle two gates), got {name} = {lanes!r}")
         if h.fold_embedding and m.embedding <= 0:
             raise _rule("hls.fold_embedding = true needs an Embedding (model.embedding > 0), got "
                         f"model.embedding = {m.embedding!r}")

@@ -13,9 +13,10 @@ What keys what:
   model. Not ``[hls]`` (`HARDWARE_SECTIONS`): a hardware edit reruns the stages it feeds, never
   training. Not the training code either: retraining hours of runs on every edit of train.py is not
   wanted (the results ledger keys rows by the whole normalised recipe).
-- hls, csim, emulate, rtl: the sha256 of the trained model, the ``[hls]`` and ``[data]`` sections, and
-  a digest of the code that computes the record (`code_digest`, over `STAGE_CODE`); csim also the
-  generated project's sources; csim, emulate and rtl the project's saved IR; emulate the data split.
+- hls, csim, emulate, rtl, pnr: the sha256 of the trained model, the ``[hls]`` and ``[data]`` sections,
+  and a digest of the code that computes the record (`code_digest`, over `STAGE_CODE`); csim also the
+  generated project's sources; csim, emulate, rtl and pnr the project's saved IR; emulate the data
+  split; pnr the ``[fpga]`` section.
 
 This module imports no TensorFlow, Keras or hls4ml (a test holds it): reading records must stay cheap.
 """
@@ -30,15 +31,15 @@ from pipeline.recipes import Recipe, run_dir, run_label
 from pipeline.util import stage
 
 HLS_ROOT = Path("hls_project")
-STAGES = ("train", "hls", "csim", "emulate", "rtl")
+STAGES = ("train", "hls", "csim", "emulate", "rtl", "pnr")
 
 # Every recipe section is one or the other (a test holds it, so that a new section is a decision):
 TRAIN_SECTIONS = ("data", "model", "train", "sparsity")  # change the trained weights: key training
-HARDWARE_SECTIONS = ("hls",)  # feed the stages after training only
+HARDWARE_SECTIONS = ("hls", "fpga")  # feed the stages after training only
 
 # The record file of each stage: in the run's folder (<out>/<recipe>/seed<N>/), the hls stage's in its project
 RECORD_FILES = {"train": ".train_inputs.json", "hls": "skiplstm_inputs.json", "csim": "csim.json",
-                "emulate": "emulate.json", "rtl": "rtl.json"}
+                "emulate": "emulate.json", "rtl": "rtl.json", "pnr": "pnr.json"}
 
 # The code each stage's record depends on besides its inputs (paths under pipeline/): part of the
 # stage's key, so that a record written by older code is recomputed, not reused (e.g. cycles of an
@@ -46,11 +47,13 @@ RECORD_FILES = {"train": ".train_inputs.json", "hls": "skiplstm_inputs.json", "c
 _NUMERICS = ("accelerator.py", "costs.py", "emulator.py", "fixed.py", "ir.py", "precision.py", "data.py")
 _GENERATOR = ("hls/layer.py", "hls/project.py", "hls/fold.py", "hls/synth_check.py", "hls/checks.py",
               "hls/extract.py", "hls/registration.py", "templating.py")
+_RTL = ("rtl/__init__.py", "rtl/spec.py", "rtl/generate.py", "rtl/memories.py", "rtl/sim.py", "rtl/synth.py")
 STAGE_CODE = {
     "hls": _NUMERICS + _GENERATOR,
     "csim": _NUMERICS + _GENERATOR + ("csim.py", "verify.py"),
     "emulate": _NUMERICS + _GENERATOR + ("emulate.py", "sparsity.py", "metrics.py"),
-    "rtl": _NUMERICS + _GENERATOR + ("rtl/__init__.py", "rtl/spec.py", "rtl/generate.py", "rtl/sim.py", "rtl/synth.py"),
+    "rtl": _NUMERICS + _GENERATOR + _RTL,
+    "pnr": _NUMERICS + _GENERATOR + _RTL + ("rtl/pnr.py",),
 }
 
 
@@ -74,7 +77,7 @@ def code_digest(stage_name: str) -> str:
     templates = Path(str(template_dir()))
     if stage_name in ("hls", "csim"):
         files += sorted(p for p in templates.glob("*") if p.suffix in (".j2", ".h", ".cpp"))
-    if stage_name == "rtl":
+    if stage_name in ("rtl", "pnr"):
         files += sorted((templates / "rtl").glob("*"))
     return sha256_files([f for f in files if f.is_file()])
 
@@ -155,7 +158,9 @@ def stage_key(stage_name: str, recipe: Recipe, out="out", root=HLS_ROOT, **optio
         from pipeline import csim
 
         key["project"] = csim.source_digest(project) if project.is_dir() else None
-    if stage_name in ("csim", "emulate", "rtl"):  # what they read: the IR the hls stage saved
+    if stage_name == "pnr":
+        key["fpga"] = _section_hash(recipe, "fpga")
+    if stage_name in ("csim", "emulate", "rtl", "pnr"):  # what they read: the IR the hls stage saved
         from pipeline import ir
 
         key["ir"] = ir.digest(project) if (project / ir.IR_FILE).is_file() else None

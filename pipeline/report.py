@@ -139,6 +139,72 @@ def rtl_lines(rtl: dict | None) -> list[str]:
     return lines
 
 
+def dense_head_lines(project: Path) -> list[str]:
+    """What the Dense layers after the SparseStateLSTMs cost (hls4ml's kernels, not the RTL twin's): their
+    multipliers n_in x n_out / ReuseFactor, from the project's manifest."""
+    path = Path(project) / "skiplstm_manifest.json"
+    dense = json.loads(path.read_text()).get("dense_layers", []) if path.is_file() else []
+    if not dense:
+        return []
+    parts = [f"{d['name']} ({d['n_in']} x {d['n_out']}, Strategy {d['strategy']}, ReuseFactor {d['reuse_factor']}): "
+             f"{d['multipliers']} multipliers" for d in dense]
+    return ["", "Dense head (hls4ml's own kernels; not in the RTL twin, not placed and routed): " + "; ".join(parts)
+            + ". `hls.dense_reuse_factor` R > 1 builds it with Strategy Resource: about n_in x n_out / R multipliers, "
+            "reused over about R cycles once a sequence."]
+
+
+def pnr_lines(pnr: dict | None, recipe_name: str = "<recipe>", fit: dict | None = None) -> list[str]:
+    """The report's "Post-route timing" section from ``pnr.json``: both builds' Fmax, latency per sequence
+    and per step, the time speedup beside the cycle speedup, utilisation and the critical paths; without
+    it, whether each layer would fit (``rtl.json``'s ``ecp5_fit``) and how to run it."""
+    if pnr is None:
+        lines = [f"No place and route for this run: `make pnr MODEL={recipe_name}` synthesises, places and routes "
+                 "each SparseStateLSTM on a Lattice ECP5 with open tools (Yosys, nextpnr-ecp5, ecppack) and writes "
+                 "pnr.json and the bitstreams (`[fpga]` in the recipe: part, package, speed grade, clock, lanes)."]
+        for name, f in (fit or {}).items():
+            if f["fits"]:
+                lines.append(f"- {name} at {f['lanes']} lanes fits ({f['estimate']['DP16KD']} DP16KD, "
+                             f"{f['estimate']['MULT18X18D']} MULT18X18D).")
+            else:
+                lines.append(f"- {name}: {f['message']}. `make pnr MODEL=mnist_rows_fpga` places and routes a "
+                             "layer that fits (H = 128, 16 lanes).")
+        return lines
+    lines = [f"{pnr['device']} ({pnr['package']}, speed grade {pnr['speed']}), target {pnr['freq_mhz']:g} MHz, "
+             f"nextpnr seeds {pnr['seeds']}: {pnr['label']}. Time = cycles measured in Verilator on the very "
+             "Verilog that was placed (its test vectors) / post-route Fmax; sparse mode runs on the sparse-capable "
+             "build, dense on the dense-only build, each at its own clock.",
+             "",
+             "| layer | lanes | Fmax sparse-capable | Fmax dense-only | us / sequence sparse | us / sequence dense | "
+             "us / step sparse / dense | speedup in time | in cycles |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for la in pnr["layers"]:
+        f, lat = la["fmax_mhz"], la["latency"]
+        lanes = f"{la['lanes']}" + ("" if la.get("full_design") else " (reduced)")
+        lines.append(f"| {la['layer']} | {lanes} | {f['sparse-capable']:.1f} MHz | {f['dense-only']:.1f} MHz | "
+                     f"{lat['sparse_us_per_sequence']:.2f} | {lat['dense_us_per_sequence']:.2f} | "
+                     f"{lat['sparse_us_per_step']:.3f} / {lat['dense_us_per_step']:.3f} | **{lat['time_speedup']:.2f}x** | "
+                     f"{lat['cycle_speedup']:.2f}x |")
+    lines += ["", "| layer | build | LUT4 sites (COMB) | FF | LUT RAM (DPR16X4) | DP16KD | MULT18X18D | IO | critical path |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for la in pnr["layers"]:
+        for build in ("sparse-capable", "dense-only"):
+            b = la["builds"][build]["best"]
+            u = b["utilisation"]
+
+            def used(kind, u=u):
+                return f"{u[kind]['used']} / {u[kind]['available']}" if kind in u else "0"
+
+            cp = b["critical_path"] or {}
+            path = (f"`{cp.get('from', '?')}` -> `{cp.get('to', '?')}`, {cp.get('logic_ns', 0):.2f} ns logic + "
+                    f"{cp.get('routing_ns', 0):.2f} ns routing") if cp else "n/a"
+            lines.append(f"| {la['layer']} | {build} | {used('TRELLIS_COMB')} | {used('TRELLIS_FF')} | "
+                         f"{b['synthesis'].get('TRELLIS_DPR16X4', 0)} | {used('DP16KD')} | {used('MULT18X18D')} | "
+                         f"{used('TRELLIS_IO')} | {path} |")
+    lines += ["", "Bitstreams: " + ", ".join(f"`{la['builds'][b]['best']['bitstream']}`" for la in pnr["layers"]
+                                             for b in ("sparse-capable", "dense-only")) + "."]
+    return lines
+
+
 def write_report(recipe, outdir: Path, project: Path) -> Path:
     train = _load(outdir / "train_metrics.json")
     emu = _load(outdir / "emulate.json")
@@ -188,12 +254,18 @@ def write_report(recipe, outdir: Path, project: Path) -> Path:
            f"{emu['folded_embedding']['cycles_sparse']} cycles = **{emu['folded_embedding']['speedup']:.2f}x** "
            f"(ideal {emu['folded_embedding']['ideal_speedup']:.2f}x)."] if "folded_embedding" in emu else []),
         "",
+        *dense_head_lines(project),
+        "",
         "![cycles per step](cycles.png)",
         "",
         "![training](training.png)",
         "",
         "## RTL twin (cycles measured in RTL simulation)",
         *rtl_lines(_load(outdir / "rtl.json") if (outdir / "rtl.json").is_file() else None),
+        "",
+        "## Post-route timing (ECP5, open tools)",
+        *pnr_lines(_load(outdir / "pnr.json") if (outdir / "pnr.json").is_file() else None, recipe.name,
+                   (_load(outdir / "rtl.json").get("ecp5_fit") if (outdir / "rtl.json").is_file() else None)),
         "",
         "## Overflow (saturations/wraps counted per tensor)",
         overflow_section(emu),

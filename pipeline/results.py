@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline import accelerator
 from pipeline.recipes import MODELS_DIR, Recipe, default_config, load_recipe
 from pipeline.util import atomic_write_text, stage
 
@@ -85,8 +86,9 @@ def collect(out="out", root="hls_project") -> tuple[list[dict], list[str]]:
 
 
 # pipeline/accelerator.py's schedule: 1 the first kernel; 2 since issue 21 (init, x scan in the gate loop,
-# one drain); 3 since issue 28 (the timing-closed pipeline: picker fill, deeper MAC and gate pipelines)
-CYCLE_MODEL = 3
+# one drain); since issue 28 (the timing-closed pipeline: picker fill, deeper MAC and gate pipelines) the
+# model's name carries its depths, so that a row restated under other depths is restated again
+CYCLE_MODEL = accelerator.model_version()
 
 
 def restate_speedup(row: dict) -> dict:

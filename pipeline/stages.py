@@ -317,6 +317,12 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
         stage(f"rtl: {_label(recipe)}: {layer['layer']}: RTL == emulator bit for bit, cycles == model; measured "
               f"dense/sparse {modes['dense']['total_cycles']}/{modes['sparse']['total_cycles']} = "
               f"{layer['speedup_dense_over_sparse']:.2f}x; {modes['sparse']['sim_steps_per_s']:,.0f} steps/s sparse")
+    # does each layer fit the [fpga] part? (the generator's arithmetic: no tool runs; `make pnr` places it)
+    from pipeline.rtl import pnr as rtl_pnr
+
+    dev = rtl_pnr.device(recipe.fpga.part)
+    report["ecp5_fit"] = {case.spec.name: rtl_pnr.fit_summary(case.spec, dev, recipe.fpga.lanes)
+                          for case in rtl_sim.emulate_layers(emu, x[:1])}
     lanes = int(recipe.hls.rtl_synth_lanes)
     report["resources"] = None
     if lanes:
@@ -340,6 +346,42 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
     report["vectors"] = len(x)
     report["wall_s"] = round(time.time() - t0, 1)
     rtl_sim.write_rtl_json(record, report)
+    return report
+
+
+def run_pnr(recipe: RecipeLike, out="out", seed: int | None = None, force: bool = False, root=HLS_ROOT) -> dict:
+    """Place and route (pipeline/rtl/pnr.py): each SparseStateLSTM's streaming top, generated at
+    ``fpga.lanes`` (0: its own lanes), simulated on the first ``hls.test_vectors`` test sequences (RTL ==
+    emulator, cycles == model: the cycles the time figures divide), then through Yosys synth_ecp5,
+    nextpnr-ecp5 (``[fpga]`` part, package, speed grade, target clock, one run per nextpnr seed) and
+    ecppack, sparse-capable and dense-only. A layer that does not fit is refused before any tool runs.
+    Writes ``<out>/<recipe>/seed<N>/pnr.json`` atomically (Fmax, critical path, utilisation, latency in
+    microseconds) and keeps each build's bitstream in ``<out>/<recipe>/seed<N>/pnr/<module>/``."""
+    from pipeline.rtl import pnr as rtl_pnr
+    from pipeline.rtl.sim import write_rtl_json
+
+    recipe = as_recipe(recipe, seed)
+    d = run_dir(recipe, out)
+    record, key, fresh = stage_record("pnr", recipe, out, root, force=force)
+    if fresh:
+        return json.loads(record.read_text())
+    emu = _emulator(recipe, root)
+    check_output_dir(d)
+    x = _test_split(recipe).test.x[: int(recipe.hls.test_vectors)]
+    f = recipe.fpga
+    t0 = time.time()
+    report = rtl_pnr.run_model(emu, x, d / "pnr", part=f.part, package=f.package, speed=f.speed, freq_mhz=f.freq_mhz,
+                               lanes=f.lanes, seeds=f.seeds, log=lambda m: stage(f"pnr: {_label(recipe)}: {m}"))
+    for la in report["layers"]:
+        lat = la["latency"]
+        stage(f"pnr: {_label(recipe)}: {la['layer']} at {la['lanes']} lanes: post-route Fmax {la['fmax_mhz']['sparse-capable']:.1f} "
+              f"MHz sparse-capable, {la['fmax_mhz']['dense-only']:.1f} MHz dense-only (nextpnr's timing model); "
+              f"{lat['sparse_us_per_sequence']:.1f} / {lat['dense_us_per_sequence']:.1f} us a sequence sparse / dense: "
+              f"{lat['time_speedup']:.2f}x in time ({lat['cycle_speedup']:.2f}x in cycles)")
+    report["inputs"] = key
+    report["vectors"] = len(x)
+    report["wall_s"] = round(time.time() - t0, 1)
+    write_rtl_json(record, report)
     return report
 
 

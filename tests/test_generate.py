@@ -345,3 +345,26 @@ def test_hls4ml_flow_with_fold_embeddings(tmp_path):
     y = hls_model.predict(x.astype("float32")).reshape(plain.shape)
     np.testing.assert_allclose(y, plain, rtol=2.0**-23, atol=1e-30)
     assert np.abs(plain).max() > 0.05
+
+
+def test_dense_head_with_a_reuse_factor(tmp_path):
+    """hls.dense_reuse_factor R > 1 builds the Dense head with hls4ml's Strategy Resource, ReuseFactor R
+    (which stores the weights transposed): C-simulation == emulator bit for bit, and the manifest states
+    its multipliers, n_in x n_out / R, worked out here: 16 x 10 / 8 = 20."""
+    import json
+
+    from _chain import build_model, draw, make_inputs
+
+    from pipeline import csim
+    from pipeline.emulator import Emulator
+
+    c = draw("dense_reuse", 7, slow=False, units=(16,), n_in=5, steps=4, lanes=4, head=10, hidden=0,
+             return_sequences=False)
+    x = make_inputs(np.random.RandomState(1), 6, c.steps, c.n_in)
+    project = generate(build_model(c), dict(c.hls(), dense_reuse_factor=8), tmp_path)
+    res = csim.run(project, x)
+    np.testing.assert_array_equal(res.sparse, Emulator.from_project(project).run(x).values())
+    (head,) = json.loads((project / "skiplstm_manifest.json").read_text())["dense_layers"]
+    assert (head["n_in"], head["n_out"], head["reuse_factor"], head["strategy"]) == (16, 10, 8, "resource")
+    assert head["multipliers"] == 20
+    assert "reuse_factor = 8" in (project / "firmware" / "parameters.h").read_text()

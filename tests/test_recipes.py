@@ -124,7 +124,7 @@ def test_the_rules_pass_for_good_values(tmp_path):
 
 def test_unknown_sections_and_keys_list_the_expected_ones(tmp_path):
     _refused(tmp_path, "[traning]\nepochs = 3\n",
-             r"unknown section \[traning\]; expected one of \['data', 'hls', 'model', 'sparsity', 'train'\]$")
+             r"unknown section \[traning\]; expected one of \['data', 'fpga', 'hls', 'model', 'sparsity', 'train'\]$")
     _refused(tmp_path, "[train]\nepoch = 3\n", r"unknown key train.epoch; expected one of \['augment_shift', ")
     _refused(tmp_path, "seed_list = [1]\n", r"unknown top-level key seed_list; expected one of \['seeds', 'baseline'\]")
     for key in ("name", "path", "seed"):
@@ -185,7 +185,8 @@ DOCUMENTED_DEFAULTS = {
     "hls": {"precision": "ap_fixed<16,6>", "lanes": 32, "test_vectors": 16, "io_type": "io_parallel",
             "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5, "state_precision": "",
             "cell_precision": "", "table_precision": "", "accum_precision": "", "fold_embedding": False,
-            "rtl_synth_lanes": 0},
+            "rtl_synth_lanes": 0, "dense_reuse_factor": 1},
+    "fpga": {"part": "LFE5U-85F", "package": "CABGA381", "speed": 6, "freq_mhz": 150, "lanes": 0, "seeds": [1]},
 }
 
 

@@ -91,6 +91,16 @@ def _cast_inputs(rng, in_w, in_f, t, n):
         for k in (-3, -2, -1, 0, 1, 2):
             base = k << s
             edge += [base + (1 << (s - 1)) + d for d in (-1, 0, 1)]
+    # around the target's range ends (in the input's grid): values that round onto, into or out of it
+    t_lo = -(1 << (t.width - 1)) if t.signed else 0
+    t_hi = (1 << (t.width - 1)) - 1 if t.signed else (1 << t.width) - 1
+    step = 1 << s if s > 0 else 1
+    half_step = step >> 1
+    for bound in (t_lo, t_hi):
+        base = bound << s if s > 0 else bound >> -s
+        for d in (-step - 1, -step, -step + 1, -half_step - 1, -half_step, -half_step + 1, -1, 0, 1,
+                  half_step - 1, half_step, half_step + 1, step - 1, step, step + 1):
+            edge.append(base + d)
     vals = np.concatenate([np.array([v for v in edge if lo <= v <= hi], np.int64),
                            rng.randint(lo, hi, size=n, dtype=np.int64) if in_w < 63 else rng.randint(-(2**62), 2**62, n)])
     return vals
@@ -249,7 +259,10 @@ def test_checker_catches_a_flipped_rounding_mode_and_a_skipped_column(tmp_path):
     x = _chain_inputs(c, n=10)
     x[1:, :, 0] = 1.25  # input column 0 is nonzero almost everywhere
     (case,) = sim.emulate_layers(convert(build_model(c), c.hls(), tmp_path / "ir"), x)
-    assert case.spec.result_t.q_mode == "AP_RND"
+    assert case.spec.result_t.q_mode == "AP_RND" and case.spec.thr_raw == 0
+    # unmutated, at tau = 0 (|h| > 0: every nonzero h kept, the negative ones too), the RTL is exact
+    base = generate_layer(case.spec, tmp_path / "base")
+    assert sim.check_layer(case, sim.simulate(base, case.x_raw, modes=("sparse",))) == {"sparse": "equal"}
 
     layer = generate_layer(case.spec, tmp_path / "round")
     lane = layer.directory / layer.files["lane"]
@@ -426,3 +439,53 @@ def test_yosys_estimate_both_builds(tmp_path):
         assert r["LUT"] > 0 and r["FF"] > 0 and r["DSP48E2"] > 0, r
         assert est[build]["seconds"] > 0
     assert set(est["skip_logic_cost"]) == set(est["sparse-capable"]["resources"])
+    # hierarchical synthesis: the lane module is the same module in both builds (the skip logic is not in
+    # it), so the attributable cost is the engine module's alone
+    a, d = est["sparse-capable"]["modules"], est["dense-only"]["modules"]
+    lane = [k for k in a if k.endswith("_lane")]
+    assert lane and all(a[k] == d[k] for k in lane)
+    assert est["skip_logic_cost"]["LUT"] == est["engine"]["sparse-capable"]["LUT"] - est["engine"]["dense-only"]["LUT"] > 0
+    r = est["sparse-capable"]["resources"]
+    assert r["LUT_sites"] == r["LUT"] + r["INV"] + r["LUT_as_memory"] and r["LUT_as_memory"] >= r["LUTRAM"] > 0
+
+
+def test_yosys_statistics_parser_counts_lut_ram_and_inverters():
+    from pipeline.rtl import synth
+
+    text = """12.49. Printing statistics.
+
+=== $paramod\\skiplstm_l\\SKIP_ZEROS=s32'00000000000000000000000000000001 ===
+
+   Number of cells:                  5
+     INV                             1
+     LUT3                            4
+
+=== skiplstm_l_lane ===
+
+   Number of cells:                  3
+     RAM32M16                        2
+     SRLC32E                         1
+
+=== skiplstm_l_axis ===
+
+   Number of cells:                  0
+
+=== design hierarchy ===
+
+   skiplstm_l_axis                   1
+     skiplstm_l_lane                 2
+
+   Number of cells:                 12
+     INV                             1
+     LUT3                            4
+     LUT6                            1
+     RAM32M16                        4
+     SRLC32E                         2
+"""
+    got = synth.parse_stat(text)
+    assert got["total_cells"] == 12 and got["cells"]["RAM32M16"] == 4
+    # by hand: logic LUTs 4 + 1, one inverter, LUT RAM 4 RAM32M16 x 8 sites + 2 SRLs x 1 site
+    r = got["resources"]
+    assert (r["LUT"], r["INV"], r["LUTRAM"], r["SRL"], r["LUT_as_memory"], r["LUT_sites"]) == (5, 1, 4, 2, 34, 40)
+    assert synth.engine_cells(got, "skiplstm_l") == {"INV": 1, "LUT3": 4}
+    assert got["modules"]["skiplstm_l_axis"] == {}

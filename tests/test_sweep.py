@@ -197,7 +197,7 @@ def test_a_train_record_keyed_by_the_whole_recipe_reads_as_its_training_sections
     d = run_dir(run, out)
     d.mkdir(parents=True)
     old = {"config": run.override("hls", lanes=3).config(), "seed": 0, "epochs": None, "limit": None}
-    assert set(old["config"]) == {"data", "model", "train", "sparsity", "hls"}
+    assert set(old["config"]) == {"data", "model", "train", "sparsity", "hls", "fpga"}
     (d / ".train_inputs.json").write_text(json.dumps({"inputs": old}))
     assert stages.record_status("train", run, out) == "up to date"
     old["config"]["train"] = {**old["config"]["train"], "epochs": 7}

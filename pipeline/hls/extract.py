@@ -8,6 +8,8 @@ hls4ml: a graph is read through its attributes.
 
 from __future__ import annotations
 
+import numpy as np
+
 from pipeline import ir as model_ir
 
 _LSTM_CLASSES = ("SparseStateLSTMLayer", "SparseStateLSTM")
@@ -20,7 +22,7 @@ def extract_ir(hls_model) -> model_ir.ModelIR:
     and the attributes (sizes, lanes, LUT size, threshold, pruning rule, skip_zeros, token input).
     Supported layers: Input, Embedding, SparseStateLSTM, Dense / PointwiseConv1D, Activation / ReLU
     (relu, linear); anything else is a ValueError naming the layer."""
-    from pipeline.ir import LSTMIR, ActivationIR, DenseIR, EmbeddingIR, ModelIR, read_weights
+    from pipeline.ir import LSTMIR, ActivationIR, DenseIR, EmbeddingIR, ModelIR, Tensor, read_weights
     from pipeline.precision import to_fixed
 
     def result_t(node):
@@ -51,11 +53,15 @@ def extract_ir(hls_model) -> model_ir.ModelIR:
             ))
         elif cls in ("Dense", "PointwiseConv1D"):
             pointwise = cls == "PointwiseConv1D"
+            n_in = int(node.get_attr("n_chan" if pointwise else "n_in"))
+            n_out = int(node.get_attr("n_filt" if pointwise else "n_out"))
+            weight = read_weights(node.get_weights("weight"))
+            if node.get_attr("_weights_transposed", False):  # hls4ml's Resource strategy stores W^T (n_out x n_in)
+                weight = Tensor(np.asarray(weight.raw).reshape(n_out, n_in).T.reshape(-1), weight.type)
             layers.append(DenseIR(
-                name=node.name, n_in=int(node.get_attr("n_chan" if pointwise else "n_in")),
-                n_out=int(node.get_attr("n_filt" if pointwise else "n_out")),
+                name=node.name, n_in=n_in, n_out=n_out,
                 width=int(node.get_attr("out_width")) if pointwise else 1, pointwise=pointwise,
-                weight=read_weights(node.get_weights("weight")), bias=read_weights(node.get_weights("bias")),
+                weight=weight, bias=read_weights(node.get_weights("bias")),
                 accum_t=to_fixed(node.get_attr("accum_t").precision), result_t=result_t(node),
             ))
         elif cls in ("Activation", "ReLU") and node.get_attr("activation", "").lower() in ("relu", "linear"):

@@ -235,6 +235,10 @@ def make_config(model, hls: dict) -> dict:
                 raise ValueError(f"layer {layer.name!r}: {err}") from None
             prec["accum"] = acc.cpp()
             prec["result"] = acc.cpp() if layer.activation.__name__ == "linear" else default
+            reuse = int(hls.get("dense_reuse_factor", 1))
+            if reuse > 1:  # a readout that runs once a sequence: few multipliers, reused (the sums wrap: exact in any order)
+                entry["Strategy"] = "Resource"
+                entry["ReuseFactor"] = reuse
             prev_t = to_fixed(prec["result"])
             sub_entry = layers.get(f"{layer.name}_{layer.activation.__name__}")
             if layer.activation.__name__ != "linear" and sub_entry is not None:  # hls4ml's split-off activation
@@ -459,7 +463,15 @@ def generate(model, hls: dict, root: str | Path, name: str | None = None, tb_inp
              "threshold": n.get_attr("threshold"), "token_input": bool(n.get_attr("token_input", False))}
             for n in hls_model.get_layers() if n.class_name == "SparseStateLSTMLayer"
         ]
-        manifest = {**info, "model": model.name, "lstm_layers": lstm, "hls": {k: hls[k] for k in sorted(hls)},
+        dense = []
+        for n in hls_model.get_layers():
+            if n.class_name == "Dense":  # what the head costs: hls4ml's multipliers, n_in x n_out / reuse
+                n_in, n_out = int(n.get_attr("n_in")), int(n.get_attr("n_out"))
+                reuse = int(n.get_attr("reuse_factor", 1))
+                dense.append({"name": n.name, "n_in": n_in, "n_out": n_out, "strategy": str(n.get_attr("strategy")),
+                              "reuse_factor": reuse, "multipliers": -(-n_in * n_out // reuse)})
+        manifest = {**info, "model": model.name, "lstm_layers": lstm, "dense_layers": dense,
+                    "hls": {k: hls[k] for k in sorted(hls)},
                     "input_shape": [int(d) for d in hls_model.get_input_variables()[0].shape],
                     "names": hls_model.skiplstm_names, "folded_embeddings": hls_model.skiplstm_folds}
         (tmp / "skiplstm_manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

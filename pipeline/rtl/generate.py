@@ -41,7 +41,7 @@ from pipeline.rtl.memories import rom_module
 from pipeline.rtl.spec import LayerSpec, container_width, o_code, q_code
 
 STATIC_SOURCES = ("skiplstm_fixed_cast.v", "skiplstm_priority_pick.v", "skiplstm_mul.v", "skiplstm_ecp5_mult18.v",
-                  "skiplstm_ram.v")
+                  "skiplstm_ram.v", "skiplstm_axis_slice.v")
 SIM_MODELS = "skiplstm_ecp5_models.v"  # Verilator only: the ECP5 primitives the SKIPLSTM_ECP5 variant instantiates
 STREAM_MAX_BITS = 64  # widest AXI4-Stream tdata of the streaming top
 LUT_RAM_MAX_DEPTH = 64  # buffers up to this many words are LUT RAM, deeper ones block RAM
@@ -163,6 +163,8 @@ def rtl_params(spec: LayerSpec) -> dict:
         TOKEN=int(token), RETSEQ=int(spec.return_sequences), PRUNE_OG=int(spec.prune == "output_gate"),
         PRUNE_LAST=int(spec.prune_last), prune=spec.prune, THR=spec.thr_raw,
         MAC_DEPTH=accelerator.MAC_DEPTH, GATE_DEPTH=accelerator.GATE_DEPTH, PICK_DEPTH=accelerator.PICK_DEPTH,
+        STW=accelerator.WEIGHT_LATENCY, STR=accelerator.ACC_READ_STAGE, STWR=accelerator.ACC_WRITE_STAGE,
+        MUL_LATENCY=accelerator.MUL_LATENCY,
         INIT_DEPTH=accelerator.INIT_DEPTH, X_LATENCY=accelerator.X_LATENCY,
         XW=xw, KW=kw, RW=rw, BW=bw, AW=aw, CW=cellw, TW=tw, HW=hw, TBITS=tbits, TSIZE=1 << tbits,
         OA=oa, OB=ob, PW=pw, PAW=paw, SW=sw, FPX=fpx, FPH=fph, FW=fw, FP=fp, FA=fa, FS=fs,
@@ -276,7 +278,7 @@ def generate_layer(spec: LayerSpec, out_dir: str | Path) -> RtlLayer:
     for role, dual in (("kernel", False), ("recurrent", False), ("sigmoid", True), ("tanh", True)):
         values, width = images[role]
         roms.append(rom_module(f"{m}_rom_{role}", [int(w, 16) for w in words[role]], width * values.shape[1],
-                               len(words[role]), files[role], dual=dual))
+                               len(words[role]), files[role], dual=dual, extra_reg=not dual))
     (out / files["roms"]).write_text("\n".join(roms), encoding="utf-8")
     context = dict(params, module=m, layer=spec.name,
                    types=[(k, t.cpp()) for k, t in spec.types().items()],

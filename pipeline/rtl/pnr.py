@@ -155,6 +155,24 @@ def estimate(layer: RtlLayer, lanes: int | None = None, weight_bits: int | None 
             "MULT18X18D": mults, "weight_bits_total": (n_in * kw + h * rw) * 4 * h}
 
 
+def fit_summary(spec, dev: Device, lanes: int = 0) -> dict:
+    """Whether a layer (a `pipeline.rtl.spec.LayerSpec`) at ``lanes`` (0: its own) fits ``dev``, from the
+    generator's arithmetic alone (no files, no tools): ``{"fits", "lanes", "estimate", "message"}``."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from pipeline.rtl.generate import rtl_params
+
+    if lanes and lanes != spec.lanes:
+        spec = dataclasses.replace(spec, lanes=lanes)
+    layer = SimpleNamespace(params=rtl_params(spec), spec=spec)
+    try:
+        est = check_fit(layer, dev)
+        return {"fits": True, "lanes": spec.lanes, "estimate": est, "message": f"fits the {dev.name}"}
+    except FitError as err:
+        return {"fits": False, "lanes": spec.lanes, "estimate": estimate(layer), "message": str(err)}
+
+
 def check_fit(layer: RtlLayer, dev: Device) -> dict:
     """`estimate` against the part; `FitError` with what is needed, what the part has, and the nearest
     lane count (a divisor of H, below the layer's) and weight width that would fit."""
@@ -208,9 +226,13 @@ def parse_report(path_or_dict) -> dict:
     rep = json.loads(Path(path_or_dict).read_text()) if not isinstance(path_or_dict, dict) else path_or_dict
     fmax = {clk: {"achieved_mhz": round(float(v["achieved"]), 2), "constraint_mhz": float(v["constraint"])}
             for clk, v in rep.get("fmax", {}).items()}
-    if "clk" not in fmax:
-        raise RuntimeError(f"the nextpnr report has no Fmax for clock 'clk' (clocks: {sorted(fmax)})")
-    paths = [p for p in rep.get("critical_paths", []) if p.get("from") == "posedge clk" and p.get("to") == "posedge clk"]
+    # the top's one clock: "clk" out of context, "$glbnet$clk$TRELLIS_IO_IN" once it enters through a pin
+    clocks = [c for c in fmax if c == "clk" or re.search(r"(^|\$)clk(\$|$)", c)]
+    if len(clocks) != 1:
+        raise RuntimeError(f"the nextpnr report has no single Fmax for the clock 'clk' (clocks: {sorted(fmax)})")
+    clk = clocks[0]
+    edge = f"posedge {clk}"
+    paths = [p for p in rep.get("critical_paths", []) if p.get("from") == edge and p.get("to") == edge]
     crit = None
     if paths:
         steps = paths[0]["path"]
@@ -227,7 +249,7 @@ def parse_report(path_or_dict) -> dict:
                 "logic_levels": sum(1 for s in steps if s["type"] == "logic"), "cells": cells}
     util = {k: {"used": int(v["used"]), "available": int(v["available"])}
             for k, v in rep.get("utilization", {}).items() if int(v.get("used", 0))}
-    return {"fmax": fmax, "fmax_mhz": fmax["clk"]["achieved_mhz"], "critical_path": crit, "utilisation": util}
+    return {"fmax": fmax, "clock": clk, "fmax_mhz": fmax[clk]["achieved_mhz"], "critical_path": crit, "utilisation": util}
 
 
 # ------------------------------------------------------------------------------ the flow
@@ -315,3 +337,91 @@ def place_and_route(layer: RtlLayer, dev: Device, package: str, speed: int, freq
                    meets_constraint=res["fmax_mhz"] >= freq_mhz)
         out["builds"][build] = res
     return out
+
+
+# ------------------------------------------------------------------------------ a model's layers
+def _best(runs: list[dict]) -> dict:
+    """The run of the highest post-route Fmax among one build's nextpnr seeds."""
+    return max(runs, key=lambda r: r["fmax_mhz"])
+
+
+def latency(cycles: dict, fmax: dict, steps: int) -> dict:
+    """Time from measured cycles: per sequence and per step (mean over the test vectors), microseconds
+    = cycles / Fmax (MHz). ``cycles``: total busy cycles over ``n`` sequences, {"sparse": (total, n),
+    "dense_only": (total, n)}; ``fmax``: MHz of the sparse-capable and the dense-only build. Sparse mode
+    runs on the sparse-capable build, dense mode on the dense-only one: each engine at its own clock."""
+    s_tot, n = cycles["sparse"]
+    d_tot, _ = cycles["dense_only"]
+    s_us = s_tot / n / fmax["sparse-capable"]
+    d_us = d_tot / n / fmax["dense-only"]
+    return {"sparse_us_per_sequence": s_us, "dense_us_per_sequence": d_us,
+            "sparse_us_per_step": s_us / steps, "dense_us_per_step": d_us / steps,
+            "cycle_speedup": d_tot / s_tot, "time_speedup": d_us / s_us,
+            "fmax_ratio_sparse_over_dense": fmax["sparse-capable"] / fmax["dense-only"]}
+
+
+def run_model(model_or_emulator, x, out_dir: str | Path, part: str = "LFE5U-85F", package: str = "CABGA381",
+              speed: int = 6, freq_mhz: float = 150, lanes: int = 0, seeds=(1,), timeout: float = 7200,
+              log=print) -> dict:
+    """Every SparseStateLSTM of a model on an ECP5: generated at ``lanes`` (0: its own), simulated on the
+    inputs ``x`` (both builds, checked against the emulator and the cycle model: the cycles that the time
+    figures divide), then synthesised, placed and routed and packed into a bitstream for each nextpnr
+    seed in ``seeds``. Refuses a layer that does not fit before any tool runs (`FitError`). Returns the
+    ``pnr.json`` report: per layer the fit, the measured cycles, every seed's results, the best seed's
+    Fmax and bitstream per build, and the latency (`latency`)."""
+    import dataclasses
+
+    from pipeline.rtl import sim
+    from pipeline.rtl.generate import generate_layer
+
+    dev = device(part)
+    if package not in dev.packages:
+        raise ValueError(f"package {package!r} is not one of the {dev.name}'s: {dev.packages}")
+    nextpnr_binary(), ecppack_binary()  # a missing tool is an error before minutes of simulation
+    out_dir = Path(out_dir)
+    cases = []
+    for case in sim.emulate_layers(model_or_emulator, x):
+        p = lanes or case.spec.lanes
+        spec = case.spec if p == case.spec.lanes else dataclasses.replace(case.spec, lanes=p)
+        spec.check()
+        layer = generate_layer(spec, out_dir / spec.module)
+        check_fit(layer, dev)  # every layer before any tool runs
+        cases.append((dataclasses.replace(case, spec=spec), layer, p == case.spec.lanes))
+    layers = []
+    for case, layer, full in cases:
+        log(f"{layer.module}: Verilator, {len(x)} vectors at {layer.spec.lanes} lanes, sparse-capable and dense-only builds")
+        sims = sim.simulate(layer, case.x_raw, modes=("sparse",), dense_only=True)
+        sim.check_layer(case, sims)
+        n = int(case.x_raw.shape[0])
+        cycles = {"sparse": (int(sims["sparse"].sequence_cycles.sum()), n),
+                  "dense_only": (int(sims["dense_only"].sequence_cycles.sum()), n)}
+        runs: dict[str, list[dict]] = {b: [] for b in BUILDS}
+        fit = tools = None
+        for seed in seeds:
+            log(f"{layer.module}: Yosys synth_ecp5, nextpnr-ecp5 ({dev.name}, {package}, speed {speed}, "
+                f"{freq_mhz:g} MHz target, seed {seed}) and ecppack, both builds (minutes)")
+            res = place_and_route(layer, dev, package, speed, freq_mhz, seed=seed, timeout=timeout)
+            fit, tools = res["fit"], res["tools"]
+            for b in BUILDS:
+                r = res["builds"][b]
+                keep = layer.directory / f"ecp5_{b.replace('-', '_')}_seed{seed}.bit"
+                shutil.copyfile(r["bitstream"], keep)
+                r = dict(r, seed=seed, bitstream=str(keep))
+                runs[b].append(r)
+                log(f"{layer.module}: {b}, seed {seed}: {r['fmax_mhz']:.1f} MHz post-route (nextpnr's timing model)")
+        best = {b: _best(runs[b]) for b in BUILDS}
+        fmax = {b: best[b]["fmax_mhz"] for b in BUILDS}
+        layers.append({
+            "layer": layer.spec.name, "module": layer.module, "top": layer.top, "directory": str(layer.directory),
+            "lanes": layer.spec.lanes, "full_design": full, "n_in": layer.spec.n_in, "units": layer.spec.units,
+            "steps": layer.spec.steps, "fit": fit, "check": "equal",
+            "measured_cycles": {k: {"total": v[0], "sequences": v[1], "per_sequence": v[0] / v[1]} for k, v in cycles.items()},
+            "stream_cycles": {"load_per_sequence": float(sims["sparse"].load_cycles.mean()),
+                              "send_per_sequence": float(sims["sparse"].send_cycles.mean())},
+            "builds": {b: {"best": best[b], "seeds": runs[b]} for b in BUILDS},
+            "fmax_mhz": fmax,
+            "meets_target": {b: fmax[b] >= freq_mhz for b in BUILDS},
+            "latency": latency(cycles, fmax, layer.spec.steps),
+        })
+    return {"kind": "skiplstm-pnr", "label": LABEL, "device": dev.name, "package": package, "speed": speed,
+            "freq_mhz": freq_mhz, "seeds": list(seeds), "tools": tools, "layers": layers}

@@ -78,23 +78,65 @@ def _category(cell: str) -> str | None:
     return None
 
 
+# LUT sites a Xilinx distributed-RAM or shift-register primitive occupies (UltraScale+ CLB: 8 LUT6 a
+# SLICEM, RAM32M16/RAM64M8 one whole SLICEM, RAM32M/RAM64M four LUTs, ...)
+LUTRAM_SITES = {"RAM16X1S": 1, "RAM16X1D": 2, "RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2,
+                "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM256X1D": 8, "RAM512X1S": 8, "RAM32M": 4,
+                "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1}
+
+
+def _cell_block(block: str) -> tuple[int, dict]:
+    m = re.search(r"Number of cells:\s+(\d+)\n((?:\s+\S+\s+\d+\n)*)", block)
+    if not m:
+        raise RuntimeError("the Yosys statistics block has no cell counts: synthesis did not finish")
+    return int(m.group(1)), {name: int(n) for name, n in re.findall(r"^\s+(\S+)\s+(\d+)$", m.group(2), re.M)}
+
+
+def resources_of(cells: dict) -> dict:
+    """The resource categories of `parse_stat` for one cell-count dict."""
+    res = {k: 0 for k in ("LUT", "INV", "FF", "CARRY", "DSP48E2", "RAMB36", "RAMB18", "LUTRAM", "LUT_as_memory",
+                          "SRL", "MUXF", "URAM")}
+    for name, n in cells.items():
+        cat = _category(name)
+        if cat:
+            res[cat] += n
+        if name == "INV":
+            res["INV"] += n
+        res["LUT_as_memory"] += LUTRAM_SITES.get(name, 8 if cat == "LUTRAM" else 0) * n
+    res["LUT_sites"] = res["LUT"] + res["INV"] + res["LUT_as_memory"]
+    return res
+
+
+def engine_cells(result: dict, module: str) -> dict:
+    """The engine module's own cells in a hierarchical synthesis (`parse_stat`'s ``modules``; Yosys names
+    it ``$paramod\\<module>\\SKIP_ZEROS=...`` or ``<module>``)."""
+    for name, cells in result["modules"].items():
+        if name == module or name.split("\\")[1:2] == [module]:
+            return cells
+    raise RuntimeError(f"module {module} not in the Yosys statistics (modules: {sorted(result['modules'])[:8]} ...)")
+
+
 def parse_stat(text: str) -> dict:
-    """Cell counts of the last ``stat`` block of a Yosys log: ``{"cells": {type: n}, "resources": {...}}``.
-    Raises RuntimeError when there is no complete statistics block."""
+    """Cell counts of the last ``stat`` block of a Yosys log: ``{"cells": {type: n}, "resources": {...},
+    "modules": {module: {type: n}}}``; for a hierarchical design the totals are its "design hierarchy"
+    section and ``modules`` holds each module's own cells (one instance). Resources: LUT (logic LUTs),
+    INV (inverters; a LUT1 each after Vivado's mapping), LUTRAM (distributed-RAM cells) and LUT_as_memory
+    (the LUT sites they and the SRLs occupy, `LUTRAM_SITES`), LUT_sites = LUT + INV + LUT_as_memory, FF,
+    CARRY, DSP48E2, RAMB36, RAMB18, SRL, MUXF, URAM. Raises RuntimeError when there is no complete
+    statistics block."""
     blocks = [m.start() for m in re.finditer(r"Printing statistics\.", text)]
     if not blocks:
         raise RuntimeError("the Yosys log has no closing statistics: synthesis did not finish")
     tail = text[blocks[-1]:]
-    m = re.search(r"Number of cells:\s+(\d+)\n((?:\s+\S+\s+\d+\n)+)", tail)
-    if not m:
-        raise RuntimeError("the Yosys statistics block has no cell counts: synthesis did not finish")
-    cells = {name: int(n) for name, n in re.findall(r"^\s+(\S+)\s+(\d+)$", m.group(2), re.M)}
-    resources = {k: 0 for k in ("LUT", "FF", "CARRY", "DSP48E2", "RAMB36", "RAMB18", "LUTRAM", "SRL", "MUXF", "URAM")}
-    for name, n in cells.items():
-        cat = _category(name)
-        if cat:
-            resources[cat] += n
-    return {"cells": dict(sorted(cells.items())), "total_cells": int(m.group(1)), "resources": resources}
+    sections = re.split(r"^=== (.+) ===$", tail, flags=re.M)  # [before, name1, body1, name2, body2, ...]
+    modules = {}
+    for name, body in zip(sections[1::2], sections[2::2], strict=True):
+        if name != "design hierarchy":
+            modules[name.strip()] = _cell_block(body)[1]
+    total, cells = _cell_block(sections[sections.index("design hierarchy") + 1]) if "design hierarchy" in sections \
+        else _cell_block(tail)
+    return {"cells": dict(sorted(cells.items())), "total_cells": total, "resources": resources_of(cells),
+            "modules": modules}
 
 
 def synthesize_one(layer: RtlLayer, skip_zeros: bool = True, part: str = "xcvu13p-flga2577-2-e",
@@ -109,7 +151,9 @@ def synthesize_one(layer: RtlLayer, skip_zeros: bool = True, part: str = "xcvu13
         # -defer: elaborate only with the real parameters (the ROM modules' $readmemh file names)
         "read_verilog -defer " + " ".join(p.name for p in layer.sources()),
         f"hierarchy -top {layer.top} -chparam SKIP_ZEROS {int(skip_zeros)}",
-        f"synth_xilinx -family {family} -top {layer.top} -flatten -noiopad",
+        # hierarchical (no -flatten): each module synthesised on its own, so that what the skip logic costs
+        # is the engine module's difference between the builds, not logic ABC duplicated across modules
+        f"synth_xilinx -family {family} -top {layer.top} -noiopad",
         "",
     ])
     (layer.directory / f"yosys_{tag}.ys").write_text(script)
@@ -151,8 +195,11 @@ def check_structure(layer: RtlLayer, skip_zeros: bool = True, timeout: float = 6
 
 def synthesize(layer: RtlLayer, part: str = "xcvu13p-flga2577-2-e", builds=("sparse-capable", "dense-only"),
                timeout: float = 3600) -> dict:
-    """Both builds (or those named in ``builds``): ``{build: synthesize_one(...)}`` plus ``"skip_logic_cost"``,
-    the sparse-capable minus dense-only counts of every resource (what skipping zeros costs in area)."""
+    """Both builds (or those named in ``builds``): ``{build: synthesize_one(...)}`` plus what skipping zeros
+    costs in area: ``"skip_logic_cost"``, the engine module's resources in the sparse-capable build minus the
+    dense-only build's (the skip logic lives there: nonzero masks, picker, x scan; the lanes, ROMs and
+    buffers are the same modules in both builds, synthesised on their own), and ``"total_difference"``,
+    the whole design's."""
     from concurrent.futures import ThreadPoolExecutor
 
     family_of(part)  # refuse an unknown part before any work
@@ -166,6 +213,9 @@ def synthesize(layer: RtlLayer, part: str = "xcvu13p-flga2577-2-e", builds=("spa
         out = {b: f.result() for b, f in futures.items()}
     if len(out) == 2:
         a, d = out["sparse-capable"]["resources"], out["dense-only"]["resources"]
-        out["skip_logic_cost"] = {k: a[k] - d[k] for k in a}
+        out["total_difference"] = {k: a[k] - d[k] for k in a}
+        ea, ed = (resources_of(engine_cells(out[b], layer.module)) for b in ("sparse-capable", "dense-only"))
+        out["skip_logic_cost"] = {k: ea[k] - ed[k] for k in ea}
+        out["engine"] = {"sparse-capable": ea, "dense-only": ed}
     out["label"] = LABEL
     return out

@@ -35,7 +35,10 @@ module skiplstm_fixed_cast #(
     /* verilator lint_off UNUSEDSIGNAL */
 
     // ------------------------------------------------------------------ quantisation
-    wire [QW-1:0] q;
+    // q = fe + inc: fe the value before rounding (QW bits, its top two bits equal when bits are dropped),
+    // inc the rounding increment (0 or 1)
+    wire [QW-1:0] q, fe;
+    wire          inc;
     generate
         if (S > 0) begin : g_drop
             wire [XW-1:0] x;
@@ -72,11 +75,17 @@ module skiplstm_fixed_cast #(
             end else begin : g_rnd_conv
                 assign up = above | (tie & fl[0]);
             end
-            assign q = {fl[XW-S-1], fl} + {{(XW - S){1'b0}}, up};
+            assign fe = {fl[XW-S-1], fl};
+            assign inc = up;
+            assign q = fe + {{(XW - S){1'b0}}, up};
         end else if (S == 0) begin : g_keep
+            assign fe = din;
+            assign inc = 1'b0;
             assign q = din;
         end else begin : g_append
-            assign q = {din, {(-S){1'b0}}};        // finer target grid: exact
+            assign fe = {din, {(-S){1'b0}}};       // finer target grid: exact
+            assign inc = 1'b0;
+            assign q = fe;
         end
     endgenerate
 
@@ -102,8 +111,43 @@ module skiplstm_fixed_cast #(
             assign NEG_HI = {CW{1'b0}};
         end
     endgenerate
-    wire over  = $signed(qe) > $signed(HI);
-    wire under = $signed(qe) < $signed(LO);
+    // Out of range, decided from fe and the increment's carry in parallel with the increment itself
+    // (equality reductions, not a comparator behind the adder): q's bits above the target's top bit
+    // (from bit OUT_W-1 signed, OUT_W unsigned) must all equal q's sign (all zero unsigned). Those bits
+    // of q are hb + carry, carry = inc and every bit of fe below them set.
+    wire over, under;
+    localparam integer TOP = (OUT_SIGNED != 0) ? OUT_W - 1 : OUT_W;  // lowest bit that must match the sign
+    generate
+        if (QW <= TOP + 1) begin : g_fits            // never above the range; unsigned: below if negative
+            assign over = 1'b0;
+            if (OUT_SIGNED != 0) begin : g_s
+                assign under = 1'b0;
+            end else begin : g_u
+                assign under = q[QW-1];
+            end
+        end else begin : g_check
+            wire [QW-TOP-1:0] hb = fe[QW-1:TOP];
+            wire carry;
+            if (TOP > 0) begin : g_carry
+                assign carry = inc & (&fe[TOP-1:0]);
+            end else begin : g_carry0
+                assign carry = inc;
+            end
+            wire hb_zero = ~|hb;
+            wire hb_ones = &hb;
+            wire ok;
+            if (OUT_SIGNED != 0) begin : g_s
+                // all zero (without a carry), all one (a carry makes them all zero), or all one but the
+                // lowest (a carry makes them all one)
+                wire hb_ones_m1 = (&hb[QW-TOP-1:1]) & ~hb[0];
+                assign ok = (hb_zero & ~carry) | hb_ones | (hb_ones_m1 & carry);
+            end else begin : g_u
+                assign ok = (hb_zero & ~carry) | (hb_ones & carry);
+            end
+            assign over  = ~ok & ~fe[QW-1];
+            assign under = ~ok & fe[QW-1];
+        end
+    endgenerate
     wire [OUT_CW-1:0] in_range = qe[OUT_CW-1:0];   // q itself when it fits
     generate
         if (O_MODE == 0) begin : g_wrap            // keep the low W bits
