@@ -40,24 +40,28 @@ value presented in cycle c is available in cycle c + L.
                        read, P2 lowest pending bit (and m & (m - 1), the word without it), P3 write-back,
                        operand and ROM base address. A step's first column waits for it; every later
                        column was picked while the one before it streamed (C >= 4 cycles).
-    MAC_DEPTH  = WEIGHT_LATENCY + 1 + MUL_LATENCY + 2 = 9
-                       after the last issue: the weight word out of its ROM (WEIGHT_LATENCY = 3: the
-                       block RAM's two, then the word of the selected row registered once more, as the
-                       weights travel across the part to the lanes), the lane's own input register (1),
-                       the product (3), then one stage that reads the accumulator (stage 7), one that
-                       adds (stage 8) and one that casts and writes it (stage 9); the gate stage reads
-                       the accumulators in the next cycle.
+    MAC_DEPTH  = WEIGHT_LATENCY + 1 + MUL_LATENCY + 2 - GATE_READ_STAGE = 9
+                       after the last issue: the weight word out of its ROM (WEIGHT_LATENCY = 4: the
+                       address registered beside the block RAMs, their two, then the selected row's word
+                       registered once more, as the weights travel across the part to the lanes), the
+                       lane's own input register (1), the product (3), then one stage that reads the
+                       accumulator (stage 8), one that adds (9) and one that casts and writes it (10).
+                       The lanes read the accumulators GATE_READ_STAGE = 1 cycle into the gate phase
+                       (they register its controls themselves), so the gate phase may begin in stage 10.
     ACC_LATENCY = ACC_WRITE_STAGE - ACC_READ_STAGE + 1 = 3
                        cycles from reading an accumulator word to its new value being readable. The
                        same word is read again C cycles later (the same chunk of the next column), so
                        the stream needs C >= ACC_LATENCY: true for every legal P (P | H gives C >= 4).
-    GATE_DEPTH = 18    after the last gate issue: G1 LUT indices; G2-G3 LUT reads (ROM_LATENCY); G4
-                       multiplier inputs f, c_{t-1}, i, g (and o > tau for output-gate pruning); G5-G6
-                       f*c and i*g (MUL_LATENCY); G7 f*c + i*g; G8 cast to c_t and write; G9 tanh index;
-                       G10-G11 tanh(c_t) read; G12 multiplier inputs o, tanh(c_t); G13-G14 o*tanh(c_t);
-                       G15 cast to h_t; G16 threshold (state pruning) and the nonzero bit; G17 write of
-                       h_t, its mask bits and the output; one more cycle in which the step's "any
-                       column pending" flags are complete for the next step's decision.
+    GATE_DEPTH = 21    after the last gate issue: GATE_READ_STAGE (1: each lane registers the issue, its
+                       G0, and reads its four accumulator banks); G1 LUT indices; G2-G3 LUT reads
+                       (ROM_LATENCY); G4 multiplier inputs f, c_{t-1}, i, g (and o > tau for output-gate
+                       pruning); G5-G6 f*c and i*g (MUL_LATENCY); G7 f*c + i*g; G8 cast to c_t; G9 c_t
+                       written, tanh index; G10-G11 tanh(c_t) read; G12 multiplier inputs o, tanh(c_t);
+                       G13-G14 o*tanh(c_t); G15 cast to h_t; G16 threshold compare (state pruning); G17
+                       pruned h_t and its nonzero bit; G18 h_t and the output written; G19 the lanes'
+                       nonzero bits gathered (registered in the engine) and written to the mask; one more
+                       cycle in which the step's "any column pending" flags are complete for the next
+                       step's decision.
     INIT_DEPTH = X_LATENCY + 3 = 5
                        after INIT's G issue cycles: the scan of x_0's last word (address registered,
                        X_LATENCY, nonzero bits registered, mask and flags written), then the decision.
@@ -91,19 +95,22 @@ from dataclasses import dataclass
 import numpy as np
 
 ROM_LATENCY = 2  # block RAM: address sampled, data out of the output register (module docstring)
-WEIGHT_LATENCY = ROM_LATENCY + 1  # weight ROMs: their row select (and the word) registered once more
+WEIGHT_LATENCY = ROM_LATENCY + 2  # weight ROMs: address registered beside the RAMs, the row's word once more
 MUL_LATENCY = 3  # multiplier: input, pipeline and output registers
 X_LATENCY = 2  # sequence buffer read: registered address -> registered data
 PICK_DEPTH = 4  # column picker stages P0..P3 before a step's first issue
 ACC_READ_STAGE = WEIGHT_LATENCY + 1 + MUL_LATENCY  # reads the accumulator (after the lane's input register)
 ACC_WRITE_STAGE = ACC_READ_STAGE + 2  # stage after issue that casts and writes it (the add in between)
-MAC_DEPTH = ACC_WRITE_STAGE  # column-stream drain after the last issue
+GATE_READ_STAGE = 1  # the lanes read the accumulators one cycle into the gate phase (they register its controls)
+MAC_DEPTH = ACC_WRITE_STAGE - GATE_READ_STAGE  # column-stream drain after the last issue
 ACC_LATENCY = ACC_WRITE_STAGE - ACC_READ_STAGE + 1  # read of a word -> its new value readable (C >= this)
 # gate stages after issue: index cast (1), LUT read (ROM_LATENCY), multiplier inputs (1), f*c, i*g
 # (MUL_LATENCY - 1 more), sum (1), cell cast + write (1), tanh index (1), tanh read (ROM_LATENCY),
 # multiplier inputs (1), o*tanh (MUL_LATENCY - 1 more), result cast (1), threshold compare (1), pruned
-# h_t (1), write (1), flags complete (1)
-GATE_DEPTH = 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + 1 + 1
+# h_t (1), h_t written (1), its nonzero bits gathered from the lanes and written to the mask (1), flags
+# complete (1)
+GATE_DEPTH = GATE_READ_STAGE + 1 + ROM_LATENCY + 1 + (MUL_LATENCY - 1) + 1 + 1 + 1 + ROM_LATENCY + 1 + \
+    (MUL_LATENCY - 1) + 1 + 1 + 1 + 1 + 1 + 1
 INIT_DEPTH = X_LATENCY + 3  # scan of x_0's last word: address, X_LATENCY, nonzero bits, mask write
 E_MAC_PJ = 1.0
 E_READ_PJ = 5.0

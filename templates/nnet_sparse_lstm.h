@@ -68,8 +68,8 @@ struct sparse_lstm_config {
     static const bool return_sequences = false;
     static const unsigned init_depth = 5;
     static const unsigned pick_depth = 4;
-    static const unsigned mac_depth = 7;
-    static const unsigned gate_depth = 19;
+    static const unsigned mac_depth = 9;
+    static const unsigned gate_depth = 21;
     static const unsigned acc_latency = 3;
     static const unsigned stream_avg = 1; // LOOP_TRIPCOUNT avg of StreamLoop, from the measured sparsity
     static const unsigned stream_max = 1; // (input columns + H) * C: every column streamed

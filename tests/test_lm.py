@@ -120,6 +120,7 @@ def test_emulated_lm_reports_bpc_at_fixed_point(lm_run):
     assert emu["float"] == {"metric": "bpc", "value": pytest.approx(metrics["test"]["value"], rel=1e-6)}
     assert emu["fixed"]["metric"] == "bpc"
     assert emu["fixed"]["value"] == pytest.approx(emu["float"]["value"], rel=0.02)
-    # dense mode: per sequence U + T ((E + H) C + 3 + U + 7) cycles; E = 8 embedding columns, H = 16, P = 4
-    # lanes: U = H / P = 4 gate iterations, C = 4H / P = 16 cycles a column
-    assert emu["cycles_dense"] == emu["n"] * (4 + SEQ_LEN * ((8 + 16) * 16 + 3 + 4 + 7))
+    # dense mode: per sequence U + INIT_DEPTH + T (PICK_DEPTH + (E + H) C + MAC_DEPTH + U + GATE_DEPTH)
+    # cycles; E = 8 embedding columns, H = 16, P = 4 lanes: U = H / P = 4 gate iterations, C = 4H / P = 16
+    # cycles a column; the depths of docs/ACCELERATOR.md: INIT 5, PICK 4, MAC 9, GATE 21
+    assert emu["cycles_dense"] == emu["n"] * (4 + 5 + SEQ_LEN * (4 + (8 + 16) * 16 + 9 + 4 + 21))

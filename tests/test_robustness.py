@@ -409,7 +409,7 @@ def test_stage_checks_its_output_folder_before_training(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- recipes
 @pytest.mark.parametrize("text, exc, match", [
-    ("[modle]\nunits = [4]\n", ValueError, r"unknown section \[modle\]; expected one of \['data', 'hls'"),
+    ("[modle]\nunits = [4]\n", ValueError, r"unknown section \[modle\]; expected one of \['data', 'fpga', 'hls'"),
     ("[hls]\nlane = 4\n", ValueError, r"unknown key hls.lane; expected one of \['accum_precision', 'cell_precision', 'clock_period'"),
     ("[model]\nunits = [0]\n", ValueError, r"model.units must be positive integers .*, got model.units = \[0\]"),
     ("[model]\nunits = \n", ValueError, r"is not valid TOML"),

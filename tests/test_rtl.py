@@ -309,10 +309,17 @@ def test_ecp5_variant_and_stalled_streams(tmp_path):
     a, b = calm["sparse"], busy["sparse"]
     np.testing.assert_array_equal(a.outputs, b.outputs)
     np.testing.assert_array_equal(a.step_cycles, b.step_cycles)
-    assert (b.load_cycles > a.load_cycles).all() and (b.send_cycles > a.send_cycles).all()
-    # no stall: one beat a cycle, then the cycle in which the top starts the engine
-    assert (a.load_cycles == layer.params["XDEPTH"] * layer.params["IN_BPW"] + 1).all()
+    assert (b.load_cycles > a.load_cycles).all() and b.send_cycles.sum() > a.send_cycles.sum()
+    # no stall: one beat a cycle, two more through the input's register slices, then the cycle in which the
+    # top starts the engine
+    assert (a.load_cycles == layer.params["XDEPTH"] * layer.params["IN_BPW"] + 3).all()
     assert a.acc_read_to_write == accelerator.ACC_LATENCY and a.acc_reuse == layer.params["C"]
+    # a malformed sequence first (tlast on its third beat): dropped, seq_error raised, the rest exact
+    bad = sim.run(layer, calm["builds"]["sparse-capable"], case.x_raw, "sparse", stall=30, early_last=2)
+    assert bad.seq_error == 1 and a.seq_error == 0
+    np.testing.assert_array_equal(bad.outputs, a.outputs)
+    with pytest.raises(sim.RtlMismatch, match="raised seq_error on a well-formed input stream"):
+        sim.check_layer(case, {"sparse": bad})
 
 
 # ------------------------------------------------------------------------------- 4. refusals

@@ -204,7 +204,8 @@ class SimRun:
     load_cycles: np.ndarray  # (N,) edges from the first offered input beat to the engine's start
     send_cycles: np.ndarray  # (N,) edges from done to the last output beat
     acc_read_to_write: int  # the accumulator monitor: max cycles from an S5 read to its value readable again
-    acc_reuse: int  # min cycles between two S5 reads of one accumulator word (C when a step streams 2 columns)
+    acc_reuse: int  # min cycles between two reads of one accumulator word (C when a step streams 2 columns)
+    seq_error: int  # the streaming top's sticky error bit at the end (a malformed input sequence)
     wall_s: float
     steps_per_s: float
     engine: str  # "sparse-capable" or "dense-only"
@@ -229,6 +230,7 @@ def parse_results(spec: LayerSpec, text: str, n: int, mode: str, wall_s: float, 
     step_cycles = np.full((n, steps), -1, np.int64)
     seq = np.full((n, 5), -1, np.int64)
     acc = (-1, -1)
+    seq_error = -1
     for line in text.splitlines():
         f = line.split()
         if not f:
@@ -246,11 +248,13 @@ def parse_results(spec: LayerSpec, text: str, n: int, mode: str, wall_s: float, 
             seq[int(f[1])] = [int(v) for v in f[2:7]]
         elif f[0] == "a":
             acc = (int(f[1]), int(f[2]))
+        elif f[0] == "e":
+            seq_error = int(f[1])
     if not seen.all() or (seq < 0).any() or (step_cycles < 0).any():
         missing = np.argwhere(~seen)[:1].tolist() or np.argwhere(seq < 0)[:1].tolist()
         raise RtlMismatch(f"{spec.name} {mode}: the simulation ended early (no output or cycle record for "
                           f"sample/step/word {missing}); see the simulator output")
-    return SimRun(mode, outputs, step_cycles, seq[:, 0], seq[:, 1], seq[:, 2], seq[:, 3], seq[:, 4], acc[0], acc[1], wall_s,
+    return SimRun(mode, outputs, step_cycles, seq[:, 0], seq[:, 1], seq[:, 2], seq[:, 3], seq[:, 4], acc[0], acc[1], seq_error, wall_s,
                   n * steps / wall_s if wall_s > 0 else float("inf"), engine)
 
 
@@ -264,7 +268,7 @@ def _cycle_bound(spec: LayerSpec, n: int, stall: int) -> int:
 
 
 def run(layer: RtlLayer, build_: Build, x_raw: np.ndarray, mode: str, timeout: float = 600, stall: int = 25,
-        seed: int = 1) -> SimRun:
+        seed: int = 1, early_last: int | None = None) -> SimRun:
     """Run the built harness on ``x_raw`` (N sequences) in ``mode``; outputs and cycles. The streams
     stall at random: s_axis_tvalid and m_axis_tready are low in a cycle with probability ``stall`` percent
     (from ``seed``); the engine's cycles do not depend on it, the load and send cycles do."""
@@ -279,6 +283,7 @@ def run(layer: RtlLayer, build_: Build, x_raw: np.ndarray, mode: str, timeout: f
     ofile.unlink(missing_ok=True)
     cmd = [str(build_.executable), f"+xfile={xfile.name}", f"+outfile={ofile.name}",
            f"+sparse={int(mode == 'sparse')}", f"+stall={int(stall)}", f"+seed={int(seed)}",
+           *([f"+earlylast={int(early_last)}"] if early_last is not None else []),
            "+verilator+rand+reset+2", "+verilator+seed+7",
            f"--max-cycles={_cycle_bound(spec, n, stall)}"]
     t0 = time.perf_counter()
@@ -422,6 +427,8 @@ def check_layer(case: LayerCase, sims: dict) -> dict:
     for label, sim in sims.items():
         if label == "builds":
             continue
+        if sim.seq_error != 0:
+            raise RtlMismatch(f"{spec.name} {label}: the streaming top raised seq_error on a well-formed input stream")
         check_outputs(spec.name, label, sim.outputs, case.expected, spec.return_sequences, spec.steps)
         check_cycles(spec.name, label, sim, costs, sim.mode)
         verdict[label] = "equal"
