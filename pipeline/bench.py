@@ -214,13 +214,15 @@ def part_rtl(x) -> dict:
                 (case,) = rtl_sim.emulate_layers(emu, x[:1])
                 spec = dataclasses.replace(case.spec, lanes=SYNTH_LANES)
                 syn = rtl_synth.synthesize(rtl_generate.generate_layer(spec, Path(tmp) / "synth"))
-                row["yosys"] = {"lanes": SYNTH_LANES, **{b: {"resources": syn[b]["resources"], "seconds": syn[b]["seconds"]}
-                                                         for b in ("sparse-capable", "dense-only")}}
+                row["yosys"] = {"lanes": SYNTH_LANES, "skip_logic_cost": syn["skip_logic_cost"],
+                                **{b: {"resources": syn[b]["resources"], "seconds": syn[b]["seconds"]}
+                                   for b in ("sparse-capable", "dense-only")}}
         out[str(units)] = row
         stage(f"bench: RTL H={units} P={row['lanes']}: cycles == model on {n} sequences; Verilator "
               f"{row['steps_per_s']['sparse']:,.0f} / {row['steps_per_s']['dense']:,.0f} steps/s sparse / dense"
-              + (f"; Yosys at P={SYNTH_LANES}: LUT {row['yosys']['sparse-capable']['resources']['LUT']} sparse-capable vs "
-                 f"{row['yosys']['dense-only']['resources']['LUT']} dense-only" if "yosys" in row else ""))
+              + (f"; Yosys at P={SYNTH_LANES}: LUT sites {row['yosys']['sparse-capable']['resources']['LUT_sites']} "
+                 f"sparse-capable vs {row['yosys']['dense-only']['resources']['LUT_sites']} dense-only, skip logic "
+                 f"+{row['yosys']['skip_logic_cost']['LUT_sites']}" if "yosys" in row else ""))
     return out
 
 
@@ -414,15 +416,19 @@ def table(results: dict) -> str:
         lines += ["", "RTL twin (Verilator; cycles measured == modelled on every step of every sequence run; Yosys "
                   "synth_xilinx xcup, pre-place-and-route estimate without timing, the same layer at the lanes shown):",
                   "", "| H | P (sim) | sequences | cycles == model | Verilator steps/s sparse / dense | emulator / csim "
-                  "steps/s | Yosys P | LUT sparse-capable / dense-only | FF | DSP48E2 | RAMB36+18 | Yosys s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "steps/s | Yosys P | LUT sites (LUT + INV + LUT as memory) sparse-capable / dense-only | skip logic "
+                  "(engine module, LUT sites / FF) | FF | DSP48E2 | RAMB36+18 | Yosys s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for u in map(str, UNITS):
             r, ec = results["rtl"]["result"][u], results["emulator_vs_csim"]["result"][u]
             y = r.get("yosys")
-            syn = "| - | - | - | - | - | - |"
+            syn = "| - | - | - | - | - | - | - |"
             if y:
                 a, b = y["sparse-capable"]["resources"], y["dense-only"]["resources"]
-                syn = (f"| {y['lanes']} | {a['LUT']} / {b['LUT']} | {a['FF']} / {b['FF']} | {a['DSP48E2']} / {b['DSP48E2']} | "
+                sk = y.get("skip_logic_cost")
+                skip = f"+{sk['LUT_sites']} / +{sk['FF']}" if sk else "-"
+                syn = (f"| {y['lanes']} | {a['LUT_sites']} / {b['LUT_sites']} | {skip} | {a['FF']} / {b['FF']} | "
+                       f"{a['DSP48E2']} / {b['DSP48E2']} | "
                        f"{a['RAMB36']}+{a['RAMB18']} / {b['RAMB36']}+{b['RAMB18']} | "
                        f"{y['sparse-capable']['seconds']:.0f} + {y['dense-only']['seconds']:.0f} |")
             lines.append(f"| {u} | {r['lanes']} | {r['vectors']} | {'yes' if r['equal_to_model'] else 'NO'} | "

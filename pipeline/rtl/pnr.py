@@ -195,9 +195,18 @@ def check_fit(layer: RtlLayer, dev: Device) -> dict:
         advice.append(f"{max(lanes)} lanes would fit ([fpga] lanes = {max(lanes)})")
     if widths:
         advice.append(f"weights of at most {max(widths)} bits would fit at {q['P']} lanes")
-    if not advice:
-        advice.append(f"no lane count or weight width fits the {dev.name}: the weights alone are "
-                      f"{est['weight_bits_total'] / 1e6:.2f} Mbit against its {dev.dp16kd * 18 * 1024 / 1e6:.2f} Mbit of block RAM")
+    if not advice:  # neither alone: the widest weights at the most lanes that fit together
+        both = next(((p, w) for p in sorted(accelerator.valid_lanes(q["H"]), reverse=True) if p < q["P"]
+                     for w in range(max(q["KW"], q["RW"]) - 1, 1, -1)
+                     if fits(estimate(layer, lanes=p, weight_bits=w))), None)
+        if both:
+            advice.append(f"{both[0]} lanes with weights of at most {both[1]} bits would fit (the weights are "
+                          f"{est['weight_bits_total'] / 1e6:.2f} Mbit against {dev.dp16kd * 18 * 1024 / 1e6:.2f} Mbit "
+                          "of block RAM)")
+        else:
+            advice.append(f"no lane count or weight width fits the {dev.name}: the weights alone are "
+                          f"{est['weight_bits_total'] / 1e6:.2f} Mbit against its {dev.dp16kd * 18 * 1024 / 1e6:.2f} "
+                          "Mbit of block RAM")
     raise FitError(f"layer {layer.spec.name!r} (n_in={q['N_IN']}, H={q['H']}, P={q['P']}, {max(q['KW'], q['RW'])}-bit "
                    f"weights) does not fit the {dev.name}: it needs " + " and ".join(over) + "; " + "; ".join(advice))
 
@@ -299,8 +308,11 @@ def check_netlist_fit(cells: dict, dev: Device, what: str) -> None:
         raise FitError(f"{what} does not fit the {dev.name} after synthesis: " + "; ".join(over))
 
 
+ROUTER = "router1"  # nextpnr's default; router2 left a 53.6 MHz detour on the H = 128 layer here (router1: ~100-117 MHz)
+
+
 def place_and_route(layer: RtlLayer, dev: Device, package: str, speed: int, freq_mhz: float, seed: int = 1,
-                    builds=BUILDS, timeout: float = 3600) -> dict:
+                    builds=BUILDS, timeout: float = 3600, router: str = ROUTER) -> dict:
     """Both builds (or those in ``builds``) of ``layer`` through synthesis, place and route and ecppack.
     Returns ``{"builds": {build: {...}}, "fit": estimate, "tools": versions, ...}``; files in the layer's
     directory (``ecp5_<build>.json``, ``_report.json``, ``.config``, ``.bit``, logs)."""
@@ -311,9 +323,9 @@ def place_and_route(layer: RtlLayer, dev: Device, package: str, speed: int, freq
     fit = check_fit(layer, dev)  # refuses before any tool runs
     nextpnr, ecppack = nextpnr_binary(), ecppack_binary()
     out = {"label": LABEL, "device": dev.name, "package": package, "speed": speed, "freq_mhz": freq_mhz,
-           "seed": seed, "top": layer.top, "lanes": layer.spec.lanes, "fit": fit, "tools": tool_versions(),
+           "seed": seed, "router": router, "top": layer.top, "lanes": layer.spec.lanes, "fit": fit, "tools": tool_versions(),
            "builds": {}}
-    for build in builds:
+    def one(build: str) -> dict:
         skip = build == "sparse-capable"
         tag = "sparse_capable" if skip else "dense_only"
         syn = synthesize(layer, skip, timeout=timeout)
@@ -325,7 +337,8 @@ def place_and_route(layer: RtlLayer, dev: Device, package: str, speed: int, freq
             f.unlink(missing_ok=True)
         pnr_s = _run([nextpnr, dev.flag, "--package", package, "--speed", str(speed), "--json", syn["netlist"].name,
                       "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--seed", str(seed), "--report", report.name,
-                      "--textcfg", config.name], layer.directory, layer.directory / f"ecp5_{tag}_nextpnr.log",
+                      "--textcfg", config.name, "--router", router], layer.directory,
+                     layer.directory / f"ecp5_{tag}_nextpnr.log",
                      timeout, f"nextpnr-ecp5 on {layer.top} ({build})")
         pack_s = _run([ecppack, config.name, bit.name], layer.directory, layer.directory / f"ecp5_{tag}_ecppack.log",
                       timeout, f"ecppack of {layer.top} ({build})")
@@ -335,7 +348,13 @@ def place_and_route(layer: RtlLayer, dev: Device, package: str, speed: int, freq
         res.update(synthesis=syn["cells"], synth_s=syn["seconds"], pnr_s=round(pnr_s, 1), pack_s=round(pack_s, 1),
                    bitstream=str(bit), bitstream_bytes=bit.stat().st_size, report=str(report),
                    meets_constraint=res["fmax_mhz"] >= freq_mhz)
-        out["builds"][build] = res
+        return res
+
+    # the builds side by side: Yosys and nextpnr are single-threaded here, each build its own files
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=len(builds)) as pool:
+        futures = {b: pool.submit(one, b) for b in builds}
+        out["builds"] = {b: f.result() for b, f in futures.items()}
     return out
 
 
