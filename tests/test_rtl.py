@@ -213,6 +213,22 @@ def test_single_step_one_hot_and_dense_only_engine(tmp_path):
     assert back["layers"][0]["modes"]["sparse"]["sim_steps_per_s"] > 0
 
 
+@needs_verilator
+def test_dense_mode_restores_every_input_column(tmp_path):
+    """More x mask words than dense mode's scan reaches: H = P = 2 (U = 1), n_in = 60 (XS = 30 words), so
+    INIT scans only G + INIT_DEPTH - 1 words and GATE only G + GATE_DEPTH + 1 < 30. Dense mode must stream
+    all 60 x columns every step anyway (a regression: the sparse-capable build once dropped the unscanned
+    words in dense mode, caught by CI's slow configuration s_xs_gt_u)."""
+    c = draw("rtl_many_x", 44, slow=False, units=(2,), n_in=60, steps=3, lanes=2, precision="ap_fixed<16,6>",
+             table_size=1024, prune=("state",), thresholds=(0.2,), return_sequences=False, hidden=0, head=0,
+             prune_last=(True,))
+    shape = accelerator.LayerShape(60, 2, 2)
+    assert shape.gate_iters(False) + accelerator.GATE_DEPTH + 1 < 30
+    (run,) = _check_model(build_model(c), c.hls(), _chain_inputs(c, n=4), tmp_path, dense_only=True)
+    case, _, sims = run
+    np.testing.assert_array_equal(sims["dense"].step_cycles, sims["dense_only"].step_cycles)
+
+
 def _lm(vocab=11, dim=3, units=4, steps=5, threshold=0.1):
     from test_generate import _lm as lm  # tests/ is on sys.path: the PTB-shaped model of the csim tests
 
