@@ -11,6 +11,7 @@ written by `pnr.place_and_route`.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,7 @@ def test_tiny_layer_synthesis_place_and_route_and_bitstream(tmp_path):
     assert lat["sparse_us_per_sequence"] == pytest.approx(cyc["sparse"]["per_sequence"] / la["fmax_mhz"]["sparse-capable"])
     assert lat["dense_us_per_sequence"] == pytest.approx(cyc["dense_only"]["per_sequence"] / la["fmax_mhz"]["dense-only"])
     assert report["tools"]["yosys"].startswith("Yosys") and "nextpnr" in report["tools"]["nextpnr"]
+    assert re.match(r"Project Trellis ecppack Version \S+$", report["tools"]["ecppack"]), report["tools"]
 
 
 @pytest.mark.slow

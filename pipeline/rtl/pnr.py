@@ -104,11 +104,9 @@ def tool_versions() -> dict:
         lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip() and "Preparing to run" not in ln]
         return lines[0].strip() if lines else "unknown"
 
-    ecppack = first([ecppack_binary(), "--help"])
-    trellis = re.search(r"Version \S+", "\n".join(subprocess.run([ecppack_binary(), "--help"], capture_output=True,
-                                                                    text=True, timeout=300).stdout.splitlines()))
+    # ecppack --version prints "Project Trellis ecppack Version 1.4-..." (--help starts with an error line)
     return {"yosys": first([yosys_binary(), "-V"]), "nextpnr": first([nextpnr_binary(), "--version"]),
-            "ecppack": f"Project Trellis ecppack {trellis.group(0) if trellis else ecppack}"}
+            "ecppack": first([ecppack_binary(), "--version"])}
 
 
 # ------------------------------------------------------------------------------ fit
