@@ -222,7 +222,7 @@ def part_rtl(x) -> dict:
               f"{row['steps_per_s']['sparse']:,.0f} / {row['steps_per_s']['dense']:,.0f} steps/s sparse / dense"
               + (f"; Yosys at P={SYNTH_LANES}: LUT sites {row['yosys']['sparse-capable']['resources']['LUT_sites']} "
                  f"sparse-capable vs {row['yosys']['dense-only']['resources']['LUT_sites']} dense-only, skip logic "
-                 f"+{row['yosys']['skip_logic_cost']['LUT_sites']}" if "yosys" in row else ""))
+                 f"{row['yosys']['skip_logic_cost']['LUT_sites']:+d}" if "yosys" in row else ""))
     return out
 
 
@@ -426,7 +426,7 @@ def table(results: dict) -> str:
             if y:
                 a, b = y["sparse-capable"]["resources"], y["dense-only"]["resources"]
                 sk = y.get("skip_logic_cost")
-                skip = f"+{sk['LUT_sites']} / +{sk['FF']}" if sk else "-"
+                skip = f"{sk['LUT_sites']:+d} / {sk['FF']:+d}" if sk else "-"
                 syn = (f"| {y['lanes']} | {a['LUT_sites']} / {b['LUT_sites']} | {skip} | {a['FF']} / {b['FF']} | "
                        f"{a['DSP48E2']} / {b['DSP48E2']} | "
                        f"{a['RAMB36']}+{a['RAMB18']} / {b['RAMB36']}+{b['RAMB18']} | "

@@ -420,6 +420,29 @@ def test_yosys_elaborates_every_variant(tmp_path):
                 assert sim.lint(layer, skip_zeros=skip, ecp5=ecp5) == "", f"{name} SKIP_ZEROS={int(skip)} ecp5={ecp5}"
 
 
+@needs_yosys
+def test_a_large_layer_reads_in_yosys_in_both_variants(tmp_path):
+    """H = 512 at P = 8 (the bench's Yosys size): 4096 x 128-bit recurrent weights, 1024 DP16KD tiles in the
+    ECP5 variant (~11 MB of Verilog). Yosys 0.23 once refused the behavioural read ("input buffer overflow,
+    can't enlarge buffer because scanner uses REJECT") while the ECP5 tiles sat in the same file behind an
+    `ifdef; now each variant is its own file and both read."""
+    from pipeline.rtl import synth
+
+    h = 512
+    layer = generate_layer(_tiny_spec(n_in=28, units=h, lanes=8, kernel=np.zeros((28, 4 * h), np.int64),
+                                      recurrent=np.zeros((h, 4 * h), np.int64), bias=np.zeros(4 * h, np.int64)),
+                           tmp_path / "big")
+    assert layer.sources(ecp5=True) != layer.sources()
+    assert "DP16KD" not in (layer.directory / layer.files["roms"]).read_text()
+    assert (layer.directory / layer.files["roms_ecp5"]).read_text().count("DP16KD #(") >= 1024
+    for ecp5 in (False, True):
+        define = "-D SKIPLSTM_ECP5 " if ecp5 else ""
+        res = subprocess.run([synth.yosys_binary(), "-q", "-p", f"read_verilog {define}-defer "
+                              + " ".join(p.name for p in layer.sources(ecp5))], cwd=layer.directory,
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, (ecp5, (res.stdout + res.stderr)[-500:])
+
+
 # ------------------------------------------------------------------------------- 5. slow: more
 SLOW_CONFIGS = [
     dict(name="s_rand16", seed=51, units=(16,), n_in=9, steps=7, lanes=4),

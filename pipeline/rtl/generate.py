@@ -233,9 +233,11 @@ class RtlLayer:
     def module(self) -> str:
         return self.spec.module
 
-    def sources(self) -> list[Path]:
-        """The synthesisable sources, leaves first (the streaming top last)."""
-        return [self.directory / f for f in (*STATIC_SOURCES, self.files["roms"], self.files["lane"],
+    def sources(self, ecp5: bool = False) -> list[Path]:
+        """The synthesisable sources, leaves first (the streaming top last); ``ecp5``: the ROMs as DP16KD
+        grids (`<m>_roms_ecp5.v`, for a SKIPLSTM_ECP5 build) instead of the behavioural `<m>_roms.v`."""
+        roms = self.files["roms_ecp5" if ecp5 else "roms"]
+        return [self.directory / f for f in (*STATIC_SOURCES, roms, self.files["lane"],
                                              self.files["engine"], self.files["axis"])]
 
     @property
@@ -259,6 +261,7 @@ def generate_layer(spec: LayerSpec, out_dir: str | Path) -> RtlLayer:
     m = spec.module
     params = rtl_params(spec)
     files = {"engine": f"{m}.v", "lane": f"{m}_lane.v", "axis": f"{m}_axis.v", "roms": f"{m}_roms.v",
+             "roms_ecp5": f"{m}_roms_ecp5.v",
              "tb": f"{m}_tb.v", "tb_main": f"{m}_tb_main.cpp",
              "kernel": f"{m}_kernel.hex", "recurrent": f"{m}_recurrent.hex", "bias": f"{m}_bias.hex",
              "sigmoid": f"{m}_sigmoid.hex", "tanh": f"{m}_tanh.hex"}
@@ -274,12 +277,13 @@ def generate_layer(spec: LayerSpec, out_dir: str | Path) -> RtlLayer:
     for role, (values, width) in images.items():
         words[role] = pack_words(values, width)
         (out / files[role]).write_text("\n".join(words[role]) + "\n", encoding="ascii")
-    roms = []
-    for role, dual in (("kernel", False), ("recurrent", False), ("sigmoid", True), ("tanh", True)):
-        values, width = images[role]
-        roms.append(rom_module(f"{m}_rom_{role}", [int(w, 16) for w in words[role]], width * values.shape[1],
-                               len(words[role]), files[role], dual=dual, extra_reg=not dual))
-    (out / files["roms"]).write_text("\n".join(roms), encoding="utf-8")
+    for key, ecp5 in (("roms", False), ("roms_ecp5", True)):
+        roms = []
+        for role, dual in (("kernel", False), ("recurrent", False), ("sigmoid", True), ("tanh", True)):
+            values, width = images[role]
+            roms.append(rom_module(f"{m}_rom_{role}", [int(w, 16) for w in words[role]], width * values.shape[1],
+                                   len(words[role]), files[role], dual=dual, extra_reg=not dual, ecp5=ecp5))
+        (out / files[key]).write_text("\n".join(roms), encoding="utf-8")
     context = dict(params, module=m, layer=spec.name,
                    types=[(k, t.cpp()) for k, t in spec.types().items()],
                    bias_hex=files["bias"], sext=sext, zext=zfit, zfit=zfit, align=align, lit=lit, cast=cast)

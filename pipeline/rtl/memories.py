@@ -1,5 +1,6 @@
-"""The engine's read-only memories as Verilog: a behavioural ROM (Verilator, vendor tools) and, under
-``SKIPLSTM_ECP5``, the same ROM as a grid of Lattice ECP5 DP16KD block RAMs with their output register.
+"""The engine's read-only memories as Verilog: a behavioural ROM (Verilator, vendor tools; `<m>_roms.v`) and
+the same ROM as a grid of Lattice ECP5 DP16KD block RAMs with their output register (`<m>_roms_ecp5.v`,
+read instead of it in the SKIPLSTM_ECP5 builds).
 
 Why explicit block RAMs: Yosys 0.23 infers DP16KD without the output register, whose clock-to-out
 (~5.6 ns at speed grade 6 in nextpnr's timing model) alone sets the clock of anything it feeds; with
@@ -92,14 +93,17 @@ def _tile(name: str, initvals: list[str], ports: list[tuple[str, str, str, str]]
 
 
 def rom_module(module: str, words: np.ndarray | list[int], width: int, depth: int, hex_file: str,
-               dual: bool = False, extra_reg: bool = False) -> str:
+               dual: bool = False, extra_reg: bool = False, ecp5: bool = False) -> str:
     """Verilog of one ROM module (``clk``, ``en``/``addr``/``dout``; ``dual``: ports ``_a`` and ``_b``),
     latency ROM_LATENCY = 2 in both variants, one more with ``extra_reg``: the selected row's word registered
     once more (the weight ROMs: their words cross the part to every lane). A single-port ROM (the weights)
     registers its ``en_in``/``addr_in`` once more, next to its block RAMs: one more cycle, WEIGHT_LATENCY
     = 4 from the engine's issue cycle. ``words``: ``depth``
     non-negative ints of ``width`` bits (the same values as ``hex_file``, which the behavioural variant
-    reads with $readmemh)."""
+    reads with $readmemh). ``ecp5``: the DP16KD grid, else the behavioural ROM; the two go into separate
+    files, not one file with an `ifdef: Yosys 0.23 fails to read a file whose skipped branch holds megabytes
+    ("input buffer overflow, can't enlarge buffer because scanner uses REJECT", the H = 512 recurrent
+    weights at 8 lanes)."""
     words = [int(w) for w in np.asarray(words, dtype=object).ravel().tolist()]
     if len(words) != depth:
         raise ValueError(f"{module}: {len(words)} words for a ROM of depth {depth}")
@@ -127,7 +131,20 @@ def rom_module(module: str, words: np.ndarray | list[int], width: int, depth: in
                   "        addr <= addr_in;",
                   "        en <= en_in;",
                   "    end"]
-    lines += ["`ifdef SKIPLSTM_ECP5"]
+    if not ecp5:
+        lines += [f"    reg  [{width - 1}:0] mem [0:{depth - 1}];",
+                  f"    initial $readmemh(\"{hex_file}\", mem);"]
+        for p in ports:
+            s = sfx[p]
+            lines += [f"    reg  [{width - 1}:0] q{s}, o{s}{f', x{s}' if extra_reg else ''};",
+                      "    always @(posedge clk) begin",
+                      f"        if (en{s}) q{s} <= mem[addr{s}];",
+                      f"        o{s} <= q{s};",
+                      *([f"        x{s} <= o{s};"] if extra_reg else []),
+                      "    end",
+                      f"    assign dout{s} = {'x' if extra_reg else 'o'}{s};"]
+        lines += ["endmodule", "", "`default_nettype wire", ""]
+        return "\n".join(lines)
     rb = max(0, aw - 10)  # row-select bits
     rw = shape.cols * TILE_BITS  # bits of one row of tiles
     for p in ports:
@@ -173,20 +190,9 @@ def rom_module(module: str, words: np.ndarray | list[int], width: int, depth: in
     lines += ["    /* verilator lint_off UNUSEDSIGNAL */"]
     unused = [f"sel_data{sfx[p]}" for p in ports] + (
         [f"t_r{r}_c{c}_unused_b" for r in range(shape.rows) for c in range(shape.cols)] if not dual else [])
-    lines.append(f"    wire unused_tiles = &{{1'b0, {', '.join(unused)}, 1'b0}};")
-    lines += ["    /* verilator lint_on UNUSEDSIGNAL */", "`else",
-              f"    reg  [{width - 1}:0] mem [0:{depth - 1}];",
-              f"    initial $readmemh(\"{hex_file}\", mem);"]
-    for p in ports:
-        s = sfx[p]
-        lines += [f"    reg  [{width - 1}:0] q{s}, o{s}{f', x{s}' if extra_reg else ''};",
-                  "    always @(posedge clk) begin",
-                  f"        if (en{s}) q{s} <= mem[addr{s}];",
-                  f"        o{s} <= q{s};",
-                  *([f"        x{s} <= o{s};"] if extra_reg else []),
-                  "    end",
-                  f"    assign dout{s} = {'x' if extra_reg else 'o'}{s};"]
-    lines += ["`endif", "endmodule", "", "`default_nettype wire", ""]
+    names = [", ".join(unused[k:k + 8]) + "," for k in range(0, len(unused), 8)]  # short lines
+    lines += ["    wire unused_tiles = &{1'b0,", *(f"        {n}" for n in names), "        1'b0};"]
+    lines += ["    /* verilator lint_on UNUSEDSIGNAL */", "endmodule", "", "`default_nettype wire", ""]
     return "\n".join(lines)
 
 

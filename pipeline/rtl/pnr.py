@@ -280,7 +280,7 @@ def synthesize(layer: RtlLayer, skip_zeros: bool, timeout: float = 3600) -> dict
     tag = "sparse_capable" if skip_zeros else "dense_only"
     script = layer.directory / f"ecp5_{tag}.ys"
     script.write_text("\n".join([
-        "read_verilog -D SKIPLSTM_ECP5 -defer " + " ".join(p.name for p in layer.sources()),
+        "read_verilog -D SKIPLSTM_ECP5 -defer " + " ".join(p.name for p in layer.sources(ecp5=True)),
         f"hierarchy -top {layer.top} -chparam SKIP_ZEROS {int(skip_zeros)}",
         f"synth_ecp5 -top {layer.top} -json ecp5_{tag}.json",
         "stat", ""]))

@@ -63,7 +63,7 @@ def lint(layer: RtlLayer, skip_zeros: bool = True, ecp5: bool = False) -> str:
     the SKIPLSTM_ECP5 variant against the primitive models. Returns the warnings text ('' when clean)."""
     extra = ["-DSKIPLSTM_ECP5", layer.sim_models().name] if ecp5 else []
     cmd = [verilator_binary(), "--lint-only", "-Wall", "--top-module", layer.top,
-           f"-GSKIP_ZEROS={int(skip_zeros)}", *extra, *[p.name for p in layer.sources()]]
+           f"-GSKIP_ZEROS={int(skip_zeros)}", *extra, *[p.name for p in layer.sources(ecp5)]]
     res = subprocess.run(cmd, cwd=layer.directory, capture_output=True, text=True)
     text = (res.stdout + res.stderr).strip()
     warnings = "\n".join(line for line in text.splitlines() if line.startswith("%"))
@@ -126,7 +126,7 @@ def build(layer: RtlLayer, skip_zeros: bool = True, jobs: int = 2, timeout: floa
     tag = ("skip" if skip_zeros else "dense_only") + ("_ecp5" if ecp5 else "")
     mdir = layer.directory / f"obj_{tag}"
     exe_name = f"V{layer.module}_tb"
-    sources = [*layer.sources(), *([layer.sim_models()] if ecp5 else []), *layer.testbench()]
+    sources = [*layer.sources(ecp5), *([layer.sim_models()] if ecp5 else []), *layer.testbench()]
     # --x-initial unique + "+verilator+rand+reset+2" at run time: every register and memory the engine
     # does not reset or load starts random, so a dependence on power-up values shows up as a mismatch
     flags = ["--cc", "--exe", "-O1", "--x-assign", "fast", "--x-initial", "unique",

@@ -182,7 +182,7 @@ def check_structure(layer: RtlLayer, skip_zeros: bool = True, timeout: float = 6
     yosys = yosys_binary()
     script = "; ".join([
         *(["read_verilog -lib +/ecp5/cells_sim.v +/ecp5/cells_bb.v"] if ecp5 else []),
-        ("read_verilog -D SKIPLSTM_ECP5 -defer " if ecp5 else "read_verilog -defer ") + " ".join(p.name for p in layer.sources()),
+        ("read_verilog -D SKIPLSTM_ECP5 -defer " if ecp5 else "read_verilog -defer ") + " ".join(p.name for p in layer.sources(ecp5)),
         f"hierarchy -check -top {layer.top} -chparam SKIP_ZEROS {int(skip_zeros)}",
         "proc", "flatten", "opt_clean", "check -assert",
     ])
