@@ -277,12 +277,12 @@ def generate_layer(spec: LayerSpec, out_dir: str | Path) -> RtlLayer:
     for role, (values, width) in images.items():
         words[role] = pack_words(values, width)
         (out / files[role]).write_text("\n".join(words[role]) + "\n", encoding="ascii")
+    rom_roles = (("kernel", False), ("recurrent", False), ("sigmoid", True), ("tanh", True))
+    rom_words = {role: [int(w, 16) for w in words[role]] for role, _ in rom_roles}  # parsed once, both variants
     for key, ecp5 in (("roms", False), ("roms_ecp5", True)):
-        roms = []
-        for role, dual in (("kernel", False), ("recurrent", False), ("sigmoid", True), ("tanh", True)):
-            values, width = images[role]
-            roms.append(rom_module(f"{m}_rom_{role}", [int(w, 16) for w in words[role]], width * values.shape[1],
-                                   len(words[role]), files[role], dual=dual, extra_reg=not dual, ecp5=ecp5))
+        roms = [rom_module(f"{m}_rom_{role}", rom_words[role], images[role][1] * images[role][0].shape[1],
+                           len(rom_words[role]), files[role], dual=dual, extra_reg=not dual, ecp5=ecp5)
+                for role, dual in rom_roles]
         (out / files[key]).write_text("\n".join(roms), encoding="utf-8")
     context = dict(params, module=m, layer=spec.name,
                    types=[(k, t.cpp()) for k, t in spec.types().items()],
