@@ -6,6 +6,7 @@ DATE 2019 (arXiv:1811.10396).
 The public surface, one import away (``import pipeline``; then ``pipeline.<name>``)::
 
     model      SparseStateLSTM, SparseStateLSTMCell            Keras 3 layer (pipeline.layers)
+               QuantDense                                      quantisation-aware Dense head (quant=)
     training   SparsityController                              threshold controller (pipeline.callbacks)
                polynomial_decay, constant_sparsity             tfmot schedules (pipeline.sparsity)
                state_sparsity, task_metric                     measurements
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "SparseStateLSTM": ("pipeline.layers", "SparseStateLSTM"),
     "SparseStateLSTMCell": ("pipeline.layers", "SparseStateLSTMCell"),
+    "QuantDense": ("pipeline.layers", "QuantDense"),
     "SparsityController": ("pipeline.callbacks", "SparsityController"),
     "polynomial_decay": ("pipeline.sparsity", "polynomial_decay"),
     "constant_sparsity": ("pipeline.sparsity", "constant_sparsity"),

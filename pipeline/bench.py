@@ -14,7 +14,8 @@ Parts (each in its own process, so its peak memory, ru_maxrss, is its own):
    ``SKIPLSTM_BENCH_PNR_LANES`` lanes (default 16) through Yosys synth_ecp5 + nextpnr-ecp5 + ecppack on an
    LFE5U-85F (speed 6, 150 MHz target), both builds: Fmax, critical path, utilisation, latency; a layer
    that does not fit is recorded with the refusal;
-4. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same process;
+4. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same process; and the
+   quantisation-aware layer (8-bit weights and state, QuantDense head) / the float SparseStateLSTM;
 5. generation + g++ build vs hls4ml's own ``compile()`` of a stock keras LSTM of the same size;
 each for H in ``UNITS``. Timings are the median of ``REPEATS`` runs with min and max.
 Run it on an otherwise idle machine: every figure is a ratio taken in one process, but background
@@ -296,24 +297,29 @@ def pnr_target_lines(res: dict) -> list[str]:
 def part_training() -> dict:
     import keras
 
-    from pipeline.layers import SparseStateLSTM
+    from pipeline.layers import QuantDense, SparseStateLSTM
 
     out = {}
     rng = np.random.RandomState(0)
     x = rng.rand(64, 28, 28).astype("float32")
     y = rng.randint(0, 10, 64)
+    q8 = {"weight": "ap_fixed<8,1,AP_RND_CONV,AP_SAT>", "result": "ap_fixed<8,1,AP_RND_CONV,AP_SAT>"}
     for units in UNITS:
         times = {}
-        for name, layer in (("keras_lstm", keras.layers.LSTM(units)),
-                            ("sparse_state_lstm", SparseStateLSTM(units, 0.1))):
+        for name, layer, head in (("keras_lstm", keras.layers.LSTM(units), keras.layers.Dense(10)),
+                                  ("sparse_state_lstm", SparseStateLSTM(units, 0.1), keras.layers.Dense(10)),
+                                  ("sparse_state_lstm_q8", SparseStateLSTM(units, 0.1, quant=q8),
+                                   QuantDense(10, quant={"weight": q8["weight"]}))):
             inp = keras.Input((28, 28))
-            m = keras.Model(inp, keras.layers.Dense(10)(layer(inp)))
+            m = keras.Model(inp, head(layer(inp)))
             m.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             m.train_on_batch(x, y)
             times[name] = _timed(lambda m=m: [m.train_on_batch(x, y) for _ in range(5)])
         ratio = times["sparse_state_lstm"]["median_s"] / times["keras_lstm"]["median_s"]
-        out[str(units)] = {**times, "ratio": ratio}
-        stage(f"bench: training step H={units}: SparseStateLSTM / keras LSTM = {ratio:.2f}x")
+        quant = times["sparse_state_lstm_q8"]["median_s"] / times["sparse_state_lstm"]["median_s"]
+        out[str(units)] = {**times, "ratio": ratio, "ratio_quant": quant}
+        stage(f"bench: training step H={units}: SparseStateLSTM / keras LSTM = {ratio:.2f}x; quantisation-aware "
+              f"(8-bit) / float SparseStateLSTM = {quant:.2f}x")
     return out
 
 
@@ -396,12 +402,18 @@ def target_lines(acc_results: dict) -> list[str]:
     return lines
 
 
+def _quant_ratio(training: dict) -> str:
+    """The quantisation-aware step time / the float layer's ("-" in results from before it was measured)."""
+    r = training.get("ratio_quant")
+    return "-" if r is None else f"{r:.2f}x"
+
+
 def table(results: dict) -> str:
     """The printed summary (markdown). Cycles are modelled (pipeline/accelerator.py), equal to the cycles
     counted in C-simulation (tests)."""
     lines = ["| H | P | speedup/bound at ~90% (modelled cycles) | sparse cycles/step (MAC-only) | dense cycles/step "
-             "| emulator steps/s | csim steps/s | emu/csim | train ratio | build ratio |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| emulator steps/s | csim steps/s | emu/csim | train ratio | QAT train ratio | build ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for u in map(str, UNITS):
         acc = min(results["accelerator"]["result"][u], key=lambda r: abs(r["target"] - 0.9))
         ec = results["emulator_vs_csim"]["result"][u]
@@ -410,7 +422,7 @@ def table(results: dict) -> str:
             f"(at {acc['state_sparsity']:.1%}) | {acc['sparse_cycles_per_step']:.1f} ({acc['mac_cycles_per_step']:.1f}) "
             f"| {acc['dense_cycles_per_step']:.1f} | {ec['emulator_steps_per_s']:,.0f} | {ec['csim_steps_per_s']:,.0f} | "
             f"{ec['ratio']:.1f}x | {results['training']['result'][u]['ratio']:.2f}x | "
-            f"{results['build']['result'][u]['ratio']:.2f}x |")
+            f"{_quant_ratio(results['training']['result'][u])} | {results['build']['result'][u]['ratio']:.2f}x |")
     lines += ["", "Targets (issue 21):", *target_lines(results["accelerator"]["result"])]
     if "rtl" in results:
         lines += ["", "RTL twin (Verilator; cycles measured == modelled on every step of every sequence run; Yosys "

@@ -23,6 +23,23 @@ classifier's readout; or the last element of the sequence) carries every unit of
 
 ``threshold`` is a non-trainable weight (saved in ``.keras`` files, read by the code generator);
 `pipeline.callbacks.SparsityController` can steer it during training.
+
+Quantisation-aware training (``quant=``, off by default: then nothing above changes). With
+``quant={"weight": "ap_fixed<8,2,AP_RND_CONV,AP_SAT>", "result": "ap_fixed<8,1,AP_RND,AP_SAT>", ...}``
+(`pipeline.quantizers.LSTMQuant`: input, weight, recurrent_weight, bias, accum, table, cell, result,
+table_size; unset keys take the generator's defaults) the step computes what the accelerator computes:
+
+    x_t <- (input_t) x_t ;  W_x, W_h, b <- (weight_t) W_x, (recurrent_weight_t) W_h, (bias_t) b
+    z   = (accum_t)(x_t W_x + h_{t-1} W_h + b)                          (exact: <= 53 bits, AP_WRAP)
+    i, f, o = sigmoid_table(z) ;  g = tanh_table(z_c)                   (the generator's LUTs, table_t)
+    c_t = (cell_t)(f * c_{t-1} + i * g) ;  h_t = (result_t)(o * tanh_table(c_t)), then pruned
+
+so Keras ``predict`` equals `pipeline.emulator.Emulator` (and the C-simulation and the RTL) bit for bit.
+Inference computes in float64 (exact); training computes the same ops in float32 (faster, not exact in the
+last bits), with straight-through gradients: identity through each quantiser inside its range, and the
+gradient of the smooth sigmoid/tanh through each table. The float weights stay the trained variables
+(what ``get_weights`` returns); `SparseStateLSTM.quantised_lstm_weights` gives the values the hardware
+stores, which is what the code generator exports.
 """
 
 from __future__ import annotations
@@ -31,6 +48,7 @@ import keras
 from keras import ops
 
 from pipeline.ir import PRUNE_MODES
+from pipeline.quantizers import DenseQuant, LSTMQuant, Table, lut, quantize, quantize_numpy
 
 
 def _straight_through_mask(x, keep):
@@ -72,6 +90,7 @@ class SparseStateLSTMCell(keras.layers.Layer):
         use_bias, unit_forget_bias, *_initializer, *_regularizer, *_constraint: as in Keras.
         emit_unpruned: output ``[pruned h_t, unpruned h_t]`` (2H columns; the state fed to the next
             step stays pruned); set by `SparseStateLSTM` for ``prune_last=False``.
+        quant: None (float), or the types of `pipeline.quantizers.LSTMQuant` (module docstring).
     """
 
     def __init__(
@@ -92,10 +111,12 @@ class SparseStateLSTMCell(keras.layers.Layer):
         recurrent_constraint=None,
         bias_constraint=None,
         emit_unpruned=False,
+        quant=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.units = _check_units(units)
+        self.quant = None if quant is None else LSTMQuant.from_config(quant)
         self.emit_unpruned = bool(emit_unpruned)
         self.initial_threshold = _check_threshold(threshold)
         if prune not in PRUNE_MODES:
@@ -157,9 +178,56 @@ class SparseStateLSTMCell(keras.layers.Layer):
             shape=(), name="threshold", trainable=False,
             initializer=keras.initializers.Constant(self.initial_threshold),
         )
+        if self.quant is not None:
+            try:
+                self.accum_type = self.quant.check(int(n_in), self.units)
+            except ValueError as err:
+                raise ValueError(f"layer {self.name!r}: {err}") from None
+            self._tables = {kind: Table.build(kind, self.quant.table_size, self.quant.table)
+                            for kind in ("sigmoid", "tanh")}
+        self._stash = None
         self.built = True
 
+    def quantised_weights(self, dtype):
+        """``[W_x, W_h, b]`` through their quantisers in ``dtype`` (b None without a bias)."""
+        q = self.quant
+        w = quantize(ops.cast(self.kernel, dtype), q.weight)
+        wr = quantize(ops.cast(self.recurrent_kernel, dtype), q.recurrent_weight)
+        b = quantize(ops.cast(self.bias, dtype), q.bias) if self.use_bias else None
+        return [w, wr, b]
+
+    def _quantised_call(self, inputs, states, training):
+        """The accelerator's step (module docstring): float64 in inference, float32 in training."""
+        q, h_units = self.quant, self.units
+        dt = "float32" if training else "float64"
+        out_dtype = inputs.dtype
+        stash = self._stash
+        fresh = stash is None or keras.backend.standardize_dtype(stash[0].dtype) != dt
+        w, wr, b = self.quantised_weights(dt) if fresh else stash
+        x, h_prev, c_prev = (ops.cast(v, dt) for v in (inputs, states[0], states[1]))
+        z = ops.matmul(x, w) + ops.matmul(h_prev, wr)
+        if b is not None:
+            z = z + b
+        if q.accum is not None:  # unset: the exact accumulator, which no sum leaves (the cast is the identity)
+            z = quantize(z, self.accum_type)
+        sig = lut(z, self._tables["sigmoid"])
+        i, f, o = sig[:, :h_units], sig[:, h_units : 2 * h_units], sig[:, 3 * h_units :]
+        g = lut(z[:, 2 * h_units : 3 * h_units], self._tables["tanh"])
+        c = quantize(f * c_prev + i * g, q.cell)
+        tc = lut(c, self._tables["tanh"])
+        tau = ops.cast(self.threshold, dt)
+        h_full = quantize(o * tc, q.result)
+        # (result_t)(0 * tanh(c)) = 0: masking the cast product is casting the masked one
+        keep = (o > tau) if self.prune == "output_gate" else (ops.abs(h_full) > tau)
+        h = _straight_through_mask(h_full, keep)
+        h, h_full, c = (ops.cast(v, out_dtype) for v in (h, h_full, c))
+        if self.emit_unpruned:
+            return ops.concatenate([h, h_full], axis=-1), [h, c]
+        return h, [h, c]
+
     def call(self, inputs, states, training=False):
+        if self.quant is not None:
+            return self._quantised_call(inputs, states, training)
         h_prev, c_prev = states[0], states[1]
         z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel)
         if self.use_bias:
@@ -191,6 +259,7 @@ class SparseStateLSTMCell(keras.layers.Layer):
             "prune": self.prune,
             "gate_l1": self.gate_l1,
             "emit_unpruned": self.emit_unpruned,
+            "quant": None if self.quant is None else self.quant.to_config(),
             "use_bias": self.use_bias,
             "unit_forget_bias": self.unit_forget_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
@@ -233,6 +302,9 @@ class SparseStateLSTM(keras.layers.RNN):
 
     ``prune_last=False``: the last step's ``h_T`` is not pruned (see the module docstring).
 
+    ``quant``: None (float, the default), or the types of a quantisation-aware layer (module docstring,
+    `pipeline.quantizers.LSTMQuant`); the inputs are then cast to ``input_t`` first.
+
     Masking, ``stateful``, ``go_backwards``, ``return_state`` and ``unroll`` are not supported and
     raise ``ValueError``.
     """
@@ -256,6 +328,7 @@ class SparseStateLSTM(keras.layers.RNN):
         kernel_constraint=None,
         recurrent_constraint=None,
         bias_constraint=None,
+        quant=None,
         **kwargs,
     ):
         for option, supported in _UNSUPPORTED_RNN_OPTIONS.items():
@@ -287,7 +360,7 @@ class SparseStateLSTM(keras.layers.RNN):
             kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
             recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
-            emit_unpruned=not prune_last, name="sparse_state_lstm_cell", dtype=kwargs.get("dtype"),
+            emit_unpruned=not prune_last, name="sparse_state_lstm_cell", dtype=kwargs.get("dtype"), quant=quant,
         )
         self._user_return_sequences = bool(return_sequences)
         # Run with sequences internally: the state sparsity is measured on every h_t.
@@ -314,6 +387,7 @@ class SparseStateLSTM(keras.layers.RNN):
 
     units = property(lambda self: self.cell.units)
     prune = property(lambda self: self.cell.prune)
+    quant = property(lambda self: self.cell.quant)
 
     @property
     def threshold(self):
@@ -348,10 +422,18 @@ class SparseStateLSTM(keras.layers.RNN):
             raise ValueError("SparseStateLSTM does not support initial_state (the accelerator starts at 0)")
         rs = self.return_sequences
         self.return_sequences = True
+        cell = self.cell
+        if cell.quant is not None:
+            # the input as the accelerator reads it ((input_t) x, exact in float64), and the quantised
+            # weights once per call instead of once per step
+            exact = "float32" if training else "float64"
+            sequences = ops.cast(quantize(ops.cast(sequences, exact), cell.quant.input), sequences.dtype)
+            cell._stash = cell.quantised_weights(exact)
         try:
             seq = super().call(sequences, training=training)
         finally:
             self.return_sequences = rs
+            cell._stash = None
         if not self.prune_last:
             # [pruned h_t | unpruned h_t]: the states stay pruned; h_T goes out unpruned
             h = self.cell.units
@@ -363,7 +445,6 @@ class SparseStateLSTM(keras.layers.RNN):
             if training:
                 self.last_state_sparsity.assign(sparsity)
             self.sparsity_metric.update_state(sparsity)
-        cell = self.cell
         if training and cell.gate_l1 > 0.0:
             self.add_loss(cell.gate_l1 * ops.mean(self._output_gates(sequences, seq)))
         return seq if rs else seq[:, -1, :]
@@ -389,6 +470,7 @@ class SparseStateLSTM(keras.layers.RNN):
         config["prune"] = cell_config["prune"]
         config["gate_l1"] = cell_config["gate_l1"]
         config["prune_last"] = self.prune_last
+        config["quant"] = cell_config["quant"]
         for key in _CELL_ARGS:
             config[key] = cell_config[key]
         return config
@@ -428,6 +510,16 @@ class SparseStateLSTM(keras.layers.RNN):
         if cell.use_bias:
             cell.bias.assign(lstm_weights[2])
 
+    def quantised_lstm_weights(self):
+        """``[kernel, recurrent_kernel, bias]`` (numpy float64) as the accelerator stores them: each through
+        its quantiser (`pipeline.quantizers.quantize_numpy`, exact); ValueError for a float layer."""
+        q = self.cell.quant
+        if q is None:
+            raise ValueError(f"layer {self.name!r} is not quantised (quant=None): use lstm_weights()")
+        weights = self.lstm_weights()
+        types = [q.weight, q.recurrent_weight, q.bias]
+        return [quantize_numpy(w, t) for w, t in zip(weights, types, strict=False)]
+
     def lstm_weights(self):
         """``[kernel, recurrent_kernel, bias]`` (numpy), the layout of `keras.layers.LSTM`."""
         cell = self.cell
@@ -435,3 +527,49 @@ class SparseStateLSTM(keras.layers.RNN):
         if cell.use_bias:
             out.append(keras.ops.convert_to_numpy(cell.bias))
         return out
+
+
+@keras.saving.register_keras_serializable(package="skiplstm")
+class QuantDense(keras.layers.Dense):
+    """`keras.layers.Dense` computing what hls4ml's Dense computes with the given types::
+
+        y = activation( (result_t)( x (weight_t) W + (bias_t) b ) )          (an exact accumulator)
+
+    ``quant``: ``{"weight": ..., "bias": ..., "result": ...}`` (`pipeline.quantizers.DenseQuant`; unset:
+    ``ap_fixed<16,6>``). Inference computes in float64, exactly (the inputs must already lie on a fixed-point
+    grid, e.g. a quantised SparseStateLSTM's states, for the sum to be the hardware's); training in float32,
+    straight-through gradients. The code generator exports `quantised_weights` and takes the types from the
+    layer (an hls4ml config that contradicts them is refused). Weights are those of a Dense
+    (``get_weights``: the float kernel and bias)."""
+
+    def __init__(self, units, quant=None, **kwargs):
+        super().__init__(units, **kwargs)
+        self.quant = DenseQuant.from_config({} if quant is None else quant)
+        try:
+            self.quant.check(None, 0)
+        except ValueError as err:
+            raise ValueError(f"layer {self.name!r}: {err}") from None
+
+    def call(self, inputs, training=False):
+        q = self.quant
+        dt = "float32" if training else "float64"
+        x = ops.cast(inputs, dt)
+        z = ops.matmul(x, quantize(ops.cast(self.kernel, dt), q.weight))
+        if self.use_bias:
+            z = z + quantize(ops.cast(self.bias, dt), q.bias)
+        z = quantize(z, q.result)
+        if self.activation is not None:
+            z = self.activation(z)
+        return ops.cast(z, self.compute_dtype)
+
+    def quantised_weights(self):
+        """``[kernel, bias]`` (numpy float64) through their quantisers, as the hardware stores them."""
+        out = [quantize_numpy(keras.ops.convert_to_numpy(self.kernel), self.quant.weight)]
+        if self.use_bias:
+            out.append(quantize_numpy(keras.ops.convert_to_numpy(self.bias), self.quant.bias))
+        return out
+
+    def get_config(self):
+        config = super().get_config()
+        config["quant"] = self.quant.to_config()
+        return config

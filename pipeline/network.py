@@ -4,7 +4,8 @@
 * lm:       ``Input(T,) int -> Embedding(V, E) -> SparseStateLSTM(H, seq) -> Dense(V)`` per step
 
 The head outputs logits (the accelerator needs no softmax: argmax and cross-entropy are taken from
-logits).
+logits). With ``[quant] enabled`` the layers are quantisation-aware (`pipeline.quantizers`): each
+SparseStateLSTM gets ``quant=`` (`QuantConfig.lstm`) and the head is a `pipeline.layers.QuantDense`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def build_model(recipe: Recipe, dataset: data_mod.Dataset):
     """The Keras model a recipe describes (uncompiled)."""
     import keras
 
-    from pipeline.layers import SparseStateLSTM
+    from pipeline.layers import QuantDense, SparseStateLSTM
 
     m = recipe.model
     if dataset.task == "lm":
@@ -48,6 +49,10 @@ def build_model(recipe: Recipe, dataset: data_mod.Dataset):
             h, threshold=float(recipe.sparsity.threshold or m.threshold), prune=m.prune,
             gate_l1=m.gate_l1, return_sequences=(not last) or final_seq, name=f"sparse_lstm_{k}",
             prune_last=m.prune_last if last else True,
+            quant=recipe.quant.lstm(k) if recipe.quant.enabled else None,
         )(x)
-    out = keras.layers.Dense(dataset.n_classes, name="logits")(x)
+    if recipe.quant.enabled:
+        out = QuantDense(dataset.n_classes, quant=recipe.quant.head(), name="logits")(x)
+    else:
+        out = keras.layers.Dense(dataset.n_classes, name="logits")(x)
     return keras.Model(inp, out, name=recipe.name)

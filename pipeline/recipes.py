@@ -373,6 +373,40 @@ class HlsConfig(_Section):
             raise ValueError(_explain(err, hls_only=True)) from None
 
 
+class QuantConfig(_Section):
+    """Quantisation-aware training (`pipeline.quantizers`): with ``enabled`` every SparseStateLSTM and the Dense
+    head train at these types (``quant=`` of `pipeline.layers.SparseStateLSTM` and `pipeline.layers.QuantDense`),
+    and the hls stage takes its types from the layers. "" keeps the generator's default of that tensor
+    (`pipeline.precision`; weights ``ap_fixed<16,6>``). A float warm-up is ``train.init_from``: the float run
+    of the same seed, quantised from its first step here."""
+
+    enabled: Bool = False
+    input: _precision(optional=True) = ""  # x_t of the first layer (the Input or Embedding type)
+    weight: _precision(optional=True) = ""  # W_x
+    recurrent_weight: _precision(optional=True) = ""  # W_h ("": the weight type)
+    bias: _precision(optional=True) = ""
+    accum: _precision(optional=True) = ""  # "": the exact accumulator
+    table: _precision(optional=True) = ""  # sigmoid / tanh table outputs
+    cell: _precision(optional=True) = ""  # c_t
+    state: _precision(optional=True) = ""  # h_t (after pruning); also the input type of a stacked layer
+    table_size: Annotated[int, BeforeValidator(_table_size)] = 1024
+    head_weight: _precision(optional=True) = ""  # the Dense head ("": the weight type)
+    head_bias: _precision(optional=True) = ""
+    head_result: _precision(optional=True) = ""  # the logits ("": ap_fixed<16,6>)
+
+    def lstm(self, layer: int = 0) -> dict:
+        """``quant=`` of the SparseStateLSTM number ``layer`` (a stacked layer reads the previous state type)."""
+        out = {"input": self.input if layer == 0 else self.state, "weight": self.weight,
+               "recurrent_weight": self.recurrent_weight, "bias": self.bias, "accum": self.accum, "table": self.table,
+               "cell": self.cell, "result": self.state, "table_size": self.table_size}
+        return {k: v for k, v in out.items() if v != ""}
+
+    def head(self) -> dict:
+        """``quant=`` of the Dense head."""
+        out = {"weight": self.head_weight or self.weight, "bias": self.head_bias, "result": self.head_result}
+        return {k: v for k, v in out.items() if v}
+
+
 FPGA_PARTS = ("LFE5U-25F", "LFE5U-45F", "LFE5U-85F")  # pipeline.rtl.pnr.DEVICES (not imported: it imports the RTL)
 
 
@@ -397,7 +431,8 @@ class FpgaConfig(_Section):
 
 
 SECTIONS: dict[str, type[_Section]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
-                                       "sparsity": SparsityConfig, "hls": HlsConfig, "fpga": FpgaConfig}
+                                       "sparsity": SparsityConfig, "quant": QuantConfig, "hls": HlsConfig,
+                                       "fpga": FpgaConfig}
 TOP_LEVEL = ("seeds", "baseline")  # the keys of a recipe file before its first [section]
 _RUNTIME = ("name", "path", "seed")  # set by load_recipe, not by the file
 
@@ -422,6 +457,7 @@ class Recipe(BaseModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     sparsity: SparsityConfig = Field(default_factory=SparsityConfig)
+    quant: QuantConfig = Field(default_factory=QuantConfig)
     hls: HlsConfig = Field(default_factory=HlsConfig)
     fpga: FpgaConfig = Field(default_factory=FpgaConfig)
     name: str = ""
@@ -481,6 +517,19 @@ class Recipe(BaseModel):
                 name = key if "." in key else f"hls.{key}"
                 raise _rule(f"{name} must divide every layer's units (model.units = {m.units}; P | H: a chunk "
                             f"of P gate words must not straddle two gates), got {name} = {lanes!r}")
+        # [quant]: a quantised layer brings its own types; [hls] may only repeat them (pipeline.hls.project)
+        q = self.quant
+        if q.enabled:
+            from pipeline.precision import to_fixed
+
+            for key, qkey in (("state_precision", "state"), ("cell_precision", "cell"),
+                              ("table_precision", "table"), ("accum_precision", "accum")):
+                if getattr(h, key) and (not getattr(q, qkey) or to_fixed(getattr(h, key)) != to_fixed(getattr(q, qkey))):
+                    raise _rule(f"hls.{key} = {getattr(h, key)!r} contradicts quant.{qkey} = {getattr(q, qkey)!r} (a "
+                                f"quantised layer brings its own types): drop hls.{key}, or set quant.{qkey}")
+            if "table_size" in h.model_fields_set and h.table_size != q.table_size:
+                raise _rule(f"hls.table_size = {h.table_size} contradicts quant.table_size = {q.table_size} (the "
+                            "layer trains with its tables): drop hls.table_size, or set quant.table_size")
         if h.fold_embedding and m.embedding <= 0:
             raise _rule("hls.fold_embedding = true needs an Embedding (model.embedding > 0), got "
                         f"model.embedding = {m.embedding!r}")

@@ -8,7 +8,7 @@ anything (what ``make results`` and ``make bench`` read).
 What keys what:
 
 - train: the sections of the recipe that change the trained weights (`TRAIN_SECTIONS`: ``[data]``,
-  ``[model]``, ``[train]``, ``[sparsity]``, normalised by `pipeline.recipes.Recipe.config`), the seed,
+  ``[model]``, ``[train]``, ``[sparsity]``, ``[quant]``, normalised by `pipeline.recipes.Recipe.config`), the seed,
   the ``epochs``/``limit`` overrides and the sha256 of the teacher's and the starting (``init_from``)
   model. Not ``[hls]`` (`HARDWARE_SECTIONS`): a hardware edit reruns the stages it feeds, never
   training. Not the training code either: retraining hours of runs on every edit of train.py is not
@@ -34,7 +34,7 @@ HLS_ROOT = Path("hls_project")
 STAGES = ("train", "hls", "csim", "emulate", "rtl", "pnr")
 
 # Every recipe section is one or the other (a test holds it, so that a new section is a decision):
-TRAIN_SECTIONS = ("data", "model", "train", "sparsity")  # change the trained weights: key training
+TRAIN_SECTIONS = ("data", "model", "train", "sparsity", "quant")  # change the trained weights: key training
 HARDWARE_SECTIONS = ("hls", "fpga")  # feed the stages after training only
 
 # The record file of each stage: in the run's folder (<out>/<recipe>/seed<N>/), the hls stage's in its project
@@ -46,7 +46,7 @@ RECORD_FILES = {"train": ".train_inputs.json", "hls": "skiplstm_inputs.json", "c
 # older cycle model).
 _NUMERICS = ("accelerator.py", "costs.py", "emulator.py", "fixed.py", "ir.py", "precision.py", "data.py")
 _GENERATOR = ("hls/layer.py", "hls/project.py", "hls/fold.py", "hls/synth_check.py", "hls/checks.py",
-              "hls/extract.py", "hls/registration.py", "templating.py")
+              "hls/extract.py", "hls/registration.py", "templating.py", "quantizers.py")
 _RTL = ("rtl/__init__.py", "rtl/spec.py", "rtl/generate.py", "rtl/memories.py", "rtl/sim.py", "rtl/synth.py")
 STAGE_CODE = {
     "hls": _NUMERICS + _GENERATOR,
@@ -174,7 +174,13 @@ def _stored_key(stage_name: str, inputs):
     was keyed by `TRAIN_SECTIONS` alone holds the whole normalised recipe: its other sections never
     changed the weights, so they are left out (such a model is not retrained for a hardware edit)."""
     if stage_name == "train" and isinstance(inputs, dict) and isinstance(inputs.get("config"), dict):
-        inputs = {**inputs, "config": {k: v for k, v in inputs["config"].items() if k in TRAIN_SECTIONS}}
+        config = {k: v for k, v in inputs["config"].items() if k in TRAIN_SECTIONS}
+        from pipeline.recipes import default_config
+
+        defaults = default_config()
+        for section in TRAIN_SECTIONS:  # a section added to the schema since counts as its defaults
+            config.setdefault(section, defaults[section])
+        inputs = {**inputs, "config": config}
     return inputs
 
 

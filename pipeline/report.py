@@ -205,6 +205,18 @@ def pnr_lines(pnr: dict | None, recipe_name: str = "<recipe>", fit: dict | None 
     return lines
 
 
+def weight_memory_lines(project: Path) -> list[str]:
+    """The weights the accelerator stores (`pipeline.results.weight_memory`: entries x type width, per tensor)."""
+    if not (Path(project) / "skiplstm_ir.json").is_file():
+        return []
+    from pipeline.results import weight_memory
+
+    mem = weight_memory(Path(project))
+    types = ", ".join(f"{k} `{v}`" for k, v in mem["types"].items())
+    return ["", f"Weight memory: {mem['bits']:,} bits ({mem['bits'] / 1e6:.2f} Mbit; {mem['count']:,} weights, "
+            f"{mem['bits'] / (16 * mem['count']):.0%} of 16-bit; SparseStateLSTM layers {mem['lstm_bits']:,} bits): {types}."]
+
+
 def write_report(recipe, outdir: Path, project: Path) -> Path:
     train = _load(outdir / "train_metrics.json")
     emu = _load(outdir / "emulate.json")
@@ -212,12 +224,22 @@ def write_report(recipe, outdir: Path, project: Path) -> Path:
     plot_cycles(emu, outdir / "cycles.png")
     plot_training(train, outdir / "training.png")
     m = emu["fixed"]["metric"]
+    q = recipe.quant
+    precision = emu["precision"]
+    if q.enabled:
+        precision = (f"quantisation-aware: weights {q.weight or 'ap_fixed<16,6>'}, state "
+                     f"{q.state or 'ap_fixed<16,2,AP_RND,AP_SAT>'}")
+    err = emu["max_abs_err_vs_float"]
+    exact = (" Keras computes what the accelerator computes (quantisation-aware layers, `[quant]`): the fixed-point "
+             "outputs equal Keras `predict` bit for bit." if q.enabled and err == 0 else
+             " The layers were trained quantised, yet the outputs differ: a bug (the tests hold them equal)."
+             if q.enabled else "")
     lines = [
         f"# SkipLSTM report: {recipe.name} (seed {recipe.seed})",
         "",
         "**Headline:** state sparsity "
         + ", ".join(f"{k} {v['state_sparsity']:.1%}" for k, v in emu["layers"].items())
-        + f"; {m} float {emu['float']['value']:.4f}, fixed point ({emu['precision']}) {emu['fixed']['value']:.4f};"
+        + f"; {m} float {emu['float']['value']:.4f}, fixed point ({precision}) {emu['fixed']['value']:.4f};"
         f" accelerator speedup sparse vs dense {emu['speedup']:.2f}x in modelled cycles (ideal MAC bound"
         f" {emu['ideal_speedup']:.2f}x),"
         f" modelled energy ratio {emu['energy_ratio_model']:.2f}x.",
@@ -234,8 +256,8 @@ def write_report(recipe, outdir: Path, project: Path) -> Path:
         "|---|---|---|",
         f"| {m} | {emu['float']['value']:.4f} | {emu['fixed']['value']:.4f} |",
         "",
-        f"Max / mean abs error of the outputs vs float: {emu['max_abs_err_vs_float']:.4g} / "
-        f"{emu['mean_abs_err_vs_float']:.4g}.",
+        f"Max / mean abs error of the outputs vs Keras: {err:.4g} / {emu['mean_abs_err_vs_float']:.4g}.{exact}",
+        *weight_memory_lines(project),
         "",
         "## Accelerator (emulator, whole split; cycles modelled by pipeline/accelerator.py)",
         "| layer | n_in | units | lanes | state sparsity | cycles dense | cycles sparse | speedup |",

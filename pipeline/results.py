@@ -7,7 +7,8 @@ is re-run: a run whose train or emulate record is missing or stale (other inputs
 ``docs/results_table.md`` (one row per run) and ``docs/results_seeds.md`` (mean +- sd over the seeds of
 each recipe), ``docs/results_<task>.png`` (state sparsity vs metric, dense runs as horizontal lines) and
 ``docs/results_<task>_gaps.png`` (paired gap to the recipe's ``baseline`` run of the same seed, with the
-issue's target).
+issue's target) and ``docs/results_quant.md`` (quantisation-aware runs against the float run of the same
+seed, with their weight memory: `quant_table`).
 
 Trained models are build outputs and hours of training do not fit every checkout, so the measured rows
 also live in a committed ledger, ``docs/results_rows.json``, keyed by (recipe, seed) and holding the
@@ -47,6 +48,8 @@ def _row(run: Recipe, train: dict, emu: dict) -> dict:
         "lr_schedule": _lr_text(run.train), "fold_embedding": run.hls.fold_embedding,
         "prune_last": bool(run.model.prune_last), "augment_shift": int(run.train.augment_shift),
         "source": "out", "cycle_model": CYCLE_MODEL,
+        "quant": run.quant.model_dump() if run.quant.enabled else None,
+        "max_abs_err_vs_keras": emu.get("max_abs_err_vs_float"),
         "machine": (train.get("machine") or {}).get("cpu"),  # None: trained before it was recorded
     }
 
@@ -80,9 +83,36 @@ def collect(out="out", root="hls_project") -> tuple[list[dict], list[str]]:
                 notes.append(f"{run.name} seed {seed}: emulate record {status['emulate']} "
                              f"(make hls {cmd} && make emulate {cmd})")
                 continue
-            rows.append(_row(run, json.loads((d / "train_metrics.json").read_text()),
-                             json.loads((d / "emulate.json").read_text())))
+            row = _row(run, json.loads((d / "train_metrics.json").read_text()),
+                       json.loads((d / "emulate.json").read_text()))
+            project = records.project_dir(run, root)
+            if (project / "skiplstm_ir.json").is_file():
+                row["weight_memory"] = weight_memory(project)
+            rows.append(row)
     return rows, notes
+
+
+def weight_memory(project: Path) -> dict:
+    """The weights a generated project stores, from its saved IR: ``{"bits", "count", "lstm_bits", "types"}``
+    (bits = sum over weight tensors of entries x type width, the LUTs excepted; ``types``: tensor -> C++ type)."""
+    import numpy as np
+
+    from pipeline import ir as model_ir
+
+    ir = model_ir.load(project)
+    bits = count = lstm_bits = 0
+    types = {}
+    for layer in ir.layers:
+        tensors = {"lstm": ("kernel", "recurrent", "bias"), "dense": ("weight", "bias"),
+                   "embedding": ("embeddings",)}.get(layer.kind, ())
+        for name in tensors:
+            t = getattr(layer, name)
+            n = int(np.size(t.raw))
+            bits += n * t.type.width
+            count += n
+            lstm_bits += n * t.type.width if layer.kind == "lstm" else 0
+            types[f"{layer.name}.{name}"] = t.type.cpp()
+    return {"bits": bits, "count": count, "lstm_bits": lstm_bits, "types": types}
 
 
 # pipeline/accelerator.py's schedule: 1 the first kernel; 2 since issue 21 (init, x scan in the gate loop,
@@ -249,6 +279,76 @@ def table(rows: list[dict]) -> str:
         lines += ["", "Speedups are modelled cycles (pipeline/accelerator.py, equal to the cycles counted in C-simulation). "
                   "\\* restated under the current cycle model from the run's mean columns per step (its per-step "
                   "counts were not kept; `results.restate_speedup`); unmarked rows were emulated under it."]
+    return "\n".join(lines)
+
+
+QUANT_TARGETS = {"accuracy": -0.3, "bpc": 1.0}  # issue 30: 8-bit within 0.3 points / 1% BPC of the float model
+
+
+def _train_sections(config: dict) -> dict:
+    from pipeline.records import TRAIN_SECTIONS
+
+    return {k: config.get(k) for k in TRAIN_SECTIONS if k != "quant"}
+
+
+def float_twin(rows: list[dict], row: dict) -> dict | None:
+    """The float run a quantised row is paired with: the same seed of a recipe whose training sections
+    (`pipeline.records.TRAIN_SECTIONS` but ``[quant]``) are the row's, trained without quantisation."""
+    want = _train_sections(row["config"])
+    for r in rows:
+        if (r is not row and r["seed"] == row["seed"] and not (r.get("config", {}).get("quant") or {}).get("enabled")
+                and _train_sections(r.get("config", {})) == want):
+            return r
+    return None
+
+
+def _bits_text(mem: dict | None) -> str:
+    if not mem:
+        return "n/a"
+    return f"{mem['bits'] / 1e6:.2f} Mbit ({mem['bits'] / (16 * mem['count']):.0%} of 16-bit)"
+
+
+def quant_table(rows: list[dict]) -> str:
+    """Quantisation-aware runs against the float run of the same seed (`float_twin`): weight and state
+    types, weight memory (bits of every stored weight, from the generated project), state sparsity, the
+    fixed-point metric (what the accelerator computes; Keras computes the same, bit for bit, when the
+    largest difference to Keras is 0) and the paired gap ``m_q - m_float`` (points) or ``m_q / m_float - 1``
+    (% BPC; the float run's own fixed-point metric, 16-bit, beside it). Then mean +- sd per recipe."""
+    import numpy as np
+
+    q_rows = [r for r in rows if r.get("quant")]
+    lines = ["| recipe | seed | weights / state | weight memory | state sparsity | fixed point (= Keras) "
+             "| max abs Keras - fixed | float run, same seed (16-bit fixed) | gap to float |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    fams: dict[str, list[float]] = {}
+    for r in q_rows:
+        q = r["quant"]
+        twin = float_twin(rows, r)
+        types = f"{q['weight'] or 'default'}" + (f", W_h {q['recurrent_weight']}" if q.get("recurrent_weight") else "")
+        types += f" / {q['state'] or 'default'}"
+        if twin is None:
+            gap, ref = "n/a (no float run)", "n/a"
+        else:
+            d = (100 * (r["fixed"] - twin["float"]) if r["metric"] == "accuracy"
+                 else 100 * (r["fixed"] / twin["float"] - 1))
+            fams.setdefault(r["recipe"], []).append(d)
+            gap = f"{d:+.2f} {'pts' if r['metric'] == 'accuracy' else '% BPC'}"
+            ref = f"`{twin['recipe']}` {twin['float']:.4f} ({twin['fixed']:.4f})"
+        err = r.get("max_abs_err_vs_keras")
+        lines.append(f"| `{r['recipe']}` | {r['seed']} | {types} | {_bits_text(r.get('weight_memory'))} "
+                     f"| {r['sparsity']:.1%} | {r['metric']} {r['fixed']:.4f} | {'n/a' if err is None else f'{err:g}'} "
+                     f"| {ref} | {gap} |")
+    lines += ["", "| recipe | seeds | gap to the float run, same seed: mean +- sd | issue-30 target (8-bit) |",
+              "|---|---|---|---|"]
+    for fam, ds in fams.items():
+        metric = next(r["metric"] for r in q_rows if r["recipe"] == fam)
+        d = np.array(ds)
+        unit = " pts" if metric == "accuracy" else "% BPC"
+        sd = f" +- {d.std(ddof=1):.2f}" if len(d) > 1 else ""
+        target = QUANT_TARGETS[metric]
+        met = d.mean() >= target if metric == "accuracy" else d.mean() <= target
+        lines.append(f"| `{fam}` | {len(d)} | {d.mean():+.2f}{sd}{unit} | "
+                     f"{'within' if met else 'outside'} {abs(target):g}{unit} |")
     return "\n".join(lines)
 
 
@@ -448,6 +548,7 @@ def main(out="out", docs="docs", only_out: bool = False, root="hls_project") -> 
         stage(f"results: dropping the ledger row of {why}")
     atomic_write_text(Path(docs) / "results_table.md", table(rows) + "\n")
     atomic_write_text(Path(docs) / "results_seeds.md", seed_table(rows) + "\n")
+    atomic_write_text(Path(docs) / "results_quant.md", quant_table(rows) + "\n")
     for task in sorted({r["task"] for r in rows}):
         plot(rows, task, Path(docs) / f"results_{task}.png")
         gap_plot(rows, task, Path(docs) / f"results_{task}_gaps.png")

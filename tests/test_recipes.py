@@ -124,7 +124,7 @@ def test_the_rules_pass_for_good_values(tmp_path):
 
 def test_unknown_sections_and_keys_list_the_expected_ones(tmp_path):
     _refused(tmp_path, "[traning]\nepochs = 3\n",
-             r"unknown section \[traning\]; expected one of \['data', 'fpga', 'hls', 'model', 'sparsity', 'train'\]$")
+             r"unknown section \[traning\]; expected one of \['data', 'fpga', 'hls', 'model', 'quant', 'sparsity', 'train'\]$")
     _refused(tmp_path, "[train]\nepoch = 3\n", r"unknown key train.epoch; expected one of \['augment_shift', ")
     _refused(tmp_path, "seed_list = [1]\n", r"unknown top-level key seed_list; expected one of \['seeds', 'baseline'\]")
     for key in ("name", "path", "seed"):
@@ -182,6 +182,9 @@ DOCUMENTED_DEFAULTS = {
               "init_from": "", "augment_shift": 0},
     "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9, "begin_epoch": 0,
                  "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95, "l1_begin_epoch": 0},
+    "quant": {"enabled": False, "input": "", "weight": "", "recurrent_weight": "", "bias": "", "accum": "",
+              "table": "", "cell": "", "state": "", "table_size": 1024, "head_weight": "", "head_bias": "",
+              "head_result": ""},
     "hls": {"precision": "ap_fixed<16,6>", "lanes": 32, "test_vectors": 16, "io_type": "io_parallel",
             "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5, "state_precision": "",
             "cell_precision": "", "table_precision": "", "accum_precision": "", "fold_embedding": False,

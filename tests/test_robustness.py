@@ -891,7 +891,7 @@ def test_every_numeric_recipe_key_has_a_range():
 
     numeric = {(sec, key) for sec, vals in DEFAULTS.items() for key, v in vals.items()
                if (isinstance(v, int | float) and not isinstance(v, bool)) or (v is None and key != "root")}
-    assert numeric - {("hls", "table_size")} <= set(RANGES), sorted(numeric - set(RANGES))
+    assert numeric - {("hls", "table_size"), ("quant", "table_size")} <= set(RANGES), sorted(numeric - set(RANGES))
 
 
 def test_failed_train_stage_leaves_nothing(tmp_path, monkeypatch):

@@ -183,7 +183,7 @@ def test_every_recipe_section_is_either_a_training_or_a_hardware_section():
     from pipeline.recipes import SECTIONS
     from pipeline.records import HARDWARE_SECTIONS, TRAIN_SECTIONS
 
-    assert set(TRAIN_SECTIONS) == {"data", "model", "train", "sparsity"}
+    assert set(TRAIN_SECTIONS) == {"data", "model", "train", "sparsity", "quant"}
     assert not set(TRAIN_SECTIONS) & set(HARDWARE_SECTIONS)
     assert set(TRAIN_SECTIONS) | set(HARDWARE_SECTIONS) == set(SECTIONS)
 
@@ -197,9 +197,16 @@ def test_a_train_record_keyed_by_the_whole_recipe_reads_as_its_training_sections
     d = run_dir(run, out)
     d.mkdir(parents=True)
     old = {"config": run.override("hls", lanes=3).config(), "seed": 0, "epochs": None, "limit": None}
-    assert set(old["config"]) == {"data", "model", "train", "sparsity", "hls", "fpga"}
+    assert set(old["config"]) == {"data", "model", "train", "sparsity", "quant", "hls", "fpga"}
     (d / ".train_inputs.json").write_text(json.dumps({"inputs": old}))
     assert stages.record_status("train", run, out) == "up to date"
+    # written before [quant] existed: a section added to the schema since reads as its defaults
+    older = {**old, "config": {k: v for k, v in old["config"].items() if k != "quant"}}
+    (d / ".train_inputs.json").write_text(json.dumps({"inputs": older}))
+    assert stages.record_status("train", run, out) == "up to date"
+    older["config"]["model"] = {**older["config"]["model"], "gate_l1": 0.5}
+    (d / ".train_inputs.json").write_text(json.dumps({"inputs": older}))
+    assert stages.record_status("train", run, out) == "stale"
     old["config"]["train"] = {**old["config"]["train"], "epochs": 7}
     (d / ".train_inputs.json").write_text(json.dumps({"inputs": old}))
     assert stages.record_status("train", run, out) == "stale"

@@ -3,7 +3,8 @@ route of the README (``convert_from_keras_model`` + ``write()``/``compile()``).
 
 `register_checks` adds one model pass, ``skiplstm_check_weight_ranges``, at the front of the Vivado and
 Vitis backends' ``write`` flow, so every ``hls_model.write()`` (and ``compile()``, which writes first)
-refuses weights that their types cannot hold (`check_weight_ranges`) before a file is written. `generate`/`convert` run the same check earlier, at conversion, with the Keras layer names.
+refuses weights that their types cannot hold (`check_weight_ranges`) and types that contradict a
+quantised layer's (`check_quantised_types`) before a file is written. `generate`/`convert` run the same check earlier, at conversion, with the Keras layer names.
 """
 
 from __future__ import annotations
@@ -51,7 +52,48 @@ def check_weight_ranges(hls_model, names: dict[str, str] | None = None) -> None:
             )
 
 
+def check_quantised_types(hls_model, names: dict[str, str] | None = None) -> None:
+    """Refuse a graph whose types contradict a quantised Keras layer's (``quant=``, `pipeline.quantizers`):
+    for each layer with ``quant_types`` (set by its handler), every explicit ``Precision`` entry of the hls4ml
+    config and every weight and output type must be the layer's; the error names the layer, the tensor, the
+    config's or graph's type and the layer's."""
+    from pipeline.precision import to_fixed
+
+    original = {v: k for k, v in (names or {}).items()}
+    conv = hls_model.config.backend.convert_precision_string
+    for node in hls_model.get_layers():
+        quant = node.get_attr("quant_types")
+        if not quant:
+            continue
+        who = f"layer {node.name!r}"
+        if original.get(node.name, node.name) != node.name:
+            who += f" (Keras layer {original[node.name]!r})"
+        for var, layer_type in quant.items():
+            if var == "input":
+                continue
+            explicit = hls_model.config.layer_name_precision.get(f"{node.name.lower()}_{var}")
+            if explicit not in (None, "auto") and to_fixed(conv(explicit)) != to_fixed(layer_type):
+                raise ValueError(f"{who}: the hls4ml config sets Precision['{var}'] = {explicit!r}, but the layer was "
+                                 f"trained quantised with {var} = {layer_type!r}; drop the entry or set the layer's type")
+            if var == "weight" and node.get_attr("token_input", False):
+                continue  # folded: the rows E[v] @ W_x replaced W_x, exactly (pipeline.hls.fold)
+            if var == "result":
+                actual = node.get_output_variable().type.precision
+            elif var == "accum" and node.get_attr("accum_t") is not None and node.class_name != "SparseStateLSTMLayer":
+                actual = node.get_attr("accum_t").precision
+            elif var in node.weights:
+                actual = node.weights[var].type.precision
+            else:
+                continue
+            if to_fixed(actual) != to_fixed(layer_type):
+                raise ValueError(f"{who}: its {var} type is {to_fixed(actual).cpp()} in the hls4ml graph, but the layer "
+                                 f"was trained quantised with {var} = {layer_type!r}; set Precision['{var}'] of this "
+                                 "layer in the hls4ml config to it (config_from_keras_model(model, granularity='name') "
+                                 "does)")
+
+
 def _check(model) -> bool:
+    check_quantised_types(model, getattr(model, "skiplstm_names", None))
     check_weight_ranges(model, getattr(model, "skiplstm_names", None))
     return False  # nothing changed
 

@@ -47,6 +47,7 @@ from pipeline.precision import DEFAULT_CELL, DEFAULT_STATE, DEFAULT_TABLE, exact
 from pipeline.templating import _jinja_env, check_density, render, template_dir  # noqa: F401 (re-exported)
 
 KERAS_CLASS = "pipeline.layers.SparseStateLSTM"
+KERAS_QUANT_DENSE = "pipeline.layers.QuantDense"
 
 
 def check_hls4ml_settings(config, layer: str, units: int, reuse_factor) -> None:
@@ -102,6 +103,69 @@ def kernel_constants(node) -> dict:
     }
 
 
+class FixedQuantizer:
+    """An hls4ml-style quantizer (``hls_type``, callable on data) for one `pipeline.fixed.FixedType`: what a
+    quantised layer's handler puts in the parsed layer (``<var>_quantizer``), so that hls4ml's
+    ``config_from_keras_model`` writes the layer's types into the config it returns, and hls4ml's own
+    layers (Dense) type and quantise their weights with them."""
+
+    def __init__(self, t):
+        from hls4ml.model.types import FixedPrecisionType
+
+        self.fixed = t
+        self.bits = t.width
+        self.hls_type = FixedPrecisionType(t.width, t.integer, t.signed, rounding_mode=t.q_mode[3:],
+                                           saturation_mode=t.o_mode[3:])
+
+    def __call__(self, data):
+        from pipeline.quantizers import quantize_numpy
+
+        return quantize_numpy(data, self.fixed)
+
+    def serialize_state(self):
+        return {"type": self.fixed.cpp()}
+
+
+def quant_attributes(layer) -> dict:
+    """The attributes a quantised SparseStateLSTM's handler adds: ``quant_types`` (Precision name -> C++
+    type, the accumulator as the layer derives it, and ``input``), ``quant_table_size``, ``table_size``
+    and one `FixedQuantizer` per type (``<var>_quantizer``, read by hls4ml's ``config_from_keras_model``)."""
+    cell = layer.cell
+    q = cell.quant
+    types = {"input": q.input, "weight": q.weight, "recurrent_weight": q.recurrent_weight, "bias": q.bias,
+             "accum": cell.accum_type, "table": q.table, "cell": q.cell, "result": q.result}
+    out = {"quant_types": {k: t.cpp() for k, t in types.items()}, "quant_table_size": int(q.table_size),
+           "table_size": int(q.table_size)}
+    for var, t in types.items():
+        if var != "input":
+            out[f"{var}_quantizer"] = FixedQuantizer(t)
+    return out
+
+
+class QuantDenseHandler(KerasV3LayerHandler):
+    """Keras-3 handler of `pipeline.layers.QuantDense`: hls4ml's Dense with the layer's quantised weights
+    and types (``weight_quantizer``, ``bias_quantizer``, ``result_quantizer`` and ``quant_types``)."""
+
+    def default_class_name(self, layer) -> str:
+        return "Dense"
+
+    def handle(self, layer, in_tensors, out_tensors):
+        weights = layer.quantised_weights()
+        q = layer.quant
+        n_in = int(weights[0].shape[0])
+        types = {k: getattr(q, k) for k in q.KEYS}
+        source = getattr(getattr(in_tensors[0], "_keras_history", None), "operation", None)
+        x_quant = getattr(getattr(source, "cell", None), "quant", None)
+        if x_quant is not None:  # a quantised SparseStateLSTM feeds it: the exact accumulator of its state type
+            types["accum"] = q.accumulator(x_quant.result, n_in)
+        config = {"data_format": "channels_last", "weight_data": weights[0],
+                  "bias_data": weights[1] if layer.use_bias else None, "n_in": n_in, "n_out": int(weights[0].shape[1]),
+                  "quant_types": {k: t.cpp() for k, t in types.items()}}
+        for var, t in types.items():
+            config[f"{var}_quantizer"] = FixedQuantizer(t)
+        return config
+
+
 class SparseStateLSTMHandler(KerasV3LayerHandler):
     """Keras-3 handler of `KERAS_CLASS`. It declares no ``handles``: hls4ml's handler metaclass would
     register a class that does when it is defined (at import); `register` registers it instead."""
@@ -117,7 +181,8 @@ class SparseStateLSTMHandler(KerasV3LayerHandler):
                 "with keras.Input(shape=(T, features)) and a concrete T"
             )
         cell = layer.cell
-        weights = layer.lstm_weights()
+        quant = getattr(cell, "quant", None)
+        weights = layer.lstm_weights() if quant is None else layer.quantised_lstm_weights()
         bias = weights[2] if cell.use_bias else np.zeros(4 * cell.units, np.float32)
         config = dict(self.default_config)
         config.update({
@@ -133,6 +198,8 @@ class SparseStateLSTMHandler(KerasV3LayerHandler):
             "recurrent_weight_data": np.asarray(weights[1]),
             "bias_data": np.asarray(bias),
         })
+        if quant is not None:
+            config.update(quant_attributes(layer))
         return (config,)
 
 
@@ -165,7 +232,33 @@ class SparseStateLSTMLayer(Layer):
     def _explicit(self, var: str) -> str | None:
         cfg = self.model.config.layer_name_precision
         value = cfg.get(f"{self.name.lower()}_{var}")
-        return None if value in (None, "auto") else value
+        value = None if value in (None, "auto") else value
+        quant = self.get_attr("quant_types")
+        if quant and var in quant:  # a quantised layer: its own type, which the config may only repeat
+            conv = self.model.config.backend.convert_precision_string
+            if value is not None and to_fixed(conv(value)) != to_fixed(quant[var]):
+                raise ValueError(
+                    f"layer {self.name!r}: the hls4ml config sets Precision['{var}'] = {value!r}, but the layer was "
+                    f"trained quantised with {var} = {quant[var]!r}; drop the config entry or set it to the layer's type")
+            return quant[var]
+        return value
+
+    def _check_quant(self) -> None:
+        """A quantised layer: its table size and input type must be the accelerator's (refused otherwise,
+        naming both)."""
+        quant = self.get_attr("quant_types")
+        if not quant:
+            return
+        size, trained = self.get_attr("table_size"), self.get_attr("quant_table_size")
+        if size != trained:
+            raise ValueError(f"layer {self.name!r}: the hls4ml config sets TableSize = {size}, but the layer was trained "
+                             f"quantised with table_size = {trained}; set TableSize = {trained} or drop it")
+        x_prec = self.get_input_variable().type.precision
+        if type(x_prec).__name__ != "UnspecifiedPrecisionType" and to_fixed(x_prec) != to_fixed(quant["input"]):
+            raise ValueError(
+                f"layer {self.name!r}: its input arrives as {to_fixed(x_prec).cpp()}, but the layer was trained "
+                f"quantised with input = {quant['input']!r}; set the previous layer's result type (the Input "
+                f"layer's Precision['result'] in the hls4ml config) to {quant['input']!r}")
 
     def initialize(self):
         h = self.get_attr("n_out")
@@ -177,6 +270,7 @@ class SparseStateLSTMLayer(Layer):
                 check_density(key, self.get_attr(key))
         except ValueError as err:
             raise ValueError(f"layer {self.name!r} (units={h}): {err}") from None
+        self._check_quant()
         # the kernel's one strategy; unset, hls4ml's auto pipeline style then picks DATAFLOW
         self.model.config.layer_name_strategy[self.name.lower()] = "resource"
         self.set_attr("table_bits", n_bits)

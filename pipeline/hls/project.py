@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import ir as model_ir
-from pipeline.hls.checks import check_weight_ranges
+from pipeline.hls.checks import check_quantised_types, check_weight_ranges
 from pipeline.hls.extract import extract_ir  # noqa: F401 (re-exported: the generator's reader of its own graph)
 from pipeline.hls.fold import fold_embeddings
 from pipeline.hls.registration import register
@@ -181,12 +181,33 @@ def check_supported(model) -> None:
         raise ValueError(f"model {model.name!r} has no SparseStateLSTM layer")
 
 
+TABLE_SIZE_DEFAULT = 1024  # hls table_size at its default defers to a quantised layer's own
+
+
+def _quant_types(layer, lstm_only: bool = False) -> dict[str, str]:
+    """A quantised SparseStateLSTM's types by hls4ml Precision name (`pipeline.hls.layer.quant_attributes`);
+    ``lstm_only``: without ``input`` (not a type of the layer's own config)."""
+    from pipeline.hls.layer import quant_attributes
+
+    types = dict(quant_attributes(layer)["quant_types"])
+    if lstm_only:
+        types.pop("input")
+    return types
+
+
 def make_config(model, hls: dict) -> dict:
     """The hls4ml config for ``model`` from a recipe's ``[hls]`` section.
 
     Keys are ``model``'s layer names: `convert` calls it on the model of `sanitised_model`, so the
     config it uses holds the sanitised names. Every precision is explicit (no 'auto'): inputs and weights take ``precision``; Dense layers get an
     exact accumulator (the emulator's fast path); an Embedding's token input is ``ap_uint``.
+
+    Quantised layers (``quant=``, `pipeline.quantizers`) bring their own types: a SparseStateLSTM's weights,
+    accumulator, table, cell, state and table size, a `pipeline.layers.QuantDense`'s weight, bias and
+    result, and the first SparseStateLSTM's input type (the Input layer's, or the Embedding's table and
+    output). ``hls.precision`` types only what is not quantised; an ``[hls]`` key that names a quantised
+    layer's type differently (``state_precision``, ``cell_precision``, ``table_precision``,
+    ``accum_precision``, a non-default ``table_size``) is refused, naming both.
     """
     import hls4ml
     import keras
@@ -202,6 +223,9 @@ def make_config(model, hls: dict) -> dict:
     layers = cfg["LayerName"]
     state_t = to_fixed("ap_fixed<16,2,AP_RND,AP_SAT>")
     prev_t = to_fixed(default)
+    lstms = [lyr for lyr in model.layers if isinstance(lyr, SparseStateLSTM)]
+    first_quant = lstms[0].quant if lstms else None
+    input_t = first_quant.input.cpp() if first_quant is not None else default  # x as the first LSTM reads it
     for layer in model.layers:
         entry = layers.get(layer.name)
         if entry is None:
@@ -213,40 +237,61 @@ def make_config(model, hls: dict) -> dict:
                 vocab = next(lyr for lyr in model.layers if isinstance(lyr, keras.layers.Embedding)).input_dim
                 prec["result"] = f"ap_uint<{max(1, math.ceil(math.log2(vocab)))}>"
             else:
-                prec["result"] = default
+                prec["result"] = input_t
         elif isinstance(layer, SparseStateLSTM):
             for key in list(prec):
                 if prec[key] == "auto":
                     del prec[key]
+            quant = layer.quant
             for key, var in (("state_precision", "result"), ("cell_precision", "cell"),
                              ("table_precision", "table"), ("accum_precision", "accum")):
                 if hls.get(key):
+                    if quant is not None and to_fixed(hls[key]) != to_fixed(_quant_types(layer)[var]):
+                        raise ValueError(f"layer {layer.name!r}: hls {key} = {hls[key]!r} contradicts the type the layer "
+                                         f"was trained with, {var} = {_quant_types(layer)[var]!r}; drop hls.{key} "
+                                         "(a quantised layer brings its own types)")
                     prec[var] = hls[key]
             entry["Lanes"] = int(hls["lanes"])
             entry["TableSize"] = int(hls["table_size"])
+            if quant is not None:
+                prec.update(_quant_types(layer, lstm_only=True))
+                if int(hls["table_size"]) not in (quant.table_size, TABLE_SIZE_DEFAULT):
+                    raise ValueError(f"layer {layer.name!r}: hls table_size = {hls['table_size']} contradicts the table "
+                                     f"size the layer was trained with, {quant.table_size}; drop hls.table_size")
+                entry["TableSize"] = int(quant.table_size)
             entry.setdefault("SkipZeros", True)
             prev_t = to_fixed(prec.get("result", "ap_fixed<16,2,AP_RND,AP_SAT>")) if prec else state_t
         elif isinstance(layer, keras.layers.Dense):
-            w_t = to_fixed(default)
-            prec.update({"weight": default, "bias": default})
+            quant = getattr(layer, "quant", None)
+            act = layer.activation.__name__
+            if quant is not None:
+                w_t, b_t, out = quant.weight, quant.bias, quant.result.cpp()
+                prec.update({"weight": w_t.cpp(), "bias": b_t.cpp()})
+            else:
+                w_t = b_t = to_fixed(default)
+                prec.update({"weight": default, "bias": default})
             try:
-                acc = exact_accum([(w_t, prev_t)], w_t, layer.kernel.shape[0], cap=True)
+                acc = exact_accum([(w_t, prev_t)], b_t, layer.kernel.shape[0], cap=quant is None)
             except ValueError as err:
                 raise ValueError(f"layer {layer.name!r}: {err}") from None
             prec["accum"] = acc.cpp()
-            prec["result"] = acc.cpp() if layer.activation.__name__ == "linear" else default
+            if quant is None:
+                out = acc.cpp() if act == "linear" else default
+            prec["result"] = out
             reuse = int(hls.get("dense_reuse_factor", 1))
             if reuse > 1:  # a readout that runs once a sequence: few multipliers, reused (the sums wrap: exact in any order)
                 entry["Strategy"] = "Resource"
                 entry["ReuseFactor"] = reuse
             prev_t = to_fixed(prec["result"])
-            sub_entry = layers.get(f"{layer.name}_{layer.activation.__name__}")
-            if layer.activation.__name__ != "linear" and sub_entry is not None:  # hls4ml's split-off activation
-                sub_entry.setdefault("Precision", {})["result"] = default
-                prev_t = to_fixed(default)
+            sub_entry = layers.get(f"{layer.name}_{act}")
+            if act != "linear" and sub_entry is not None:  # hls4ml's split-off activation
+                sub = default if quant is None else out
+                sub_entry.setdefault("Precision", {})["result"] = sub
+                prev_t = to_fixed(sub)
         elif isinstance(layer, keras.layers.Embedding):
-            prec.update({"embeddings": default, "result": default})
-            prev_t = to_fixed(default)
+            emb_t = input_t if first_quant is not None else default  # the quantised LSTM's input type
+            prec.update({"embeddings": emb_t, "result": emb_t})
+            prev_t = to_fixed(emb_t)
     return cfg
 
 
@@ -278,10 +323,30 @@ def convert(model, hls: dict, output_dir: str | Path, skip_zeros: bool = True, d
         model, hls_config=cfg, output_dir=str(output_dir), backend="Vivado", io_type="io_parallel",
         project_name=project_identifier(model.name), part=hls["part"], clock_period=hls["clock_period"],
     )
+    _quantise_embedding_tables(hls_model)
+    check_quantised_types(hls_model, names)
     check_weight_ranges(hls_model, names)
     hls_model.skiplstm_names = names
     hls_model.skiplstm_folds = fold_embeddings(hls_model) if hls["fold_embedding"] else []
     return hls_model
+
+
+def _quantise_embedding_tables(hls_model) -> None:
+    """An Embedding feeding a quantised SparseStateLSTM stores its table as that layer's input quantiser sees
+    it (each entry on the input type's grid: hls4ml's decimal text of it is exact, and the C++ reads exactly
+    the values the Keras layer multiplies)."""
+    from pipeline.precision import to_fixed
+    from pipeline.quantizers import quantize_numpy
+
+    for node in hls_model.get_layers():
+        if node.class_name != "Embedding":
+            continue
+        users = [n for n in hls_model.get_layers() if node.outputs[0] in n.inputs]
+        if not any(n.get_attr("quant_types") for n in users):
+            continue
+        var = node.get_weights("embeddings")
+        var.data = quantize_numpy(var.data, to_fixed(var.type.precision))
+        var.min, var.max = float(np.min(var.data)), float(np.max(var.data))
 
 
 def _io_info(hls_model) -> dict:

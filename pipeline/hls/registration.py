@@ -1,7 +1,7 @@
 """Registration of the SparseStateLSTM extension with hls4ml: one explicit, idempotent call.
 
 `register` adds to hls4ml's global registries: the Keras-3 handler of `pipeline.layers.SparseStateLSTM`
-(`pipeline.hls.layer.SparseStateLSTMHandler`), the IR layer, the config and function templates and the
+(`pipeline.hls.layer.SparseStateLSTMHandler`) and of `pipeline.layers.QuantDense` (hls4ml's Dense with the layer's quantised weights and types), the IR layer, the config and function templates and the
 kernel header for the Vivado and Vitis backends, and the weight-range pass at the front of their write
 flows (`pipeline.hls.checks`); and it gives `pipeline.ir` the reader of an hls4ml graph
 (`pipeline.hls.extract.extract_ir`), so ``pipeline.emulator.Emulator(model_graph)`` works. Importing
@@ -31,6 +31,7 @@ def register() -> None:
     from pipeline.templating import template_dir
 
     keras_v3_handlers[layer.KERAS_CLASS] = layer.SparseStateLSTMHandler()
+    keras_v3_handlers[layer.KERAS_QUANT_DENSE] = layer.QuantDenseHandler()
     hls4ml.model.layers.register_layer("SparseStateLSTM", layer.SparseStateLSTMLayer)
     for backend_name in ("Vivado", "Vitis"):
         backend = hls4ml.backends.get_backend(backend_name)
