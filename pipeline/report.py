@@ -291,6 +291,8 @@ def write_report(recipe, outdir: Path, project: Path) -> Path:
         "",
         "## Overflow (saturations/wraps counted per tensor)",
         overflow_section(emu),
+        *(["", "The layers trained quantisation-aware with these types (`[quant]`): each saturation above is in "
+           "Keras's outputs too; a wider type means retraining with it."] if q.enabled and emu.get("overflow") else []),
         "",
         "## Generated project",
         f"`{project}` — synthesize with Vitis HLS: `cd {project} && vitis_hls -f build_prj.tcl "

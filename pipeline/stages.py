@@ -282,6 +282,11 @@ def run_emulate(recipe: RecipeLike, out="out", split: str = "test", seed: int | 
         stage(f"emulate: {_label(recipe)}: with hls.fold_embedding = true (same bits): speedup "
               f"{folded['speedup']:.2f}x (ideal {folded['ideal_speedup']:.2f}x)")
     for name, sug in result["overflow_suggestions"].items():
+        if recipe.quant.enabled:  # the layers trained through these very saturations: Keras computed them too
+            stage(f"emulate: {_label(recipe)}: {name} saturated {sug['count']} times (max |v| {sug['max_abs']:.4g} > "
+                  f"{sug['type']}), as in Keras: the quantisation-aware layers trained with this type ([quant]; a "
+                  f"wider one, e.g. {sug['suggest']}, means retraining)")
+            continue
         stage(f"emulate: {_label(recipe)}: {name} overflowed {sug['count']} times (max |v| {sug['max_abs']:.4g} > "
               f"{sug['type']}): widen it to {sug['suggest']} ({sug['set']})")
     return result
