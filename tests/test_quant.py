@@ -196,6 +196,53 @@ def test_keras_predict_equals_the_emulator_bit_for_bit(which, tmp_path):
     assert not np.array_equal(float_model.predict(x32, verbose=0), keras_out)
 
 
+def _random_type(rng, widths, integers, signed=True):
+    w = int(rng.choice(widths))
+    return FixedType(w, int(rng.choice(integers)), signed, str(rng.choice(Q_MODES)), str(rng.choice(("AP_SAT", "AP_WRAP",
+                                                                                                   "AP_SAT_SYM"))))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_quantised_configurations_equal_the_emulator(seed, tmp_path):
+    """Random shapes, lanes, pruning rules, table sizes and types (every rounding mode; saturating, symmetric
+    and wrapping types), one or two layers: Keras predict == the emulator in both modes, bit for bit."""
+    rng = np.random.default_rng(100 + seed)
+    keras.utils.set_random_seed(100 + seed)
+    lanes = int(rng.choice([1, 2, 3, 4]))
+    units = [lanes * int(rng.integers(1, 5)) for _ in range(int(rng.integers(1, 3)))]
+    n_in, steps = int(rng.integers(1, 9)), int(rng.integers(1, 7))
+    table_size = int(rng.choice([64, 256, 1024]))
+    inp = keras.Input((steps, n_in))
+    y, x_type = inp, _random_type(rng, (6, 8, 12), (2, 3, 4))
+    for k, h in enumerate(units):
+        result = _random_type(rng, (4, 6, 8, 10), (1, 2))
+        quant = {"input": x_type.cpp(), "weight": _random_type(rng, (3, 4, 6, 8), (0, 1, 2)).cpp(),
+                 "recurrent_weight": _random_type(rng, (3, 4, 6, 8), (0, 1)).cpp(),
+                 "bias": _random_type(rng, (6, 8, 16), (2, 3)).cpp(), "result": result.cpp(),
+                 "cell": _random_type(rng, (10, 12, 16), (3, 4, 6)).cpp(),
+                 "table": _random_type(rng, (8, 10, 18), (2,)).cpp(), "table_size": table_size}
+        last = k == len(units) - 1
+        y = SparseStateLSTM(h, threshold=float(rng.uniform(0, 0.3)), prune=str(rng.choice(["state", "output_gate"])),
+                            return_sequences=not last, prune_last=bool(rng.random() < 0.5) or not last,
+                            quant=quant)(y)
+        x_type = result
+    y = QuantDense(int(rng.integers(1, 5)), quant={"weight": _random_type(rng, (4, 8), (1, 2)).cpp(),
+                                                   "result": _random_type(rng, (12, 16), (5, 6)).cpp()})(y)
+    model = keras.Model(inp, y, name=f"random_{seed}")
+    for layer in model.layers[1:]:
+        for w in layer.weights[:3]:
+            if w.trainable:
+                w.assign(w * float(rng.uniform(1, 3)))
+    x = rng.normal(0, 2, (10, steps, n_in))
+    x[rng.random(x.shape) < 0.4] = 0.0
+    project = generate(model, hls_options(lanes=lanes, table_size=table_size), tmp_path, tb_inputs=x)
+    x32 = read_tb_inputs(project)
+    keras_out = model.predict(x32, verbose=0)
+    for mode in ("sparse", "dense"):
+        res = Emulator.from_project(project).run(x32, mode=mode)
+        np.testing.assert_array_equal(res.values().reshape(keras_out.shape), keras_out, err_msg=f"{mode}: {model.layers}")
+
+
 def _dequantised(layer):
     config = layer.get_config()
     if isinstance(layer, SparseStateLSTM):
