@@ -312,13 +312,14 @@ def quant_table(rows: list[dict]) -> str:
     """Quantisation-aware runs against the float run of the same seed (`float_twin`): weight and state
     types, weight memory (bits of every stored weight, from the generated project), state sparsity, the
     fixed-point metric (what the accelerator computes; Keras computes the same, bit for bit, when the
-    largest difference to Keras is 0) and the paired gap ``m_q - m_float`` (points) or ``m_q / m_float - 1``
-    (% BPC; the float run's own fixed-point metric, 16-bit, beside it). Then mean +- sd per recipe."""
+    largest difference to Keras is 0) and the paired gap to the float-trained run deployed at its 16-bit
+    types (its fixed-point metric): ``m_q - m_16`` (points) or ``m_q / m_16 - 1`` (% BPC), its float metric
+    beside it. Then mean +- sd per recipe."""
     import numpy as np
 
     q_rows = [r for r in rows if r.get("quant")]
     lines = ["| recipe | seed | weights / state | weight memory | state sparsity | fixed point (= Keras) "
-             "| max abs Keras - fixed | float run, same seed (16-bit fixed) | gap to float |",
+             "| max abs Keras - fixed | float-trained run, same seed: 16-bit fixed point (float) | gap |",
              "|---|---|---|---|---|---|---|---|---|"]
     fams: dict[str, list[float]] = {}
     for r in q_rows:
@@ -329,11 +330,11 @@ def quant_table(rows: list[dict]) -> str:
         if twin is None:
             gap, ref = "n/a (no float run)", "n/a"
         else:
-            d = (100 * (r["fixed"] - twin["float"]) if r["metric"] == "accuracy"
-                 else 100 * (r["fixed"] / twin["float"] - 1))
+            d = (100 * (r["fixed"] - twin["fixed"]) if r["metric"] == "accuracy"
+                 else 100 * (r["fixed"] / twin["fixed"] - 1))
             fams.setdefault(r["recipe"], []).append(d)
             gap = f"{d:+.2f} {'pts' if r['metric'] == 'accuracy' else '% BPC'}"
-            ref = f"`{twin['recipe']}` {twin['float']:.4f} ({twin['fixed']:.4f})"
+            ref = f"`{twin['recipe']}` {twin['fixed']:.4f} ({twin['float']:.4f})"
         err = r.get("max_abs_err_vs_keras")
         lines.append(f"| `{r['recipe']}` | {r['seed']} | {types} | {_bits_text(r.get('weight_memory'))} "
                      f"| {r['sparsity']:.1%} | {r['metric']} {r['fixed']:.4f} | {'n/a' if err is None else f'{err:g}'} "
@@ -369,9 +370,24 @@ def _pruning(r: dict) -> str:
         text += ", h_T unpruned"
     if _shift(r):
         text += f", train images shifted <= {_shift(r)} px"
+    if r.get("quant"):
+        text += f", {_quant_text(r['quant'])}"
     if r.get("fold_embedding"):
         text += "; accelerator: folded embedding"
     return text
+
+
+def _quant_text(q: dict) -> str:
+    """A quantised row's weight and state widths in words, e.g. "quantisation-aware 4/8-bit weights (W_x/W_h),
+    8-bit state"."""
+    from pipeline.fixed import FixedType
+
+    def width(text, default=16):
+        return FixedType.parse(text).width if text else default
+
+    w, wr = width(q.get("weight")), width(q.get("recurrent_weight") or q.get("weight"))
+    ws = f"{w}-bit" if w == wr else f"{w}/{wr}-bit"
+    return f"quantisation-aware {ws} weights, {width(q.get('state'))}-bit state"
 
 
 def _seed_families(rows: list[dict]) -> dict[str, tuple[list[dict], list[float]]]:
@@ -452,6 +468,8 @@ def _variant(r: dict) -> str:
         parts.append("h_T unpruned")
     if _shift(r):
         parts.append(f"shifted <= {_shift(r)} px")
+    if r.get("quant"):
+        parts.append(_quant_text(r["quant"]))
     return ", ".join(parts)
 
 

@@ -435,3 +435,27 @@ def test_quantised_recipe_through_every_stage(tmp_path):
     assert "Max / mean abs error of the outputs vs Keras: 0 / 0." in text and "bit for bit" in text
     assert "quantisation-aware: weights ap_fixed<8,1,AP_RND_CONV,AP_SAT>" in text
     assert "Weight memory: " in text and "ap_fixed<8,1,AP_RND_CONV,AP_SAT>" in text.split("Weight memory: ")[1]
+
+
+# ---------------------------------------------------------------------------------------- results
+def test_quant_table_pairs_each_quantised_run_with_the_float_run_of_the_same_seed():
+    from pipeline.recipes import load_recipe
+    from pipeline.results import float_twin, quant_table
+
+    q8, fl = load_recipe("mnist_rows_og90w_q8"), load_recipe("mnist_rows_og90w")
+
+    def row(recipe, seed, fixed_value, float_value):
+        return {"recipe": recipe.name, "seed": seed, "config": recipe.config(), "metric": "accuracy",
+                "fixed": fixed_value, "float": float_value, "sparsity": 0.9,
+                "quant": recipe.quant.model_dump() if recipe.quant.enabled else None, "max_abs_err_vs_keras": 0.0,
+                "weight_memory": {"bits": 8 * 1000, "count": 1000, "lstm_bits": 8000, "types": {}}}
+
+    rows = [row(fl, 0, 0.950, 0.955), row(fl, 1, 0.944, 0.945), row(q8, 0, 0.953, 0.953), row(q8, 1, 0.940, 0.940),
+            row(q8, 2, 0.941, 0.941)]
+    assert float_twin(rows, rows[2]) is rows[0] and float_twin(rows, rows[3]) is rows[1]
+    assert float_twin(rows, rows[4]) is None  # no float run of seed 2
+    text = quant_table(rows)
+    assert "| `mnist_rows_og90w_q8` | 0 |" in text and "+0.30 pts" in text and "-0.40 pts" in text
+    assert "n/a (no float run)" in text and "0.01 Mbit (50% of 16-bit)" in text
+    assert "`mnist_rows_og90w` 0.9500 (0.9550)" in text
+    assert "| `mnist_rows_og90w_q8` | 2 | -0.05 +- 0.49 pts | within 0.3 pts |" in text
