@@ -292,8 +292,12 @@ def _train_sections(config: dict) -> dict:
 
 
 def float_twin(rows: list[dict], row: dict) -> dict | None:
-    """The float run a quantised row is paired with: the same seed of a recipe whose training sections
+    """The float run a quantised row is paired with, at the same seed: the run it was fine-tuned from
+    (``train.init_from``, a float warm-up), else the run of a recipe whose training sections
     (`pipeline.records.TRAIN_SECTIONS` but ``[quant]``) are the row's, trained without quantisation."""
+    start = (row["config"].get("train") or {}).get("init_from") or ""
+    if start and not start.endswith(".keras"):  # fine-tuned (a float warm-up): the run it started from
+        return next((r for r in rows if r["recipe"] == start and r["seed"] == row["seed"]), None)
     want = _train_sections(row["config"])
     for r in rows:
         if (r is not row and r["seed"] == row["seed"] and not (r.get("config", {}).get("quant") or {}).get("enabled")

@@ -454,6 +454,8 @@ def test_quant_table_pairs_each_quantised_run_with_the_float_run_of_the_same_see
             row(q8, 2, 0.941, 0.941)]
     assert float_twin(rows, rows[2]) is rows[0] and float_twin(rows, rows[3]) is rows[1]
     assert float_twin(rows, rows[4]) is None  # no float run of seed 2
+    q4 = load_recipe("mnist_rows_og90w_q4")  # fine-tuned from mnist_rows_og90w (train.init_from): that run
+    assert q4.train.init_from == "mnist_rows_og90w" and float_twin(rows, row(q4, 1, 0.93, 0.93)) is rows[1]
     text = quant_table(rows)
     assert "| `mnist_rows_og90w_q8` | 0 |" in text and "+0.30 pts" in text and "-0.40 pts" in text
     assert "n/a (no float run)" in text and "0.01 Mbit (50% of 16-bit)" in text
