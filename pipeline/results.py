@@ -192,7 +192,8 @@ def merge(fresh: list[dict], ledger: list[dict]) -> tuple[list[dict], list[str]]
             dropped.append(f"{name} seed {seed}: models/{name}.toml changed since it was measured "
                            f"({'; '.join(changes)}); retrain it")
             continue
-        by_run[(name, seed)] = {**restate_speedup(r), "baseline": recipe.baseline or None}
+        # its configuration is the current one (a key added to the schema since reads as its default): restate it
+        by_run[(name, seed)] = {**restate_speedup(r), "baseline": recipe.baseline or None, "config": recipe.config()}
     return [by_run[k] for k in sorted(by_run)], dropped
 
 
@@ -283,6 +284,16 @@ def table(rows: list[dict]) -> str:
 
 
 QUANT_TARGETS = {"accuracy": -0.3, "bpc": 1.0}  # issue 30: 8-bit within 0.3 points / 1% BPC of the float model
+QUANT_LOW_BIT_FACTOR = {"accuracy": 1 / 0.3, "bpc": 3.0}  # below 8 bits, the aim: within 1 point / 3% BPC
+
+
+def _widths(q: dict) -> tuple[int, int]:
+    """(W_x, W_h) widths of a quantised row (16: the default type)."""
+    from pipeline.fixed import FixedType
+
+    w = FixedType.parse(q["weight"]).width if q.get("weight") else 16
+    wr = FixedType.parse(q["recurrent_weight"]).width if q.get("recurrent_weight") else w
+    return w, wr
 
 
 def _train_sections(config: dict) -> dict:
@@ -343,17 +354,22 @@ def quant_table(rows: list[dict]) -> str:
         lines.append(f"| `{r['recipe']}` | {r['seed']} | {types} | {_bits_text(r.get('weight_memory'))} "
                      f"| {r['sparsity']:.1%} | {r['metric']} {r['fixed']:.4f} | {'n/a' if err is None else f'{err:g}'} "
                      f"| {ref} | {gap} |")
-    lines += ["", "| recipe | seeds | gap to the float run, same seed: mean +- sd | issue-30 target (8-bit) |",
+    lines += ["", "| recipe | seeds | gap to the float-trained run at 16 bits, same seed: mean +- sd | issue-30 target |",
               "|---|---|---|---|"]
     for fam, ds in fams.items():
         metric = next(r["metric"] for r in q_rows if r["recipe"] == fam)
         d = np.array(ds)
         unit = " pts" if metric == "accuracy" else "% BPC"
         sd = f" +- {d.std(ddof=1):.2f}" if len(d) > 1 else ""
-        target = QUANT_TARGETS[metric]
-        met = d.mean() >= target if metric == "accuracy" else d.mean() <= target
+        weights = max(_widths(next(r["quant"] for r in q_rows if r["recipe"] == fam)))
+        target = QUANT_TARGETS[metric] * (1 if weights >= 8 else QUANT_LOW_BIT_FACTOR[metric])
+        met = d.mean() >= target if metric == "accuracy" else d.mean() <= abs(target)
+        aim = "" if weights >= 8 else " (the aim below 8 bits)"
         lines.append(f"| `{fam}` | {len(d)} | {d.mean():+.2f}{sd}{unit} | "
-                     f"{'within' if met else 'outside'} {abs(target):g}{unit} |")
+                     f"{'within' if met else 'outside'} {abs(target):g}{unit}{aim} |")
+    lines += ["", "Gap: accuracy points (m_q - m_16), or BPC in percent (m_q / m_16 - 1: below 0 is better). A "
+              "fine-tuned recipe (train.init_from, the float warm-up) trained that many more epochs than its "
+              "reference."]
     return "\n".join(lines)
 
 
@@ -492,7 +508,7 @@ def gap_plot(rows: list[dict], task: str, path: Path) -> list[str]:
     import numpy as np
     from scipy import stats
 
-    fams = [(fam, rs, d) for fam, (rs, d) in _seed_families(rows).items() if d and rs[0]["task"] == task]
+    fams = [(fam, rs, d) for fam, (rs, d) in _seed_families(rows).items() if len(d) >= 2 and rs[0]["task"] == task]
     if not fams:
         return []
     fams.sort(key=lambda f: np.mean(f[2]))

@@ -620,7 +620,8 @@ def test_results_main_rebuilds_tables_from_the_ledger_without_out(tmp_path):
 
 def test_make_results_reproduces_the_published_tables_from_the_ledger_alone(tmp_path):
     """`results.main` with no trained models and a copy of the committed ledger writes the committed
-    docs/results_table.md and docs/results_seeds.md again, byte for byte, and the ledger unchanged."""
+    docs/results_table.md, docs/results_seeds.md and docs/results_quant.md again, byte for byte, and the ledger
+    unchanged."""
     from pipeline.results import LEDGER, load_ledger, main
 
     docs = tmp_path / "docs"
@@ -628,7 +629,7 @@ def test_make_results_reproduces_the_published_tables_from_the_ledger_alone(tmp_
     shutil.copy(REPO / "docs" / LEDGER, docs / LEDGER)
     rows = main(out=tmp_path / "out", docs=docs)
     assert [(r["recipe"], r["seed"]) for r in rows] == [(r["recipe"], r["seed"]) for r in load_ledger(REPO / "docs" / LEDGER)]
-    for name in ("results_table.md", "results_seeds.md", LEDGER):
+    for name in ("results_table.md", "results_seeds.md", "results_quant.md", LEDGER):
         assert (docs / name).read_text() == (REPO / "docs" / name).read_text(), name
 
 
