@@ -181,18 +181,12 @@ def check_supported(model) -> None:
         raise ValueError(f"model {model.name!r} has no SparseStateLSTM layer")
 
 
-TABLE_SIZE_DEFAULT = 1024  # hls table_size at its default defers to a quantised layer's own
-
-
-def _quant_types(layer, lstm_only: bool = False) -> dict[str, str]:
-    """A quantised SparseStateLSTM's types by hls4ml Precision name (`pipeline.hls.layer.quant_attributes`);
-    ``lstm_only``: without ``input`` (not a type of the layer's own config)."""
+def _quant_types(layer) -> dict[str, str]:
+    """A quantised SparseStateLSTM's types by hls4ml Precision name, ``input`` included
+    (`pipeline.hls.layer.quant_attributes`)."""
     from pipeline.hls.layer import quant_attributes
 
-    types = dict(quant_attributes(layer)["quant_types"])
-    if lstm_only:
-        types.pop("input")
-    return types
+    return dict(quant_attributes(layer)["quant_types"])
 
 
 def make_config(model, hls: dict) -> dict:
@@ -214,6 +208,7 @@ def make_config(model, hls: dict) -> dict:
 
     from pipeline.layers import SparseStateLSTM
     from pipeline.precision import exact_accum, to_fixed
+    from pipeline.recipes import DEFAULTS
 
     register()
     default = hls["precision"]
@@ -243,19 +238,21 @@ def make_config(model, hls: dict) -> dict:
                 if prec[key] == "auto":
                     del prec[key]
             quant = layer.quant
+            types = _quant_types(layer) if quant is not None else {}
             for key, var in (("state_precision", "result"), ("cell_precision", "cell"),
                              ("table_precision", "table"), ("accum_precision", "accum")):
                 if hls.get(key):
-                    if quant is not None and to_fixed(hls[key]) != to_fixed(_quant_types(layer)[var]):
+                    if quant is not None and to_fixed(hls[key]) != to_fixed(types[var]):
                         raise ValueError(f"layer {layer.name!r}: hls {key} = {hls[key]!r} contradicts the type the layer "
-                                         f"was trained with, {var} = {_quant_types(layer)[var]!r}; drop hls.{key} "
+                                         f"was trained with, {var} = {types[var]!r}; drop hls.{key} "
                                          "(a quantised layer brings its own types)")
                     prec[var] = hls[key]
             entry["Lanes"] = int(hls["lanes"])
             entry["TableSize"] = int(hls["table_size"])
             if quant is not None:
-                prec.update(_quant_types(layer, lstm_only=True))
-                if int(hls["table_size"]) not in (quant.table_size, TABLE_SIZE_DEFAULT):
+                prec.update({var: t for var, t in types.items() if var != "input"})  # input: the Input layer's
+                # hls table_size at its default defers to the layer's own
+                if int(hls["table_size"]) not in (quant.table_size, DEFAULTS["hls"]["table_size"]):
                     raise ValueError(f"layer {layer.name!r}: hls table_size = {hls['table_size']} contradicts the table "
                                      f"size the layer was trained with, {quant.table_size}; drop hls.table_size")
                 entry["TableSize"] = int(quant.table_size)
