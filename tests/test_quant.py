@@ -132,6 +132,40 @@ def test_training_path_is_the_inference_path_in_float32():
     np.testing.assert_allclose(trained, exact, atol=4 * 2.0**-10)
 
 
+def test_output_gate_pruning_has_the_float_layers_gradient():
+    """output_gate mode: a pruned unit passes gradient to o_t (straight-through) and none to c_t, in the
+    quantised layer as in the float one (the quantised path once sent it through tanh(c_t) too, and 8-bit
+    row-wise MNIST collapsed in training); kept units' gradients agree within the 16-bit types' error."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(7)
+    x = tf.constant(rng.uniform(-1, 1, (8, 3)), "float32")
+    h = tf.constant(rng.uniform(-0.5, 0.5, (8, 6)), "float32")
+    c0 = rng.uniform(-2, 2, (8, 6)).astype("float32")
+    weights = None
+    grads = {}
+    for name, quant in (("float", None), ("quant", {})):
+        layer = SparseStateLSTM(6, threshold=0.5, prune="output_gate", quant=quant)
+        layer.build((None, 2, 3))
+        if weights is None:
+            weights = [w * 3 for w in layer.get_weights()[:3]] + layer.get_weights()[3:]
+        layer.set_weights(weights)
+        c = tf.Variable(c0)
+        with tf.GradientTape(persistent=True) as tape:
+            out, _ = layer.cell(x, [h, c], training=True)
+            total = tf.reduce_sum(out)
+        grads[name] = (tape.gradient(total, c).numpy(), tape.gradient(total, layer.cell.recurrent_kernel).numpy())
+    w, u, b = weights[:3]
+    o = 1 / (1 + np.exp(-(x.numpy() @ w[:, 18:] + h.numpy() @ u[:, 18:] + b[18:])))
+    keep, clear = o > 0.5, np.abs(o - 0.5) > 0.02  # clear: the table's o_t is on the same side of tau
+    (gc_f, gw_f), (gc_q, gw_q) = grads["float"], grads["quant"]
+    assert 0 < keep.sum() < keep.size, keep  # both pruned and kept units in the batch
+    assert np.all(gc_f[~keep] == 0) and np.all(gc_q[~keep & clear] == 0), (gc_f[~keep], gc_q[~keep])
+    assert np.all(gc_q[keep & clear] != 0)
+    np.testing.assert_allclose(gc_q, gc_f, atol=0.05)
+    np.testing.assert_allclose(gw_q, gw_f, atol=0.1 * np.abs(gw_f).max())
+
+
 # ------------------------------------------------------------------------------- Keras == emulator
 def _mnist_like(name, rng):
     inp = keras.Input((7, 6), name="rows")
