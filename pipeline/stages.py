@@ -301,6 +301,7 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
     ``<out>/<recipe>/rtl.json`` atomically; sources and builds in ``<out>/<recipe>/rtl/``."""
     import dataclasses
     import shutil as _shutil
+    from concurrent.futures import ThreadPoolExecutor
 
     from pipeline.rtl import generate as rtl_generate
     from pipeline.rtl import sim as rtl_sim
@@ -314,39 +315,47 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
     emu = _emulator(recipe, root)  # the project's saved IR (an untrained run has none: "run the hls stage")
     check_output_dir(d)
     x = _test_split(recipe).test.x[: int(recipe.hls.test_vectors)]
-    stage(f"rtl: {_label(recipe)}: Verilator build and simulation of {len(x)} test vectors, sparse and dense mode")
     t0 = time.time()
-    report = rtl_sim.run_model(emu, x, d / "rtl", check=True, dense_only=True)
-    for layer in report["layers"]:
-        modes = layer["modes"]
-        stage(f"rtl: {_label(recipe)}: {layer['layer']}: RTL == emulator bit for bit, cycles == model; measured "
-              f"dense/sparse {modes['dense']['total_cycles']}/{modes['sparse']['total_cycles']} = "
-              f"{layer['speedup_dense_over_sparse']:.2f}x; {modes['sparse']['sim_steps_per_s']:,.0f} steps/s sparse")
-    # does each layer fit the [fpga] part? (the generator's arithmetic: no tool runs; `make pnr` places it)
     from pipeline.rtl import pnr as rtl_pnr
 
-    dev = rtl_pnr.device(recipe.fpga.part)
-    report["ecp5_fit"] = {case.spec.name: rtl_pnr.fit_summary(case.spec, dev, recipe.fpga.lanes)
-                          for case in rtl_sim.emulate_layers(emu, x[:1])}
+    specs = [case.spec for case in rtl_sim.emulate_layers(emu, x[:1])]
     lanes = int(recipe.hls.rtl_synth_lanes)
-    report["resources"] = None
-    if lanes:
-        if _shutil.which("yosys") is None:
-            stage(f"rtl: {_label(recipe)}: WARNING: yosys not found, resource estimate SKIPPED "
-                  "(apt-get install yosys, or make tools as root)")
-            report["resources"] = {"skipped": "yosys not found (apt-get install yosys)"}
-        else:
-            report["resources"] = {}
-            for case in rtl_sim.emulate_layers(emu, x[:1]):
-                spec = case.spec if lanes == case.spec.lanes else dataclasses.replace(case.spec, lanes=lanes)
+    synth_jobs: dict = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+        # the Yosys estimate runs beside the Verilator builds and simulations (both keep the 2 cores busy;
+        # one after the other each leaves a core idle for a while)
+        if lanes and _shutil.which("yosys") is not None:
+            for spec in specs:
+                spec = spec if lanes == spec.lanes else dataclasses.replace(spec, lanes=lanes)
                 spec.check()
                 layer = rtl_generate.generate_layer(spec, d / "rtl" / f"synth_p{lanes}" / spec.module)
                 stage(f"rtl: {_label(recipe)}: Yosys synth_xilinx of {spec.name} at {lanes} lanes, sparse-capable "
-                      "and dense-only (minutes)")
-                res = rtl_synth.synthesize(layer, part=recipe.hls.part)
+                      "and dense-only, beside the simulations (minutes)")
+                synth_jobs[spec.name] = pool.submit(rtl_synth.synthesize, layer, part=recipe.hls.part)
+        stage(f"rtl: {_label(recipe)}: Verilator build and simulation of {len(x)} test vectors, sparse and dense "
+              "mode")
+        report = rtl_sim.run_model(emu, x, d / "rtl", check=True, dense_only=True, jobs=2)
+        for layer in report["layers"]:
+            modes = layer["modes"]
+            stage(f"rtl: {_label(recipe)}: {layer['layer']}: RTL == emulator bit for bit, cycles == model; measured "
+                  f"dense/sparse {modes['dense']['total_cycles']}/{modes['sparse']['total_cycles']} = "
+                  f"{layer['speedup_dense_over_sparse']:.2f}x")
+        # does each layer fit the [fpga] part? (the generator's arithmetic: no tool runs; `make pnr` places it)
+        dev = rtl_pnr.device(recipe.fpga.part)
+        report["ecp5_fit"] = {spec.name: rtl_pnr.fit_summary(spec, dev, recipe.fpga.lanes) for spec in specs}
+        report["resources"] = None
+        if lanes and _shutil.which("yosys") is None:
+            stage(f"rtl: {_label(recipe)}: WARNING: yosys not found, resource estimate SKIPPED "
+                  "(apt-get install yosys, or make tools as root)")
+            report["resources"] = {"skipped": "yosys not found (apt-get install yosys)"}
+        elif lanes:
+            report["resources"] = {}
+            for spec in specs:
+                res = synth_jobs[spec.name].result()
                 res["lanes"] = lanes
-                res["full_design"] = lanes == case.spec.lanes
+                res["full_design"] = lanes == spec.lanes
                 report["resources"][spec.name] = res
+                stage(f"rtl: {_label(recipe)}: Yosys estimate of {spec.name} done")
     report["inputs"] = key
     report["vectors"] = len(x)
     report["wall_s"] = round(time.time() - t0, 1)

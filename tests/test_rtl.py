@@ -47,6 +47,13 @@ def _check_model(model, hls: dict, x, tmp_path, dense_only: bool = False):
         sims = sim.simulate(layer, case.x_raw, dense_only=dense_only)
         verdict = sim.check_layer(case, sims)
         assert set(verdict.values()) == {"equal"}
+        if dense_only:  # the three runs at once (the rtl stage's jobs=2): the same outputs and cycles
+            again = sim.simulate(layer, case.x_raw, dense_only=True, jobs=2)
+            assert set(again) == set(sims) and all(b.reused for b in again["builds"].values())
+            for key in ("sparse", "dense", "dense_only"):
+                np.testing.assert_array_equal(again[key].outputs, sims[key].outputs)
+                np.testing.assert_array_equal(again[key].step_cycles, sims[key].step_cycles)
+                np.testing.assert_array_equal(again[key].start_to_done, sims[key].start_to_done)
         costs = case.costs()
         # the sparse engine skips for real; its only extra cost is the x scan: G - U more gate iterations
         shape = case.spec.shape

@@ -297,19 +297,34 @@ def run(layer: RtlLayer, build_: Build, x_raw: np.ndarray, mode: str, timeout: f
 
 
 def simulate(layer: RtlLayer, x_raw: np.ndarray, modes=MODES, dense_only: bool = False, ecp5: bool = False,
-             stall: int = 25, seed: int = 1) -> dict:
+             stall: int = 25, seed: int = 1, jobs: int = 1) -> dict:
     """Build (once) and run ``layer`` in each mode of ``modes``; with ``dense_only`` also the dense-only
     engine (``SKIP_ZEROS = 0``) in dense mode, under the key ``"dense_only"``; with ``ecp5`` the
     SKIPLSTM_ECP5 variant (ECP5 primitives, simulated by their models). ``stall``, ``seed``: the random
-    stream stalls (`run`). Values: `SimRun`; the builds under ``"builds"``."""
+    stream stalls (`run`). ``jobs`` > 1: up to that many simulations at once, the sparse-capable
+    engine's beside the dense-only engine's build (the same runs and results; each run's ``wall_s``
+    then shares the cores). Values: `SimRun`; the builds under ``"builds"``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got jobs={jobs!r}")
     b = build(layer, skip_zeros=True, ecp5=ecp5)
     out: dict = {"builds": {"sparse-capable": b}}
-    for mode in modes:
-        out[mode] = run(layer, b, x_raw, mode, stall=stall, seed=seed)
-    if dense_only:
-        bd = build(layer, skip_zeros=False, ecp5=ecp5)
-        out["builds"]["dense-only"] = bd
-        out["dense_only"] = run(layer, bd, x_raw, "dense", stall=stall, seed=seed)
+    if jobs == 1:
+        for mode in modes:
+            out[mode] = run(layer, b, x_raw, mode, stall=stall, seed=seed)
+        if dense_only:
+            bd = build(layer, skip_zeros=False, ecp5=ecp5)
+            out["builds"]["dense-only"] = bd
+            out["dense_only"] = run(layer, bd, x_raw, "dense", stall=stall, seed=seed)
+        return out
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # each run is a subprocess: the GIL is not held
+        futures = {mode: pool.submit(run, layer, b, x_raw, mode, stall=stall, seed=seed) for mode in modes}
+        if dense_only:
+            bd = build(layer, skip_zeros=False, ecp5=ecp5)
+            out["builds"]["dense-only"] = bd
+            futures["dense_only"] = pool.submit(run, layer, bd, x_raw, "dense", stall=stall, seed=seed)
+        out.update({key: f.result() for key, f in futures.items()})
     return out
 
 
@@ -459,13 +474,13 @@ def layer_report(case: LayerCase, layer: RtlLayer, sims: dict, verdict: dict | N
 
 
 def run_model(model_or_emulator, x, out_dir: str | Path, check: bool = True, dense_only: bool = True,
-              synth_part: str | None = None, synth_timeout: float = 3600) -> dict:
+              synth_part: str | None = None, synth_timeout: float = 3600, jobs: int = 1) -> dict:
     """Generate, build and simulate every SparseStateLSTM of a model on inputs ``x`` (float, as for
     `Emulator.run`), in both modes (and the dense-only engine when ``dense_only``), each layer in
     ``out_dir/<module>/``; with ``check``, raise `RtlMismatch` at the first difference from the
     emulator or the cycle model. With ``synth_part`` (e.g. the recipe's ``hls.part``), add each
     layer's Yosys estimate, both builds (`pipeline.rtl.synth.synthesize`), under ``"yosys"``.
-    Returns the ``rtl.json`` report (see `write_rtl_json`)."""
+    ``jobs``: simulations at once (`simulate`). Returns the ``rtl.json`` report (see `write_rtl_json`)."""
     out_dir = Path(out_dir)
     if synth_part is not None:
         from pipeline.rtl import synth
@@ -475,7 +490,7 @@ def run_model(model_or_emulator, x, out_dir: str | Path, check: bool = True, den
     layers = []
     for case in emulate_layers(model_or_emulator, x):
         layer = generate_layer(case.spec, out_dir / case.spec.module)
-        sims = simulate(layer, case.x_raw, dense_only=dense_only)
+        sims = simulate(layer, case.x_raw, dense_only=dense_only, jobs=jobs)
         verdict = check_layer(case, sims) if check else None
         entry = layer_report(case, layer, sims, verdict)
         lint_text = {b: lint(layer, skip_zeros=(b == "sparse-capable")) for b in ("sparse-capable", "dense-only")}
