@@ -1,7 +1,8 @@
 # SkipLSTM: train -> hls -> csim -> emulate -> rtl -> report.
 # The run stages (train, hls, csim, emulate, rtl, pnr, report, demo, synth) take MODEL=<recipe name in models/>
 # (default: the demo recipe), SEED=N (one of the recipe's seeds; default: its first) and OUT=<folder>
-# (default: out); results takes OUT only, bench neither. `make train SEEDS=0-9 JOBS=2` trains a sweep
+# (default: out); results takes OUT only, bench neither (`make bench PARTS=trained,training` reruns only
+# those parts into bench/results.json). `make train SEEDS=0-9 JOBS=2` trains a sweep
 # ("all", "0-9", "0,3,5-7"), JOBS at once. A variable left empty passes no option.
 PYTHON ?= python3.11
 VENV   := .venv
@@ -87,7 +88,7 @@ results: setup
 	$(CLI) results --out $(OUT)
 
 bench: setup
-	$(CLI) bench --out bench
+	$(CLI) bench --out bench $(if $(PARTS),--parts $(PARTS))
 
 fuzz: setup
 	SKIPLSTM_FUZZ_EXAMPLES=200 $(PY) -m pytest -q tests/test_fuzz.py

@@ -475,23 +475,63 @@ def table(results: dict) -> str:
                      f"| {fold} |")
     for name, why in not_read.items():
         lines.append(f"| {name} | not read: {why} | | | | |")
+    for rerun in results.get("reruns", []):
+        lines += ["", f"Rerun alone on {rerun['date']} (make bench PARTS=...; the other parts are the full run's): "
+                  + ", ".join(rerun["parts"])]
     lines += ["", "peak memory per part (MB): " + ", ".join(
         f"{k} {v['peak_rss_mb']:.0f}" for k, v in results.items() if isinstance(v, dict) and "peak_rss_mb" in v)]
     return "\n".join(lines)
 
 
-def main(out_dir="bench") -> dict:
+PARTS = ("accelerator", "trained", "emulator_vs_csim", "rtl", "pnr", "training", "build")
+
+
+def parse_parts(text: str | None) -> tuple[str, ...] | None:
+    """``"trained,training"`` -> ``("trained", "training")``; None or "" (every part) -> None."""
+    if not text:
+        return None
+    parts = tuple(p.strip() for p in text.split(","))
+    bad = [p for p in parts if p not in PARTS]
+    if bad or len(set(parts)) != len(parts):
+        raise ValueError(f"bench parts must be distinct names among {list(PARTS)}, comma-separated, got {text!r}")
+    return parts
+
+
+def main(out_dir="bench", parts: str | tuple[str, ...] | None = None) -> dict:
+    """Run every part (``parts`` None) and write ``results.json`` + ``results.md``; or run only ``parts``
+    and replace those in the existing ``results.json``, keeping the others and the full run's ``wall_s``,
+    and listing the rerun under ``"reruns"`` (parts, date, load): each part's ratios are measured inside
+    that part's one run, so a part rerun alone stands as it would in a full run. ``parts``: names, or
+    their comma-separated string (`parse_parts`)."""
+    if isinstance(parts, str) or parts is None:
+        parts = parse_parts(parts)
+    elif parse_parts(",".join(parts)) is None:
+        parts = None
     t0 = time.time()
-    results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
-                     "repeats": REPEATS, "units": list(UNITS)}
-    for name in ("accelerator", "trained", "emulator_vs_csim", "rtl", "pnr", "training", "build"):
+    path = Path(out_dir) / "results.json"
+    machine = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
+    if parts is not None:
+        if not path.is_file():
+            raise FileNotFoundError(f"make bench PARTS=...: no {path} to update; run the whole bench first (make bench)")
+        results = json.loads(path.read_text())
+        missing = [p for p in PARTS if p not in results and p not in parts]
+        if missing:
+            raise ValueError(f"{path} lacks the parts {missing}; rerun them too (PARTS=...) or run the whole bench")
+    else:
+        results = {"machine": machine, "repeats": REPEATS, "units": list(UNITS)}
+    for name in parts or PARTS:
         stage(f"bench: {name}")
         results[name] = _run_part(name)
-    results["wall_s"] = time.time() - t0
-    path = Path(out_dir) / "results.json"
+    if parts is None:
+        results["wall_s"] = time.time() - t0
+    else:
+        results.setdefault("reruns", []).append({
+            "parts": list(parts), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine,
+            "wall_s": time.time() - t0})
     atomic_write_text(path, json.dumps(results, indent=2, sort_keys=True, default=float))
     text = table(results)
     atomic_write_text(Path(out_dir) / "results.md", text + "\n")
     print(text)
-    stage(f"bench: wrote {path} ({results['wall_s']:.0f} s)")
+    took = results["wall_s"] if parts is None else results["reruns"][-1]["wall_s"]
+    stage(f"bench: wrote {path} ({took:.0f} s{'' if parts is None else ': ' + ', '.join(parts) + ' rerun'})")
     return results

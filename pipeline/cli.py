@@ -155,7 +155,7 @@ def _results(args) -> None:
 def _bench(args) -> None:
     from pipeline.bench import main as bench_main
 
-    bench_main(args.out)
+    bench_main(args.out, parts=args.parts)
 
 
 # ------------------------------------------------------------------------------------------- the parser
@@ -214,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
                    model=False, root=True, seed=False)
     results.add_argument("--only-out", action="store_true",
                          help="use only the runs under --out, not the committed ledger")
-    _add(sub, "bench", _bench, "the benchmarks", model=False, out="bench", seed=False)
+    bench = _add(sub, "bench", _bench, "the benchmarks", model=False, out="bench", seed=False)
+    bench.add_argument("--parts", default=None,
+                       help="only these parts, comma-separated (e.g. trained,training), replaced in the existing "
+                            "results.json (default: every part, a new results.json)")
     return parser
 
 

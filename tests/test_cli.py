@@ -100,8 +100,9 @@ CASES = [
      (("m",), dict(out="out", root="r", seed=2))),
     (["results"], "results", (("out",), dict(only_out=False, root="hls_project"))),
     (["results", "--out", "o", "--root", "r", "--only-out"], "results", (("o",), dict(only_out=True, root="r"))),
-    (["bench"], "bench", (("bench",), {})),
-    (["bench", "--out", "b"], "bench", (("b",), {})),
+    (["bench"], "bench", (("bench",), dict(parts=None))),
+    (["bench", "--out", "b"], "bench", (("b",), dict(parts=None))),
+    (["bench", "--parts", "trained,training"], "bench", (("bench",), dict(parts="trained,training"))),
 ]
 
 
