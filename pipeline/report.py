@@ -239,7 +239,8 @@ def write_report(recipe, outdir: Path, project: Path) -> Path:
         "",
         "**Headline:** state sparsity "
         + ", ".join(f"{k} {v['state_sparsity']:.1%}" for k, v in emu["layers"].items())
-        + f"; {m} float {emu['float']['value']:.4f}, fixed point ({precision}) {emu['fixed']['value']:.4f};"
+        + f"; {m} {'Keras' if q.enabled else 'float'} {emu['float']['value']:.4f}, fixed point ({precision}) "
+        f"{emu['fixed']['value']:.4f};"
         f" accelerator speedup sparse vs dense {emu['speedup']:.2f}x in modelled cycles (ideal MAC bound"
         f" {emu['ideal_speedup']:.2f}x),"
         f" modelled energy ratio {emu['energy_ratio_model']:.2f}x.",

@@ -468,6 +468,7 @@ def test_quantised_recipe_through_every_stage(tmp_path):
     text = report.read_text()
     assert "Max / mean abs error of the outputs vs Keras: 0 / 0." in text and "bit for bit" in text
     assert "quantisation-aware: weights ap_fixed<8,1,AP_RND_CONV,AP_SAT>" in text
+    assert f"{emu['fixed']['metric']} Keras {emu['float']['value']:.4f}, fixed point (quant" in text
     assert "Weight memory: " in text and "ap_fixed<8,1,AP_RND_CONV,AP_SAT>" in text.split("Weight memory: ")[1]
 
 
