@@ -8,6 +8,7 @@ The public surface, one import away (``import pipeline``; then ``pipeline.<name>
     model      SparseStateLSTM, SparseStateLSTMCell            Keras 3 layer (pipeline.layers)
                QuantDense                                      quantisation-aware Dense head (quant=)
     training   SparsityController                              threshold controller (pipeline.callbacks)
+               WeightPruning, column_balanced_mask             column-balanced weight pruning (issue 31)
                polynomial_decay, constant_sparsity             tfmot schedules (pipeline.sparsity)
                state_sparsity, task_metric                     measurements
                load_mnist_rows, load_ptb_chars, load_dataset   bundled, offline data (pipeline.data)
@@ -40,6 +41,8 @@ _PUBLIC = {
     "SparseStateLSTMCell": ("pipeline.layers", "SparseStateLSTMCell"),
     "QuantDense": ("pipeline.layers", "QuantDense"),
     "SparsityController": ("pipeline.callbacks", "SparsityController"),
+    "WeightPruning": ("pipeline.callbacks", "WeightPruning"),
+    "column_balanced_mask": ("pipeline.weight_pruning", "column_balanced_mask"),
     "polynomial_decay": ("pipeline.sparsity", "polynomial_decay"),
     "constant_sparsity": ("pipeline.sparsity", "constant_sparsity"),
     "state_sparsity": ("pipeline.sparsity", "state_sparsity"),

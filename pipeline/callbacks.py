@@ -1,4 +1,5 @@
-"""Keras callbacks: the threshold controller that makes state sparsity follow a schedule."""
+"""Keras callbacks: the threshold controller that makes state sparsity follow a schedule, and the
+column-balanced weight pruning that makes weight sparsity follow one."""
 
 from __future__ import annotations
 
@@ -80,3 +81,60 @@ class SparsityController(keras.callbacks.Callback):
             if self.history:
                 logs["target_sparsity"] = self.history[-1][1]
 
+
+
+class WeightPruning(keras.callbacks.Callback):
+    """Column-balanced magnitude pruning of each `SparseStateLSTM`'s W_x and W_h (layers built with
+    ``weight_prune_lanes`` = P) on a tfmot schedule, with the state pruning (issue 31).
+
+    After each training batch: when the schedule says prune (``schedule(step) -> (should_prune, s_w)``,
+    tfmot's ``PolynomialDecay``/``ConstantSparsity``, every ``frequency`` steps between begin and end)
+    the masks are recomputed at weight sparsity s_w (`SparseStateLSTM.prune_weights`; a pruned weight
+    stays pruned); every batch the masks are applied again (``W <- W * mask``), so the optimizer's
+    update of a pruned weight never reaches a forward pass and the trained weights are exactly 0 where
+    pruned. Logs ``<layer>_weight_sparsity`` each epoch.
+    """
+
+    def __init__(self, schedule, layers=None):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"schedule must be a tfmot pruning schedule (callable step -> (should_prune, sparsity)), "
+                            f"got schedule={schedule!r}")
+        if layers is not None:
+            layers = list(layers)
+            bad = [la for la in layers if not isinstance(la, SparseStateLSTM) or not la.weight_prune_lanes]
+            if not layers or bad:
+                raise ValueError("layers must be a non-empty list of SparseStateLSTM layers built with "
+                                 f"weight_prune_lanes > 0, got {[getattr(b, 'name', type(b).__name__) for b in bad] or 'none'}")
+        self.schedule = schedule
+        self._layers = layers
+        self.history: list[tuple[int, float]] = []
+
+    def _targets(self):
+        if self._layers is not None:
+            return self._layers
+        found = [la for la in self.model.layers if isinstance(la, SparseStateLSTM) and la.weight_prune_lanes]
+        if not found:
+            raise ValueError("WeightPruning: the model has no SparseStateLSTM built with weight_prune_lanes > 0")
+        return found
+
+    def on_train_begin(self, logs=None):
+        for layer in self._targets():
+            layer.apply_weight_masks()
+
+    def on_train_batch_end(self, batch, logs=None):
+        import numpy as np
+
+        step = int(self.model.optimizer.iterations.numpy())
+        should, sparsity = self.schedule(np.int64(step))
+        for layer in self._targets():
+            if bool(np.asarray(should)):
+                layer.prune_weights(float(np.asarray(sparsity)))
+                self.history.append((step, float(np.asarray(sparsity))))
+            else:
+                layer.apply_weight_masks()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            for layer in self._targets():
+                logs[f"{layer.name}_weight_sparsity"] = layer.weight_sparsity()

@@ -92,6 +92,10 @@ class SparseStateLSTMCell(keras.layers.Layer):
         emit_unpruned: output ``[pruned h_t, unpruned h_t]`` (2H columns; the state fed to the next
             step stays pruned); set by `SparseStateLSTM` for ``prune_last=False``.
         quant: None (float), or the types of `pipeline.quantizers.LSTMQuant` (module docstring).
+        weight_prune_lanes: 0 (no weight pruning: nothing changes), or the accelerator's lane count P
+            (dividing H): the cell then carries 0/1 masks ``kernel_mask`` and ``recurrent_mask``
+            (non-trainable, saved with the model) for column-balanced pruning of W_x and W_h
+            (`SparseStateLSTM.prune_weights`, `pipeline.callbacks.WeightPruning`; issue 31).
     """
 
     def __init__(
@@ -113,11 +117,17 @@ class SparseStateLSTMCell(keras.layers.Layer):
         bias_constraint=None,
         emit_unpruned=False,
         quant=None,
+        weight_prune_lanes=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.units = _check_units(units)
         self.quant = None if quant is None else LSTMQuant.from_config(quant)
+        if isinstance(weight_prune_lanes, bool) or not isinstance(weight_prune_lanes, int) or weight_prune_lanes < 0 \
+                or (weight_prune_lanes and self.units % weight_prune_lanes):
+            raise ValueError(f"weight_prune_lanes must be 0 (no weight pruning) or a lane count P dividing units = "
+                             f"{self.units}, got weight_prune_lanes={weight_prune_lanes!r}")
+        self.weight_prune_lanes = weight_prune_lanes
         self.emit_unpruned = bool(emit_unpruned)
         self.initial_threshold = _check_threshold(threshold)
         if prune not in PRUNE_MODES:
@@ -179,6 +189,11 @@ class SparseStateLSTMCell(keras.layers.Layer):
             shape=(), name="threshold", trainable=False,
             initializer=keras.initializers.Constant(self.initial_threshold),
         )
+        if self.weight_prune_lanes:  # column-balanced weight pruning (issue 31): 0/1 masks, saved with the model
+            self.kernel_mask = self.add_weight(shape=(n_in, 4 * self.units), name="kernel_mask", trainable=False,
+                                               initializer="ones")
+            self.recurrent_mask = self.add_weight(shape=(self.units, 4 * self.units), name="recurrent_mask",
+                                                  trainable=False, initializer="ones")
         if self.quant is not None:
             try:
                 self.accum_type = self.quant.check(int(n_in), self.units)
@@ -265,6 +280,7 @@ class SparseStateLSTMCell(keras.layers.Layer):
             "gate_l1": self.gate_l1,
             "emit_unpruned": self.emit_unpruned,
             "quant": None if self.quant is None else self.quant.to_config(),
+            **({"weight_prune_lanes": self.weight_prune_lanes} if self.weight_prune_lanes else {}),
             "use_bias": self.use_bias,
             "unit_forget_bias": self.unit_forget_bias,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
@@ -310,6 +326,10 @@ class SparseStateLSTM(keras.layers.RNN):
     ``quant``: None (float, the default), or the types of a quantisation-aware layer (module docstring,
     `pipeline.quantizers.LSTMQuant`); the inputs are then cast to ``input_t`` first.
 
+    ``weight_prune_lanes`` = P > 0: column-balanced weight pruning of W_x and W_h (the cell's masks;
+    `prune_weights`, `apply_weight_masks`, `weight_sparsity`): in every column the engine streams, each
+    of the P lanes keeps the same number K of weights. 0 (the default): no masks, nothing changes.
+
     Masking, ``stateful``, ``go_backwards``, ``return_state`` and ``unroll`` are not supported and
     raise ``ValueError``.
     """
@@ -334,6 +354,7 @@ class SparseStateLSTM(keras.layers.RNN):
         recurrent_constraint=None,
         bias_constraint=None,
         quant=None,
+        weight_prune_lanes=0,
         **kwargs,
     ):
         for option, supported in _UNSUPPORTED_RNN_OPTIONS.items():
@@ -366,6 +387,7 @@ class SparseStateLSTM(keras.layers.RNN):
             bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
             recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
             emit_unpruned=not prune_last, name="sparse_state_lstm_cell", dtype=kwargs.get("dtype"), quant=quant,
+            weight_prune_lanes=weight_prune_lanes,
         )
         self._user_return_sequences = bool(return_sequences)
         # Run with sequences internally: the state sparsity is measured on every h_t.
@@ -393,6 +415,37 @@ class SparseStateLSTM(keras.layers.RNN):
     units = property(lambda self: self.cell.units)
     prune = property(lambda self: self.cell.prune)
     quant = property(lambda self: self.cell.quant)
+    weight_prune_lanes = property(lambda self: self.cell.weight_prune_lanes)
+
+    # ------------------------------------------------------------------ column-balanced weight pruning
+    def _masked(self):
+        cell = self.cell
+        if not cell.weight_prune_lanes:
+            raise ValueError(f"layer {self.name!r} has no weight masks (weight_prune_lanes=0)")
+        return ((cell.kernel, cell.kernel_mask), (cell.recurrent_kernel, cell.recurrent_mask))
+
+    def apply_weight_masks(self) -> None:
+        """W <- W * mask for W_x and W_h: the pruned weights exactly 0 (`pipeline.callbacks.WeightPruning`
+        calls it after every training batch, so every forward pass sees them pruned)."""
+        for w, m in self._masked():
+            w.assign(w * ops.cast(m, w.dtype))
+
+    def prune_weights(self, sparsity: float) -> None:
+        """New masks for W_x and W_h by column-balanced magnitude pruning to weight ``sparsity``
+        (`pipeline.weight_pruning.column_balanced_mask`, P = ``weight_prune_lanes``), from the weights as
+        pruned so far (a pruned weight stays pruned), then applied. The bias is not pruned."""
+        from pipeline.weight_pruning import column_balanced_mask
+
+        for w, m in self._masked():
+            current = keras.ops.convert_to_numpy(w) * keras.ops.convert_to_numpy(m)
+            m.assign(column_balanced_mask(current, self.cell.weight_prune_lanes, sparsity))
+        self.apply_weight_masks()
+
+    def weight_sparsity(self) -> float:
+        """The fraction of W_x and W_h entries that are exactly 0 (the bias not counted)."""
+        cell = self.cell
+        arrays = [keras.ops.convert_to_numpy(cell.kernel), keras.ops.convert_to_numpy(cell.recurrent_kernel)]
+        return float(sum((a == 0).sum() for a in arrays) / sum(a.size for a in arrays))
 
     @property
     def threshold(self):
@@ -476,6 +529,8 @@ class SparseStateLSTM(keras.layers.RNN):
         config["gate_l1"] = cell_config["gate_l1"]
         config["prune_last"] = self.prune_last
         config["quant"] = cell_config["quant"]
+        if "weight_prune_lanes" in cell_config:
+            config["weight_prune_lanes"] = cell_config["weight_prune_lanes"]
         for key in _CELL_ARGS:
             config[key] = cell_config[key]
         return config

@@ -50,6 +50,7 @@ def build_model(recipe: Recipe, dataset: data_mod.Dataset):
             gate_l1=m.gate_l1, return_sequences=(not last) or final_seq, name=f"sparse_lstm_{k}",
             prune_last=m.prune_last if last else True,
             quant=recipe.quant.lstm(k) if recipe.quant.enabled else None,
+            weight_prune_lanes=int(recipe.sparsity.weight_lanes) if recipe.sparsity.weight_target > 0 else 0,
         )(x)
     if recipe.quant.enabled:
         out = QuantDense(dataset.n_classes, quant=recipe.quant.head(), name="logits")(x)

@@ -336,6 +336,17 @@ class SparsityConfig(_Section):
     # epoch from which model.gate_l1 is applied (0: from the start; before it the
     # output-gate model trains without the penalty)
     l1_begin_epoch: Int(0) = 0
+    # column-balanced weight pruning of each SparseStateLSTM's W_x and W_h (issue 31; the bias is not pruned):
+    # weight_target 0 = off. On: tfmot PolynomialDecay from weight_initial to weight_target between
+    # weight_begin_epoch and weight_end_epoch, the masks recomputed every weight_frequency steps; in every
+    # streamed column each of the weight_lanes lanes (the accelerator's P, dividing H) keeps
+    # K = ceil((1 - s_w) * 4H / P) weights (pipeline.weight_pruning.column_balanced_mask)
+    weight_target: Num(0, 1) = 0.0
+    weight_initial: Num(0, 1) = 0.0
+    weight_begin_epoch: Num(0) = 0
+    weight_end_epoch: Num(0) = 1
+    weight_frequency: Int(1) = 10
+    weight_lanes: Int(0) = 0
 
 
 class HlsConfig(_Section):
@@ -503,6 +514,21 @@ class Recipe(BaseModel):
         if s.schedule == "polynomial" and not s.begin_epoch < s.end_epoch:
             raise _rule(f"sparsity.end_epoch must be > sparsity.begin_epoch = {s.begin_epoch!r} for schedule = "
                         f"'polynomial', got sparsity.end_epoch = {s.end_epoch!r}")
+        if s.weight_target > 0:
+            if not s.weight_lanes or any(u % s.weight_lanes for u in m.units):
+                raise _rule(f"sparsity.weight_lanes must be the accelerator's lane count P, dividing every layer's "
+                            f"units (model.units = {m.units}), when sparsity.weight_target > 0, got "
+                            f"sparsity.weight_lanes = {s.weight_lanes!r}")
+            if "lanes" in h.model_fields_set and h.lanes != s.weight_lanes:
+                raise _rule(f"hls.lanes = {h.lanes} contradicts sparsity.weight_lanes = {s.weight_lanes} (the weights "
+                            "are balanced for that many lanes): make them equal")
+            if not s.weight_initial <= s.weight_target:
+                raise _rule(f"sparsity.weight_initial must be <= sparsity.weight_target = {s.weight_target!r}, got "
+                            f"sparsity.weight_initial = {s.weight_initial!r}")
+            if not s.weight_begin_epoch < s.weight_end_epoch <= t.epochs:
+                raise _rule(f"sparsity.weight_end_epoch must be in (sparsity.weight_begin_epoch = "
+                            f"{s.weight_begin_epoch!r}, train.epochs = {t.epochs}], got sparsity.weight_end_epoch = "
+                            f"{s.weight_end_epoch!r}")
         if not s.l1_begin_epoch < t.epochs:
             raise _rule(f"sparsity.l1_begin_epoch must be an integer in [0, {t.epochs}) (train.epochs = "
                         f"{t.epochs}), got sparsity.l1_begin_epoch = {s.l1_begin_epoch!r}")

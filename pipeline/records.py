@@ -178,8 +178,9 @@ def _stored_key(stage_name: str, inputs):
         from pipeline.recipes import default_config
 
         defaults = default_config()
-        for section in TRAIN_SECTIONS:  # a section added to the schema since counts as its defaults
-            config.setdefault(section, defaults[section])
+        for section in TRAIN_SECTIONS:  # a section, or a key, added to the schema since counts as its default
+            stored = config.get(section)
+            config[section] = {**defaults[section], **stored} if isinstance(stored, dict) else defaults[section]
         inputs = {**inputs, "config": config}
     return inputs
 

@@ -76,6 +76,22 @@ def make_schedule(recipe: Recipe, steps_per_epoch: int):
     return sparsity.polynomial_decay(s.initial, s.target, begin, end)
 
 
+def make_weight_schedule(recipe: Recipe, steps_per_epoch: int):
+    """The tfmot schedule of column-balanced weight pruning (``sparsity.weight_*``; issue 31), or None
+    when ``sparsity.weight_target`` is 0: PolynomialDecay from weight_initial to weight_target between
+    weight_begin_epoch and weight_end_epoch, pruning every weight_frequency steps."""
+    from pipeline import sparsity
+
+    s = recipe.sparsity
+    if not s.weight_target > 0:
+        return None
+    begin = int(s.weight_begin_epoch * steps_per_epoch)
+    freq = int(s.weight_frequency)
+    # tfmot prunes at begin + k * frequency up to end: end on such a step, so that the target is reached
+    end = begin + freq * max(1, (max(int(s.weight_end_epoch * steps_per_epoch), begin + 1) - begin) // freq)
+    return sparsity.polynomial_decay(s.weight_initial, s.weight_target, begin, end, frequency=int(s.weight_frequency))
+
+
 def get_strategy(name: str):
     """``none`` -> default strategy; ``mirrored`` -> MirroredStrategy over local devices;
     ``multiworker`` -> MultiWorkerMirroredStrategy configured from ``TF_CONFIG``."""
@@ -106,7 +122,7 @@ def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = No
     import keras
     import tensorflow as tf
 
-    from pipeline.callbacks import SparsityController
+    from pipeline.callbacks import SparsityController, WeightPruning
 
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
@@ -149,6 +165,9 @@ def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = No
         controller = SparsityController(schedule, gain=s.gain, max_threshold=s.max_threshold,
                                         layers=_sparse_layers(model))
         callbacks.append(controller)
+    weights = make_weight_schedule(recipe, steps)
+    if weights is not None:
+        callbacks.append(WeightPruning(weights, layers=_sparse_layers(model)))
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     history = _fit_phases(trainee, _sparse_layers(model), recipe, dataset, bs, steps, callbacks, verbose)
@@ -163,6 +182,8 @@ def train(recipe: Recipe | str, out: str | Path = "out", epochs: int | None = No
         "dataset": dataset.name,
         "test": result,
         "thresholds": {layer.name: float(layer.threshold.numpy()) for layer in _sparse_layers(model)},
+        **({"weight_sparsity": {layer.name: layer.weight_sparsity() for layer in _sparse_layers(model)}}
+           if weights is not None else {}),
         "history": {k: [float(v) for v in vals] for k, vals in history.items()},
         "epochs": recipe.train.epochs,
         "teacher": None if teacher_path is None else str(teacher_path),

@@ -100,6 +100,19 @@ CROSS_CASES = [
      r"hls.rtl_synth_lanes must divide every layer's units .*, got hls.rtl_synth_lanes = 3"),
     ("[hls]\nfold_embedding = true\n", r"hls.fold_embedding = true needs an Embedding \(model.embedding > 0\), "
                                        r"got model.embedding = 0"),
+    ("[model]\nunits = [64]\n[sparsity]\nweight_target = 0.75\n",
+     r"sparsity.weight_lanes must be the accelerator's lane count P, dividing every layer's units \(model.units = "
+     r"\[64\]\), when sparsity.weight_target > 0, got sparsity.weight_lanes = 0"),
+    ("[model]\nunits = [64]\n[sparsity]\nweight_target = 0.75\nweight_lanes = 24\n",
+     r"sparsity.weight_lanes must be .*, got sparsity.weight_lanes = 24"),
+    ("[model]\nunits = [64]\n[sparsity]\nweight_target = 0.75\nweight_lanes = 16\n[hls]\nlanes = 32\n",
+     r"hls.lanes = 32 contradicts sparsity.weight_lanes = 16 \(the weights are balanced for that many lanes\)"),
+    ("[model]\nunits = [64]\n[sparsity]\nweight_target = 0.5\nweight_initial = 0.6\nweight_lanes = 16\n",
+     r"sparsity.weight_initial must be <= sparsity.weight_target = 0.5, got sparsity.weight_initial = 0.6"),
+    ("[model]\nunits = [64]\n[train]\nepochs = 4\n[sparsity]\nweight_target = 0.5\nweight_lanes = 16\n"
+     "weight_begin_epoch = 1\nweight_end_epoch = 5\n",
+     r"sparsity.weight_end_epoch must be in \(sparsity.weight_begin_epoch = 1, train.epochs = 4\], got "
+     r"sparsity.weight_end_epoch = 5"),
 ]
 
 
@@ -181,7 +194,9 @@ DOCUMENTED_DEFAULTS = {
               "lr_drop_factor": 0.1, "teacher": "", "distill_weight": 1.0, "distill_temperature": 2.0,
               "init_from": "", "augment_shift": 0},
     "sparsity": {"schedule": "fixed", "threshold": 0.0, "initial": 0.0, "target": 0.9, "begin_epoch": 0,
-                 "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95, "l1_begin_epoch": 0},
+                 "end_epoch": 1, "gain": 0.05, "max_threshold": 0.95, "l1_begin_epoch": 0, "weight_target": 0.0,
+                 "weight_initial": 0.0, "weight_begin_epoch": 0, "weight_end_epoch": 1, "weight_frequency": 10,
+                 "weight_lanes": 0},
     "quant": {"enabled": False, "input": "", "weight": "", "recurrent_weight": "", "bias": "", "accum": "",
               "table": "", "cell": "", "state": "", "table_size": 1024, "head_weight": "", "head_bias": "",
               "head_result": ""},

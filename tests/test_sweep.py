@@ -204,6 +204,12 @@ def test_a_train_record_keyed_by_the_whole_recipe_reads_as_its_training_sections
     older = {**old, "config": {k: v for k, v in old["config"].items() if k != "quant"}}
     (d / ".train_inputs.json").write_text(json.dumps({"inputs": older}))
     assert stages.record_status("train", run, out) == "up to date"
+    # written before [sparsity] had the weight-pruning keys: a key added to a section reads as its default
+    newer_keys = {k: v for k, v in older["config"]["sparsity"].items() if not k.startswith("weight_")}
+    assert len(newer_keys) < len(older["config"]["sparsity"])
+    (d / ".train_inputs.json").write_text(json.dumps({"inputs": {**older, "config": {**older["config"],
+                                                                                      "sparsity": newer_keys}}}))
+    assert stages.record_status("train", run, out) == "up to date"
     older["config"]["model"] = {**older["config"]["model"], "gate_l1": 0.5}
     (d / ".train_inputs.json").write_text(json.dumps({"inputs": older}))
     assert stages.record_status("train", run, out) == "stale"
