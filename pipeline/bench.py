@@ -503,10 +503,7 @@ def main(out_dir="bench", parts: str | tuple[str, ...] | None = None) -> dict:
     and listing the rerun under ``"reruns"`` (parts, date, load): each part's ratios are measured inside
     that part's one run, so a part rerun alone stands as it would in a full run. ``parts``: names, or
     their comma-separated string (`parse_parts`)."""
-    if isinstance(parts, str) or parts is None:
-        parts = parse_parts(parts)
-    elif parse_parts(",".join(parts)) is None:
-        parts = None
+    parts = parse_parts(parts if parts is None or isinstance(parts, str) else ",".join(parts))
     t0 = time.time()
     path = Path(out_dir) / "results.json"
     machine = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
@@ -522,16 +519,16 @@ def main(out_dir="bench", parts: str | tuple[str, ...] | None = None) -> dict:
     for name in parts or PARTS:
         stage(f"bench: {name}")
         results[name] = _run_part(name)
+    wall = time.time() - t0
     if parts is None:
-        results["wall_s"] = time.time() - t0
+        results["wall_s"] = wall
     else:
         results.setdefault("reruns", []).append({
             "parts": list(parts), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine,
-            "wall_s": time.time() - t0})
+            "wall_s": wall})
     atomic_write_text(path, json.dumps(results, indent=2, sort_keys=True, default=float))
     text = table(results)
     atomic_write_text(Path(out_dir) / "results.md", text + "\n")
     print(text)
-    took = results["wall_s"] if parts is None else results["reruns"][-1]["wall_s"]
-    stage(f"bench: wrote {path} ({took:.0f} s{'' if parts is None else ': ' + ', '.join(parts) + ' rerun'})")
+    stage(f"bench: wrote {path} ({wall:.0f} s{'' if parts is None else ': ' + ', '.join(parts) + ' rerun'})")
     return results

@@ -4,6 +4,7 @@ column-balanced weight pruning that makes weight sparsity follow one."""
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from pipeline.layers import SparseStateLSTM
 from pipeline.sparsity import schedule_target
@@ -123,14 +124,13 @@ class WeightPruning(keras.callbacks.Callback):
             layer.apply_weight_masks()
 
     def on_train_batch_end(self, batch, logs=None):
-        import numpy as np
-
         step = int(self.model.optimizer.iterations.numpy())
         should, sparsity = self.schedule(np.int64(step))
+        prune, sparsity = bool(np.asarray(should)), float(np.asarray(sparsity))
         for layer in self._targets():
-            if bool(np.asarray(should)):
-                layer.prune_weights(float(np.asarray(sparsity)))
-                self.history.append((step, float(np.asarray(sparsity))))
+            if prune:
+                layer.prune_weights(sparsity)
+                self.history.append((step, sparsity))
             else:
                 layer.apply_weight_masks()
 

@@ -320,11 +320,12 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
 
     specs = [case.spec for case in rtl_sim.emulate_layers(emu, x[:1])]
     lanes = int(recipe.hls.rtl_synth_lanes)
+    yosys = _shutil.which("yosys") is not None
     synth_jobs: dict = {}
     with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
         # the Yosys estimate runs beside the Verilator builds and simulations (both keep the 2 cores busy;
         # one after the other each leaves a core idle for a while)
-        if lanes and _shutil.which("yosys") is not None:
+        if lanes and yosys:
             for spec in specs:
                 spec = spec if lanes == spec.lanes else dataclasses.replace(spec, lanes=lanes)
                 spec.check()
@@ -344,7 +345,7 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
         dev = rtl_pnr.device(recipe.fpga.part)
         report["ecp5_fit"] = {spec.name: rtl_pnr.fit_summary(spec, dev, recipe.fpga.lanes) for spec in specs}
         report["resources"] = None
-        if lanes and _shutil.which("yosys") is None:
+        if lanes and not yosys:
             stage(f"rtl: {_label(recipe)}: WARNING: yosys not found, resource estimate SKIPPED "
                   "(apt-get install yosys, or make tools as root)")
             report["resources"] = {"skipped": "yosys not found (apt-get install yosys)"}

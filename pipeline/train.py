@@ -89,7 +89,7 @@ def make_weight_schedule(recipe: Recipe, steps_per_epoch: int):
     freq = int(s.weight_frequency)
     # tfmot prunes at begin + k * frequency up to end: end on such a step, so that the target is reached
     end = begin + freq * max(1, (max(int(s.weight_end_epoch * steps_per_epoch), begin + 1) - begin) // freq)
-    return sparsity.polynomial_decay(s.weight_initial, s.weight_target, begin, end, frequency=int(s.weight_frequency))
+    return sparsity.polynomial_decay(s.weight_initial, s.weight_target, begin, end, frequency=freq)
 
 
 def get_strategy(name: str):
