@@ -76,6 +76,23 @@ read block RAM without its output register, which set its clock (docs/ACCELERATO
 
 MACs and weight-word reads per step are ``4H * cols_t`` (each weight used once per step).
 
+The weight-sparse engine (issue 31; `LayerShape.weight_chunks` = KE > 0): a second build of the same
+engine whose weight ROMs hold, per column j and lane p, KE (value, row) pairs instead of the C words
+W[j][c*P + p], c = 0..C-1 (lane p owns rows c*P + p, the interleaving pipeline.weight_pruning prunes by):
+
+    K  = max over columns j and lanes p of nnz(W[j][c*P + p] : c)   (x and h columns alike)
+    KE = max(K, PICK_DEPTH)    (at most C): a column costs KE cycles, not C; lanes with fewer than K
+                               nonzeros hold zero-valued padding pairs (they add an exact zero)
+    cycles_t = [cols > 0] * (PICK_DEPTH + cols_t * KE + MAC_DEPTH) + G + GATE_DEPTH   (the same steps)
+
+KE >= PICK_DEPTH because the column picker's loop-carried pending mask takes PICK_DEPTH cycles a pick
+(P0..P3, one column ahead of the stream), so a column shorter than that would wait for its pick: the
+model and the RTL pad it instead. Each lane adds value x operand into the accumulator word its row
+names, so one word can come back one cycle after it was read (two pairs of consecutive columns): the
+lane forwards its last two results into the add (distance 1 and 2 < ACC_LATENCY), which keeps the
+stream at one pair a cycle and exact. Weight memory: cols * KE * P * (W + 2 + ceil(log2 U)) bits
+(value, gate and unit word of the row) against cols * 4H * W dense (`weight_memory_bits`).
+
 Energy proxy (a model, not a measurement), per step:
 
     E_t = MACs_t * (E_MAC + E_READ) + H * (GATE_MULS * E_MAC + GATE_LUT_READS * E_READ)
@@ -155,6 +172,17 @@ class LayerShape:
     units: int
     lanes: int
     token_input: bool = False  # a folded Embedding: one row per step, in both modes (pipeline.hls.fold)
+    weight_chunks: int = 0  # KE > 0: the weight-sparse engine, KE (value, row) pairs a column and lane
+
+    @property
+    def weight_sparse(self) -> bool:
+        """The weight-sparse engine (columns of KE pairs), not the dense-weight one (columns of C words)."""
+        return self.weight_chunks > 0
+
+    @property
+    def stream_chunks(self) -> int:
+        """Cycles a streamed column costs: KE on the weight-sparse engine, C = 4H / P otherwise."""
+        return self.weight_chunks if self.weight_chunks else self.col_cycles
 
     @property
     def dense_cols_x(self) -> int:
@@ -185,17 +213,86 @@ class LayerShape:
         return self.gate_iters(sparse) + INIT_DEPTH
 
 
+def lane_nonzeros(matrix: np.ndarray, lanes: int) -> np.ndarray:
+    """(n_cols, 4H) weights -> (n_cols, P) nonzero counts of each lane's share of each column (lane p
+    holds rows c*P + p, c = 0..4H/P - 1)."""
+    m = np.asarray(matrix)
+    n_cols, rows = m.shape
+    return np.count_nonzero(m.reshape(n_cols, rows // lanes, lanes), axis=1)
+
+
+def weight_chunks_for(matrices, lanes: int) -> int:
+    """KE = max(K, PICK_DEPTH) (at most C) for the weight-sparse engine of a layer whose streamed weight
+    matrices (raw or float, (n_cols, 4H) each) are ``matrices``: K the largest nonzero count of any lane's
+    share of any column."""
+    ms = [np.asarray(m) for m in matrices]
+    c = ms[0].shape[1] // lanes
+    k = max((int(lane_nonzeros(m, lanes).max()) if m.size else 0) for m in ms)
+    return min(c, max(k, PICK_DEPTH))
+
+
+def row_word_bits(units: int, lanes: int) -> int:
+    """Bits of the unit word in a pair's row (gate << bits | word): ceil(log2 U), at least 1."""
+    return max(1, (units // lanes - 1).bit_length())
+
+
+def weight_pairs(matrix: np.ndarray, lanes: int, chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """The weight-sparse engine's pairs of a (n_cols, 4H) weight matrix: ``values`` and ``rows``, both
+    (n_cols, KE, P): pair k of lane p in column j is the k-th nonzero W[j][c*P + p] (c ascending), its row
+    ``(c // U) << row_word_bits | c % U`` (gate, unit word); lanes with fewer than KE nonzeros are padded
+    with value 0, row 0 (an exact zero added to gate 0, word 0). ValueError when a lane's share of a
+    column holds more than KE nonzeros."""
+    m = np.asarray(matrix)
+    n_cols, rows_4h = m.shape
+    c_total, u = rows_4h // lanes, rows_4h // 4 // lanes
+    uw = row_word_bits(rows_4h // 4, lanes)
+    share = m.reshape(n_cols, c_total, lanes)  # share[j, c, p] = W[j][c*P + p]
+    values = np.zeros((n_cols, chunks, lanes), m.dtype)
+    rows = np.zeros((n_cols, chunks, lanes), np.int64)
+    nnz = share != 0
+    counts = nnz.sum(axis=1)
+    if counts.size and int(counts.max()) > chunks:
+        j, p = (int(v) for v in np.argwhere(counts > chunks)[0])
+        raise ValueError(f"column {j}, lane {p} holds {int(counts[j, p])} nonzero weights, more than the {chunks} "
+                         "pairs a column of the weight-sparse engine has")
+    # position of each nonzero within its (column, lane): its rank among the nonzeros above it
+    rank = np.cumsum(nnz, axis=1) - 1
+    j_idx, c_idx, p_idx = np.nonzero(nnz)
+    k_idx = rank[j_idx, c_idx, p_idx]
+    values[j_idx, k_idx, p_idx] = share[j_idx, c_idx, p_idx]
+    rows[j_idx, k_idx, p_idx] = ((c_idx // u) << uw) | (c_idx % u)
+    return values, rows
+
+
+def weight_memory_bits(shape: LayerShape, value_bits: tuple[int, int]) -> dict:
+    """Weight ROM bits of a layer: ``dense`` = n_x * 4H * W_x + H * 4H * W_h (the dense-weight engines)
+    and, with ``shape.weight_chunks`` = KE, ``sparse`` = (n_x * KE * P) (W_x + IW) + (H * KE * P) (W_h + IW),
+    IW = 2 + ceil(log2 U) the row index (gate, unit word) of a pair; ``value_bits`` = (W_x, W_h). n_x = n_in
+    (the folded rows, dense, for token input)."""
+    wx, wh = value_bits
+    h4 = 4 * shape.units
+    out = {"dense": shape.n_in * h4 * wx + shape.units * h4 * wh}
+    if shape.weight_chunks:
+        iw = 2 + row_word_bits(shape.units, shape.lanes)
+        pairs = shape.weight_chunks * shape.lanes
+        out["sparse"] = shape.n_in * pairs * (wx + iw) + shape.units * pairs * (wh + iw)
+        out["index_bits"] = iw
+    return out
+
+
 def step_cycles(shape: LayerShape, cols_x, cols_h, sparse: bool):
     """cycles_t = [cols > 0] (PICK_DEPTH + cols * C + MAC_DEPTH) + G + GATE_DEPTH, cols = cols_x + cols_h
-    (vectorised)."""
+    (vectorised; KE in place of C on the weight-sparse engine)."""
     cols = np.asarray(cols_x, np.int64) + np.asarray(cols_h, np.int64)
-    stream = np.where(cols > 0, PICK_DEPTH + cols * shape.col_cycles + MAC_DEPTH, 0)
+    stream = np.where(cols > 0, PICK_DEPTH + cols * shape.stream_chunks + MAC_DEPTH, 0)
     return stream + shape.gate_iters(sparse) + GATE_DEPTH
 
 
 def step_macs(shape: LayerShape, cols_x, cols_h):
-    """MACs_t = 4H * (cols_x + cols_h) (also the number of weight-word reads)."""
-    return 4 * shape.units * (np.asarray(cols_x, np.int64) + np.asarray(cols_h, np.int64))
+    """MACs_t = 4H * (cols_x + cols_h) (also the number of weight-word reads); P * KE * (cols_x + cols_h)
+    multiplier slots on the weight-sparse engine (padding pairs included: they multiply a zero)."""
+    per_col = shape.lanes * shape.weight_chunks if shape.weight_chunks else 4 * shape.units
+    return per_col * (np.asarray(cols_x, np.int64) + np.asarray(cols_h, np.int64))
 
 
 def energy_pj(shape: LayerShape, macs) -> float:

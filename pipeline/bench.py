@@ -14,9 +14,11 @@ Parts (each in its own process, so its peak memory, ru_maxrss, is its own):
    ``SKIPLSTM_BENCH_PNR_LANES`` lanes (default 16) through Yosys synth_ecp5 + nextpnr-ecp5 + ecppack on an
    LFE5U-85F (speed 6, 150 MHz target), both builds: Fmax, critical path, utilisation, latency; a layer
    that does not fit is recorded with the refusal;
-4. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same process; and the
+4. weight: the weight-sparse engine (issue 31) per H at weight sparsity 0-90% and ~90% state sparsity:
+   RTL cycles against the dense-only and the state-only engines, the ideal bound, weight memory, Yosys area;
+5. training: step time SparseStateLSTM / keras.layers.LSTM, same shapes, same process; and the
    quantisation-aware layer (8-bit weights and state, QuantDense head) / the float SparseStateLSTM;
-5. generation + g++ build vs hls4ml's own ``compile()`` of a stock keras LSTM of the same size;
+6. generation + g++ build vs hls4ml's own ``compile()`` of a stock keras LSTM of the same size;
 each for H in ``UNITS``. Timings are the median of ``REPEATS`` runs with min and max.
 Run it on an otherwise idle machine: every figure is a ratio taken in one process, but background
 load still skews them.
@@ -227,6 +229,121 @@ def part_rtl(x) -> dict:
     return out
 
 
+WEIGHT_SPARSITIES = (0.0, 0.5, 0.75, 0.9)
+WEIGHT_CHUNKS_C = 32  # P = H / 8 in the weight part: C = 4H / P = 32 at every H
+
+
+def _threshold_for(model, units, x, target=0.9, hls=None):
+    """The state threshold that gives ~``target`` state sparsity on ``x`` (bisection on the emulator)."""
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+
+    layer = model.get_layer("lstm")
+    lo, hi, best = 0.0, 1.0, None
+    for _ in range(8):
+        thr = (lo + hi) / 2
+        layer.cell.threshold.assign(thr)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = Emulator(convert(model, hls, tmp)).run(x, keep_states=True)
+        sp = float(np.mean(res.traces[0].states[:, :-1] == 0))
+        best = (thr, sp)
+        if abs(sp - target) < 0.005:
+            break
+        lo, hi = (thr, hi) if sp < target else (lo, thr)
+    layer.cell.threshold.assign(best[0])
+    return best
+
+
+def part_weight(x) -> dict:
+    """The weight-sparse engine (issue 31) per H at P = H / 8 (C = 32), ~90% state sparsity, and weight sparsity
+    0 / 50 / 75 / 90% (column-balanced, `pipeline.weight_pruning.column_balanced_mask`; the state threshold
+    re-found at each level): RTL cycles measured in Verilator on the dense-only engine (dense mode: every column,
+    independent of the weights, measured once per H), the sparse-capable engine (state-only) and the
+    weight-sparse engine (weight + state), each == the model and the outputs == the emulator; the ideal bound
+    1 / ((1 - s_state)(1 - s_w)) from the MACs (dense MACs / nonzero weights of nonzero columns); weight
+    memory (values + rows) against dense; and the Yosys estimate at 75% (SYNTH_LANES lanes), weight-sparse
+    engine against the dense-weight one."""
+    import dataclasses
+
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+    from pipeline.recipes import DEFAULTS
+    from pipeline.rtl import generate as rtl_generate
+    from pipeline.rtl import sim as rtl_sim
+    from pipeline.rtl import synth as rtl_synth
+    from pipeline.weight_pruning import column_balanced_mask
+
+    out = {}
+    for units in UNITS:
+        lanes = max(1, 4 * units // WEIGHT_CHUNKS_C)
+        hls = dict(DEFAULTS["hls"], lanes=lanes)
+        n = 8 if units <= 128 else 4
+        rows = []
+        dense_only = None
+        for s_w in WEIGHT_SPARSITIES:
+            model = _model(units)
+            layer = model.get_layer("lstm")
+            w = layer.get_weights()
+            if s_w:
+                w[0] = w[0] * column_balanced_mask(w[0], lanes, s_w)
+                w[1] = w[1] * column_balanced_mask(w[1], lanes, s_w)
+                layer.set_weights(w)
+            thr, _ = _threshold_for(model, units, x[:64], hls=hls)
+            with tempfile.TemporaryDirectory() as tmp:
+                emu = Emulator(convert(model, hls, Path(tmp) / "ir"))
+                res = emu.run(x[:64], keep_states=True)
+                tr = res.traces[0]
+                (case,) = rtl_sim.emulate_layers(emu, x[:n])
+                base = rtl_generate.generate_layer(case.spec, Path(tmp) / "base")
+                sims = rtl_sim.simulate(base, case.x_raw, modes=("sparse",), dense_only=dense_only is None)
+                ws_spec = case.spec.weight_sparse()
+                ws = rtl_sim.simulate(rtl_generate.generate_layer(ws_spec, Path(tmp) / "ws"), case.x_raw, modes=("sparse",))
+                sims["weight_sparse"] = ws["sparse"]
+                rtl_sim.check_layer(case, sims)  # outputs == emulator, cycles == model, every run
+                if dense_only is None:
+                    dense_only = int(sims["dense_only"].sequence_cycles.sum())
+                state_only = int(sims["sparse"].sequence_cycles.sum())
+                weight = int(sims["weight_sparse"].sequence_cycles.sum())
+                c = case.costs()  # the simulated sequences' own columns
+                density = tr.weight_density
+                bits = accelerator_weight_bits(ws_spec)
+                row = {"weight_sparsity": s_w, "measured_weight_density": density, "threshold": thr,
+                       "state_sparsity": float(np.mean(case.states[:, :-1] == 0)), "weight_chunks": ws_spec.weight_chunks,
+                       "cycles": {"dense_only": dense_only, "state_only": state_only, "weight_state": weight},
+                       "speedup_vs_dense_only": dense_only / weight, "speedup_vs_state_only": state_only / weight,
+                       "state_only_speedup": dense_only / state_only,
+                       "ideal_bound": float(c["dense_macs"].sum() / max(c["sparse_macs"].sum() * density, 1.0)),
+                       "weight_memory_bits": bits, "weight_memory_ratio": bits["sparse"] / bits["dense"]}
+                if SYNTH_LANES and s_w == 0.75 and units % SYNTH_LANES == 0:
+                    spec_d = dataclasses.replace(case.spec, lanes=SYNTH_LANES)
+                    spec_w = spec_d.weight_sparse()
+                    syn_d = rtl_synth.synthesize(rtl_generate.generate_layer(spec_d, Path(tmp) / "synth_d"),
+                                                 builds=("sparse-capable",))
+                    syn_w = rtl_synth.synthesize(rtl_generate.generate_layer(spec_w, Path(tmp) / "synth_w"),
+                                                 builds=("sparse-capable",))
+                    row["yosys"] = {"lanes": SYNTH_LANES, "weight_chunks": spec_w.weight_chunks,
+                                    "sparse-capable": syn_d["sparse-capable"]["resources"],
+                                    "weight-sparse": syn_w["sparse-capable"]["resources"],
+                                    "seconds": syn_d["sparse-capable"]["seconds"] + syn_w["sparse-capable"]["seconds"]}
+            rows.append(row)
+            stage(f"bench: weight H={units} P={lanes} s_w={s_w:.0%} (state {row['state_sparsity']:.1%}, KE "
+                  f"{row['weight_chunks']}): RTL cycles dense-only / weight+state {row['speedup_vs_dense_only']:.2f}x, "
+                  f"state-only / weight+state {row['speedup_vs_state_only']:.2f}x, ideal {row['ideal_bound']:.2f}x; "
+                  f"weight memory {row['weight_memory_ratio']:.2f}x dense"
+                  + (f"; Yosys at P={SYNTH_LANES}: LUT sites {row['yosys']['weight-sparse']['LUT_sites']} weight-sparse "
+                     f"vs {row['yosys']['sparse-capable']['LUT_sites']}" if "yosys" in row else ""))
+        out[str(units)] = {"lanes": lanes, "vectors": n, "rows": rows}
+    return out
+
+
+def accelerator_weight_bits(spec) -> dict:
+    """Weight ROM bits of a layer spec on its engine (`pipeline.accelerator.weight_memory_bits`)."""
+    from pipeline import accelerator
+    from pipeline.rtl.spec import container_width
+
+    return accelerator.weight_memory_bits(spec.shape, (container_width(spec.kernel_t), container_width(spec.recurrent_t)))
+
+
 PNR_UNITS = tuple(int(u) for u in os.environ.get("SKIPLSTM_BENCH_PNR_UNITS", "64,128,256").split(",") if u)
 PNR_LANES = int(os.environ.get("SKIPLSTM_BENCH_PNR_LANES", "16"))
 PNR_FREQ = 150.0  # issue 28's target at speed grade 6
@@ -364,7 +481,7 @@ def _child(name: str, queue) -> None:
     x = load_mnist_rows().test.x[:256]
     fn = {"accelerator": lambda: part_accelerator(x), "trained": part_trained,
           "emulator_vs_csim": lambda: part_emulator_vs_csim(x), "rtl": lambda: part_rtl(x),
-          "pnr": lambda: part_pnr(x), "training": part_training,
+          "pnr": lambda: part_pnr(x), "weight": lambda: part_weight(x), "training": part_training,
           "build": part_build}[name]
     t0 = time.time()
     result = fn()
@@ -464,6 +581,23 @@ def table(results: dict) -> str:
                          f"{ut['TRELLIS_FF']['used']} | {ut['DP16KD']['used']} | {ut['MULT18X18D']['used']} | "
                          + " + ".join(f"{sec[b]['synth']:.0f}+{sec[b]['pnr']:.0f}" for b in sec) + " |")
         lines += ["", "Targets (issue 28):", *pnr_target_lines(results["pnr"]["result"])]
+    if "weight" in results:
+        lines += ["", "Weight-sparse engine (issue 31; P = H / 8, C = 32; ~90% state sparsity; RTL cycles measured in "
+                  "Verilator, == the model, outputs == the emulator; ideal = dense MACs / nonzero weights of nonzero "
+                  "columns; Yosys synth_xilinx at the lanes shown, pre-place-and-route):", "",
+                  "| H | P | weight sparsity | state sparsity | KE | cycles dense-only / state-only / weight+state | "
+                  "vs dense-only | vs state-only | ideal | weight memory vs dense | Yosys LUT sites / FF / DSP weight-sparse "
+                  "vs sparse-capable |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for u, r in results["weight"]["result"].items():
+            for w in r["rows"]:
+                cy, y = w["cycles"], w.get("yosys")
+                syn = (f"{y['weight-sparse']['LUT_sites']} / {y['weight-sparse']['FF']} / {y['weight-sparse']['DSP48E2']} vs "
+                       f"{y['sparse-capable']['LUT_sites']} / {y['sparse-capable']['FF']} / "
+                       f"{y['sparse-capable']['DSP48E2']} (P = {y['lanes']}, KE {y['weight_chunks']})") if y else "-"
+                lines.append(f"| {u} | {r['lanes']} | {w['weight_sparsity']:.0%} | {w['state_sparsity']:.1%} | "
+                             f"{w['weight_chunks']} | {cy['dense_only']} / {cy['state_only']} / {cy['weight_state']} | "
+                             f"**{w['speedup_vs_dense_only']:.2f}x** | {w['speedup_vs_state_only']:.2f}x | "
+                             f"{w['ideal_bound']:.2f}x | {w['weight_memory_ratio']:.2f}x | {syn} |")
     lines += ["", "| trained model | state sparsity | speedup | bound | fraction | folded embedding: speedup (bound) |",
               "|---|---|---|---|---|---|"]
     trained = dict(results["trained"]["result"])
@@ -483,7 +617,7 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-PARTS = ("accelerator", "trained", "emulator_vs_csim", "rtl", "pnr", "training", "build")
+PARTS = ("accelerator", "trained", "emulator_vs_csim", "rtl", "pnr", "weight", "training", "build")
 
 
 def parse_parts(text: str | None) -> tuple[str, ...] | None:

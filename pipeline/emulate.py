@@ -19,6 +19,8 @@ Numpy only: no TensorFlow, Keras or hls4ml here.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from pipeline import accelerator, costs
@@ -39,8 +41,24 @@ def layer_entry(trace) -> dict:
         "per_step_cycles_sparse": c["sparse_cycles"].mean(axis=0).tolist(),
         "per_step_cycles_dense": c["dense_cycles"].mean(axis=0).tolist(),
         "lanes": trace.shape.lanes, "units": trace.shape.units, "n_in": trace.shape.n_in,
-        "token_input": trace.shape.token_input,
+        "token_input": trace.shape.token_input, "weight_density": trace.weight_density,
+        **weight_sparse_entry(trace),
     }
+
+
+def weight_sparse_entry(trace) -> dict:
+    """The weight-sparse engine's part of a layer entry (empty where it is not built: KE = C, or token
+    input): KE, its cycles in both modes (init included), its weight ROM bits against the dense ones
+    (`pipeline.accelerator.weight_memory_bits`, value and index widths of the stored types)."""
+    ws = trace.weight_sparse_costs()
+    if ws is None:
+        return {}
+    shape = dataclasses.replace(trace.shape, weight_chunks=trace.weight_chunks)
+    bits = accelerator.weight_memory_bits(shape, trace.weight_bits)
+    return {"weight_chunks": trace.weight_chunks,
+            "cycles_weight_sparse": accelerator.total_cycles(ws, "sparse"),
+            "cycles_weight_dense": accelerator.total_cycles(ws, "dense"),
+            "weight_memory_bits": bits, "weight_memory_ratio": bits["sparse"] / bits["dense"]}
 
 
 def emulate_record(result: EmulationResult, float_logits: np.ndarray, y: np.ndarray, task: str, wall_s: float,
@@ -66,6 +84,16 @@ def emulate_record(result: EmulationResult, float_logits: np.ndarray, y: np.ndar
         "overflow": result.overflow, "overflow_suggestions": result.overflow_suggestions(), "paths": result.path,
         "emulator_steps_per_s": round(steps / max(wall_s, 1e-9), 1),
     }
+    if any(tr.weight_chunks for tr in result.traces):
+        # the weight-sparse engine where a layer has one, the sparse-state engine elsewhere; the ideal bound
+        # streams only the nonzero weights of the nonzero columns: sparse MACs x weight density
+        ws = [tr.weight_sparse_costs() or c for tr, c in zip(result.traces, layer_costs, strict=True)]
+        cycles_ws = sum(accelerator.total_cycles(c, "sparse") for c in ws)
+        ideal = sum(float(np.sum(c["sparse_macs"])) * tr.weight_density for tr, c in zip(result.traces, layer_costs,
+                                                                                         strict=True))
+        record["cycles_weight_sparse"] = cycles_ws
+        record["speedup_weight_sparse"] = record["cycles_dense"] / cycles_ws
+        record["ideal_speedup_weight_sparse"] = record["macs_dense"] / max(ideal, 1.0)
     folded = costs.folded_totals(result.traces, has_embedding)
     if folded:
         record["folded_embedding"] = folded

@@ -30,6 +30,7 @@ more slowly, on Python integers. `pipeline.fixed` casts follow the same rule, so
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,9 +53,27 @@ class LSTMTrace:
     nnz_x: np.ndarray
     nnz_h: np.ndarray
     states: np.ndarray | None = None  # (N, T, H) raw h_t, kept when asked
+    weight_chunks: int = 0  # KE of the weight-sparse engine where the weights allow KE < C, else 0
+    weight_density: float = 1.0  # nonzero fraction of W_x and W_h together (as stored, fixed point)
+    weight_bits: tuple[int, int] = (0, 0)  # container widths of W_x and W_h values (the RTL's ROM fields)
+    engine_chunks: int = 0  # KE of the project's own engine (0: dense weights), what C-simulation counts
+
+    def engine_costs(self) -> dict:
+        """`costs` of the project's own engine: the weight-sparse one when ``engine_chunks`` > 0."""
+        if not self.engine_chunks:
+            return self.costs()
+        return accelerator.layer_costs(dataclasses.replace(self.shape, weight_chunks=self.engine_chunks),
+                                       self.nnz_x, self.nnz_h)
 
     def costs(self) -> dict:
         return accelerator.layer_costs(self.shape, self.nnz_x, self.nnz_h)
+
+    def weight_sparse_costs(self) -> dict | None:
+        """`costs` on the weight-sparse engine (columns of KE pairs), or None where it is not built."""
+        if not self.weight_chunks:
+            return None
+        return accelerator.layer_costs(dataclasses.replace(self.shape, weight_chunks=self.weight_chunks),
+                                       self.nnz_x, self.nnz_h)
 
 
 @dataclass
@@ -248,6 +267,15 @@ class _LSTM:
         thr = quantise_threshold(layer.threshold, thr_t)
         self.thr_raw = int(round(thr * 2.0**thr_t.frac))
         self.shape = accelerator.LayerShape(self.n_in, self.units, self.lanes, self.token_input)
+        kr = self.kernel.raw.reshape(self.n_in, 4 * self.units)
+        rr = self.recurrent.raw.reshape(self.units, 4 * self.units)
+        self.engine_chunks = int(layer.weight_chunks)  # the project's engine: KE > 0 weight-sparse
+        ke = 0 if self.token_input else accelerator.weight_chunks_for((kr, rr), self.lanes)
+        # the weight-sparse engine's KE: the project's, or, where it streams dense weights, what the weights allow
+        self.weight_chunks = self.engine_chunks or (ke if ke < self.shape.col_cycles else 0)
+        self.weight_bits = (self.kernel.type.width + (0 if self.kernel.type.signed else 1),
+                            self.recurrent.type.width + (0 if self.recurrent.type.signed else 1))
+        self.weight_density = float(np.count_nonzero(kr) + np.count_nonzero(rr)) / max(1, kr.size + rr.size)
         self._w = _IntMatrix(self.kernel.raw.reshape(self.n_in, 4 * self.units))
         self._wr = _IntMatrix(self.recurrent.raw.reshape(self.units, 4 * self.units))
 
@@ -337,7 +365,8 @@ class _LSTM:
                 h = np.where((h > self.thr_raw) | (h < -self.thr_raw), h, 0)
             if outs is not None:
                 outs[:, t, :] = h
-        trace = LSTMTrace(self.name, self.shape, nnz_x, nnz_h, outs if keep_states else None)
+        trace = LSTMTrace(self.name, self.shape, nnz_x, nnz_h, outs if keep_states else None, self.weight_chunks,
+                          self.weight_density, self.weight_bits, self.engine_chunks)
         out = outs.reshape(n, -1) if self.return_sequences else h
         return Tensor(out, self.result_t), trace, ("fast" if fast else "sequential")
 

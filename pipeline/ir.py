@@ -119,7 +119,9 @@ class LSTMIR:
     H * 4H, ``bias`` 4H, the tables 2^table_bits each (all in hls4ml's array shapes); ``threshold`` is
     the float the layer was trained with (the kernel compares its `quantise_threshold`). ``skip_zeros``
     is the engine's ``SkipZeros`` setting (False: the dense-only engine); the emulator runs both modes
-    whatever it is (`pipeline.emulator.Emulator.run`'s ``mode``)."""
+    whatever it is (`pipeline.emulator.Emulator.run`'s ``mode``). ``weight_chunks`` (``WeightChunks``) > 0:
+    the kernel streams its weights as KE (value, row) pairs a column and lane (the weight-sparse engine;
+    same outputs, its own cycles)."""
 
     name: str
     n_in: int
@@ -142,6 +144,7 @@ class LSTMIR:
     cell_t: FixedType
     table_t: FixedType
     result_t: FixedType
+    weight_chunks: int = 0  # KE > 0: the weight-sparse engine (hls4ml WeightChunks; pipeline.accelerator)
     kind: ClassVar[str] = "lstm"
 
 
@@ -278,6 +281,8 @@ def save(ir: ModelIR, path: str | Path) -> Path:
         entry: dict = {"kind": layer.kind}
         for f in dataclasses.fields(layer):
             value = getattr(layer, f.name)
+            if f.default is not dataclasses.MISSING and value == f.default:
+                continue  # a field added later, at its default: the IR of before, byte for byte
             if isinstance(value, Tensor):
                 key = f"{i}.{f.name}"
                 try:
@@ -331,9 +336,12 @@ def _layer_from_json(entry, arrays, i: int) -> LayerIR:
         raise InvalidIRError(f"layer {i}: expected an object with kind in {sorted(_LAYER_CLASSES)}, got "
                              f"{str(entry)[:80]!r}")
     cls = _LAYER_CLASSES[entry["kind"]]
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = dataclasses.fields(cls)
+    names = [f.name for f in fields if f.name in entry or f.default is dataclasses.MISSING]  # defaults may be left out
     if set(entry) - {"kind"} != set(names):
-        raise InvalidIRError(f"layer {i} ({entry['kind']}): fields {sorted(set(entry) - {'kind'})}, expected {sorted(names)}")
+        raise InvalidIRError(f"layer {i} ({entry['kind']}): fields {sorted(set(entry) - {'kind'})}, expected "
+                             f"{sorted(f.name for f in fields if f.default is dataclasses.MISSING)} (and optionally "
+                             f"{sorted(f.name for f in fields if f.default is not dataclasses.MISSING)})")
     hints = typing.get_type_hints(cls)
     values = {}
     for name in names:

@@ -366,6 +366,10 @@ class HlsConfig(_Section):
     # fold an Embedding into the first SparseStateLSTM's input kernel: one exact row
     # E[v] @ W_x per step instead of E input columns (pipeline.hls.fold)
     fold_embedding: Bool = False
+    # the weight-sparse engine (issue 31): each SparseStateLSTM stores W_x and W_h as KE (value, row) pairs a
+    # column and lane, KE what its weights need (at least PICK_DEPTH); a column streams in KE cycles, not 4H/P.
+    # For weight-pruned models (sparsity.weight_target > 0); not with fold_embedding (the folded rows are dense)
+    weight_sparse: Bool = False
     # the rtl stage's Yosys resource estimate: each SparseStateLSTM built with this many lanes
     # (a divisor of its units; its own lane count for the full design); 0: no estimate
     rtl_synth_lanes: Int(0, what="an integer >= 0") = 0
@@ -556,6 +560,9 @@ class Recipe(BaseModel):
             if "table_size" in h.model_fields_set and h.table_size != q.table_size:
                 raise _rule(f"hls.table_size = {h.table_size} contradicts quant.table_size = {q.table_size} (the "
                             "layer trains with its tables): drop hls.table_size, or set quant.table_size")
+        if h.weight_sparse and h.fold_embedding:
+            raise _rule("hls.weight_sparse = true cannot take hls.fold_embedding = true (the folded rows E[v] W_x are "
+                        "dense): set one of them false")
         if h.fold_embedding and m.embedding <= 0:
             raise _rule("hls.fold_embedding = true needs an Embedding (model.embedding > 0), got "
                         f"model.embedding = {m.embedding!r}")

@@ -91,6 +91,27 @@ def synth_lines(rec: dict | None) -> list[str]:
             f"{model.get('min')}..{model.get('max')} cycles per sequence. {rec['note']}."]
 
 
+def weight_sparse_lines(emu: dict) -> list[str]:
+    """The weight-sparse engine (issue 31) where a layer's weights let a column stream in KE < C cycles:
+    modelled cycles against the dense engine, and its weight memory (values + row indices) against dense."""
+    if "cycles_weight_sparse" not in emu:
+        return []
+    lines = ["", "Weight-sparse engine (columns of KE (value, row) pairs a lane; modelled):", "",
+             "| layer | weight density | KE / C | cycles weight+state | vs dense | weight memory (values + rows) |",
+             "|---|---|---|---|---|---|"]
+    for name, la in emu["layers"].items():
+        if "weight_chunks" not in la:
+            continue
+        bits = la["weight_memory_bits"]
+        lines.append(f"| {name} | {la['weight_density']:.1%} | {la['weight_chunks']} / {4 * la['units'] // la['lanes']} | "
+                     f"{la['cycles_weight_sparse']} | {la['cycles_dense'] / la['cycles_weight_sparse']:.2f}x | "
+                     f"{bits['sparse'] / 1e6:.3f} / {bits['dense'] / 1e6:.3f} Mbit dense = {la['weight_memory_ratio']:.2f}x |")
+    lines += ["", f"Total: {emu['cycles_dense']} / {emu['cycles_weight_sparse']} cycles = "
+              f"**{emu['speedup_weight_sparse']:.2f}x** dense over weight+state sparse (ideal, nonzero weights of "
+              f"nonzero columns only: {emu['ideal_speedup_weight_sparse']:.2f}x)."]
+    return lines
+
+
 def rtl_lines(rtl: dict | None) -> list[str]:
     """The report's RTL twin section: cycles measured in Verilator against the model, and the Yosys estimate."""
     if rtl is None:
@@ -108,6 +129,15 @@ def rtl_lines(rtl: dict | None) -> list[str]:
         lines.append(f"| {la['layer']} | {la['lanes']} | {m['dense']['total_cycles']} | {m['sparse']['total_cycles']} | "
                      f"{la['speedup_dense_over_sparse']:.2f}x | equal ({m['sparse']['model_total_cycles']} sparse) | "
                      f"{m['sparse']['sim_steps_per_s']:,.0f} / {m['dense']['sim_steps_per_s']:,.0f} | {lint} |")
+    for la in rtl["layers"]:
+        m = la["modes"]
+        if "weight_sparse" in m:
+            ws, wd = m["weight_sparse"], m["weight_dense"]
+            lines += ["", f"Weight-sparse engine of {la['layer']} (KE = {ws['weight_chunks']} pairs a column and lane; "
+                      f"measured, == emulator, cycles == model): weight+state {ws['total_cycles']} cycles, weight only "
+                      f"(every column) {wd['total_cycles']}; dense-only engine / weight+state = "
+                      f"**{m['dense_only']['total_cycles'] / max(1, ws['total_cycles']):.2f}x**, state-only / "
+                      f"weight+state = {m['sparse']['total_cycles'] / max(1, ws['total_cycles']):.2f}x."]
     res = rtl.get("resources")
     if not res:
         lines += ["", "Resources: not estimated (`hls.rtl_synth_lanes = 0`)."]
@@ -250,7 +280,8 @@ def write_report(recipe, outdir: Path, project: Path) -> Path:
         + "; ".join(f"{k}: {v}" for k, v in cs["checks"].items()),
         f"- cycles counted in C-simulation (every loop iteration and pipeline drain, start to done) dense/sparse: "
         f"{cs['cycles_dense']}/{cs['cycles_sparse']} = {cs['speedup']:.2f}x, equal to the model per step and per "
-        "sequence",
+        "sequence" + (" (the project's weight-sparse engine: dense mode streams every column in KE cycles)"
+                      if cs.get("engine") == "weight-sparse" else ""),
         "",
         f"## Accuracy ({emu['split']} split, {emu['n']} sequences)",
         "| | float (Keras) | fixed point (emulator) |",
@@ -276,6 +307,7 @@ def write_report(recipe, outdir: Path, project: Path) -> Path:
         *([f"With `hls.fold_embedding = true` (bit-identical outputs): {emu['folded_embedding']['cycles_dense']} / "
            f"{emu['folded_embedding']['cycles_sparse']} cycles = **{emu['folded_embedding']['speedup']:.2f}x** "
            f"(ideal {emu['folded_embedding']['ideal_speedup']:.2f}x)."] if "folded_embedding" in emu else []),
+        *weight_sparse_lines(emu),
         "",
         *dense_head_lines(project),
         "",

@@ -8,7 +8,8 @@ is re-run: a run whose train or emulate record is missing or stale (other inputs
 each recipe), ``docs/results_<task>.png`` (state sparsity vs metric, dense runs as horizontal lines) and
 ``docs/results_<task>_gaps.png`` (paired gap to the recipe's ``baseline`` run of the same seed, with the
 issue's target) and ``docs/results_quant.md`` (quantisation-aware runs against the float run of the same
-seed, with their weight memory: `quant_table`).
+seed, with their weight memory: `quant_table`) and ``docs/results_weight.md`` (weight-pruned runs against
+their state-only run of the same seed: `weight_table`).
 
 Trained models are build outputs and hours of training do not fit every checkout, so the measured rows
 also live in a committed ledger, ``docs/results_rows.json``, keyed by (recipe, seed) and holding the
@@ -51,7 +52,22 @@ def _row(run: Recipe, train: dict, emu: dict) -> dict:
         "quant": run.quant.model_dump() if run.quant.enabled else None,
         "max_abs_err_vs_keras": emu.get("max_abs_err_vs_float"),
         "machine": (train.get("machine") or {}).get("cpu"),  # None: trained before it was recorded
+        **_weight_fields(run, train, emu),
     }
+
+
+def _weight_fields(run: Recipe, train: dict, emu: dict) -> dict:
+    """A weight-pruned run's fields (none otherwise, so every other row reads as before): its target and
+    measured weight sparsity, the modelled speedup of the weight-sparse engine over dense and its ideal,
+    and the first layer's KE and weight memory ratio (values + rows against dense)."""
+    if not run.sparsity.weight_target:
+        return {}
+    layers = list(emu.get("layers", {}).values())
+    first = layers[0] if layers else {}
+    return {"weight_target": run.sparsity.weight_target,
+            "weight_sparsity": list((train.get("weight_sparsity") or {0: None}).values())[0],
+            "speedup_weight": emu.get("speedup_weight_sparse"), "ideal_weight": emu.get("ideal_speedup_weight_sparse"),
+            "weight_chunks": first.get("weight_chunks"), "weight_memory_ratio": first.get("weight_memory_ratio")}
 
 
 def collect(out="out", root="hls_project") -> tuple[list[dict], list[str]]:
@@ -317,6 +333,78 @@ def float_twin(rows: list[dict], row: dict) -> dict | None:
     return None
 
 
+WEIGHT_KEYS = ("weight_target", "weight_initial", "weight_begin_epoch", "weight_end_epoch", "weight_frequency",
+               "weight_lanes")
+WEIGHT_TARGETS = {"accuracy": -0.3, "bpc": 1.0}  # issue 31: the weight pruning's cost beyond the state-only run
+
+
+def state_only_twin(rows: list[dict], row: dict) -> dict | None:
+    """The state-only run a weight-pruned row is paired with, at the same seed: the run whose training
+    sections (`pipeline.records.TRAIN_SECTIONS`) equal the row's but for ``sparsity.weight_*`` (the same
+    training without weight pruning), else the run it was fine-tuned from (``train.init_from``)."""
+    def strip(config: dict) -> dict:
+        sections = {k: config.get(k) for k in ("data", "model", "train", "sparsity", "quant")}
+        sections["sparsity"] = {k: v for k, v in (sections["sparsity"] or {}).items() if k not in WEIGHT_KEYS}
+        return sections
+
+    want = strip(row["config"])
+    for r in rows:
+        if (r is not row and r["seed"] == row["seed"] and not r.get("weight_target")
+                and strip(r.get("config", {})) == want):
+            return r
+    start = (row["config"].get("train") or {}).get("init_from") or ""
+    if start and not start.endswith(".keras"):
+        return next((r for r in rows if r["recipe"] == start and r["seed"] == row["seed"]), None)
+    return None
+
+
+def weight_table(rows: list[dict]) -> str:
+    """Weight-pruned runs (issue 31) against their state-only run of the same seed (`state_only_twin`): weight
+    and state sparsity, the fixed-point metric and its paired gap (points, or % BPC), the modelled cycles of
+    the weight-sparse engine against dense (and the ideal: nonzero weights of nonzero columns only), KE and
+    the weight memory (values + rows) against dense. Then mean +- sd per recipe against the target."""
+    import numpy as np
+
+    w_rows = [r for r in rows if r.get("weight_target")]
+    lines = ["| recipe | seed | weight / state sparsity | fixed point (float) | state-only run, same seed: fixed point "
+             "(float) | gap | speedup vs dense, modelled (ideal) | KE | weight memory vs dense |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    fams: dict[str, list[float]] = {}
+    for r in w_rows:
+        twin = state_only_twin(rows, r)
+        if twin is None:
+            gap, ref = "n/a (no state-only run)", "n/a"
+        else:
+            d = (100 * (r["fixed"] - twin["fixed"]) if r["metric"] == "accuracy"
+                 else 100 * (r["fixed"] / twin["fixed"] - 1))
+            fams.setdefault(r["recipe"], []).append(d)
+            gap = f"{d:+.2f} {'pts' if r['metric'] == 'accuracy' else '% BPC'}"
+            ref = f"`{twin['recipe']}` {twin['fixed']:.4f} ({twin['float']:.4f}), {twin['speedup']:.2f}x"
+        ws = r.get("weight_sparsity")
+        speed = (f"{r['speedup_weight']:.2f}x ({r['ideal_weight']:.2f}x)" if r.get("speedup_weight")
+                 else "n/a (dense weights in the project)")
+        mem = f"{r['weight_memory_ratio']:.2f}x" if r.get("weight_memory_ratio") else "n/a"
+        lines.append(f"| `{r['recipe']}` | {r['seed']} | {'n/a' if ws is None else f'{ws:.1%}'} / {r['sparsity']:.1%} "
+                     f"| {r['metric']} {r['fixed']:.4f} ({r['float']:.4f}) | {ref} | {gap} | {speed} "
+                     f"| {r.get('weight_chunks') or 'n/a'} | {mem} |")
+    lines += ["", "| recipe | seeds | gap to the state-only run, same seed: mean +- sd | issue-31 target |",
+              "|---|---|---|---|"]
+    for fam, ds in fams.items():
+        metric = next(r["metric"] for r in w_rows if r["recipe"] == fam)
+        d = np.array(ds)
+        unit = " pts" if metric == "accuracy" else "% BPC"
+        sd = f" +- {d.std(ddof=1):.2f}" if len(d) > 1 else ""
+        target = WEIGHT_TARGETS[metric]
+        met = d.mean() >= target if metric == "accuracy" else d.mean() <= target
+        lines.append(f"| `{fam}` | {len(d)} | {d.mean():+.2f}{sd}{unit} | {'within' if met else 'outside'} "
+                     f"{abs(target):g}{unit} |")
+    lines += ["", "Gap: accuracy points (m_w - m_state), or BPC in percent (m_w / m_state - 1: below 0 is better), "
+              "fixed point against fixed point (what each accelerator computes). The state-only run is the same "
+              "training without weight pruning where one was run (a fine-tuning control), else the run it was "
+              "fine-tuned from."]
+    return "\n".join(lines)
+
+
 def _bits_text(mem: dict | None) -> str:
     if not mem:
         return "n/a"
@@ -392,6 +480,8 @@ def _pruning(r: dict) -> str:
         text += f", train images shifted <= {_shift(r)} px"
     if r.get("quant"):
         text += f", {_quant_text(r['quant'])}"
+    if r.get("weight_target"):
+        text += f", weights column-balanced to {r['weight_target']:.0%}"
     if r.get("fold_embedding"):
         text += "; accelerator: folded embedding"
     return text
@@ -490,6 +580,8 @@ def _variant(r: dict) -> str:
         parts.append(f"shifted <= {_shift(r)} px")
     if r.get("quant"):
         parts.append(_quant_text(r["quant"]))
+    if r.get("weight_target"):
+        parts.append(f"weights {r['weight_target']:.0%} pruned")
     return ", ".join(parts)
 
 
@@ -587,6 +679,7 @@ def main(out="out", docs="docs", only_out: bool = False, root="hls_project") -> 
     atomic_write_text(Path(docs) / "results_table.md", table(rows) + "\n")
     atomic_write_text(Path(docs) / "results_seeds.md", seed_table(rows) + "\n")
     atomic_write_text(Path(docs) / "results_quant.md", quant_table(rows) + "\n")
+    atomic_write_text(Path(docs) / "results_weight.md", weight_table(rows) + "\n")
     for task in sorted({r["task"] for r in rows}):
         plot(rows, task, Path(docs) / f"results_{task}.png")
         gap_plot(rows, task, Path(docs) / f"results_{task}_gaps.png")

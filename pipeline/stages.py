@@ -232,8 +232,9 @@ def run_csim(recipe: RecipeLike, out="out", root=HLS_ROOT, seed: int | None = No
     # cycles counted in C-simulation, start to done (init included), summed over layers and vectors
     cyc_s = int(sum(np.sum(res.layer_sequences("sparse", lid)[:, 3]) for lid in _lstm_ids(project)))
     cyc_d = int(sum(np.sum(res.layer_sequences("dense", lid)[:, 3]) for lid in _lstm_ids(project)))
+    engine = ("weight-sparse" if any(tr.engine_chunks for tr in emu.traces) else "dense-weight")
     result = {
-        "inputs": key, "project": str(project), "vectors": len(x), "checks": checks,
+        "inputs": key, "project": str(project), "vectors": len(x), "checks": checks, "engine": engine,
         "cycles_sparse": cyc_s, "cycles_dense": cyc_d, "speedup": cyc_d / cyc_s,
         "build_s": round(t_build, 2), "run_s": round(t_run, 2),
         "steps_per_s": round(2 * len(x) * sum(la["steps"] for la in
@@ -242,7 +243,8 @@ def run_csim(recipe: RecipeLike, out="out", root=HLS_ROOT, seed: int | None = No
     }
     atomic_write_text(record, json.dumps(result, indent=2, sort_keys=True))
     stage(f"csim: {_label(recipe)}: csim == emulator bit for bit, sparse == dense; "
-          f"cycles dense/sparse {cyc_d}/{cyc_s} = {cyc_d / cyc_s:.2f}x")
+          f"cycles dense/sparse {cyc_d}/{cyc_s} = {cyc_d / cyc_s:.2f}x"
+          + (" (the weight-sparse engine: dense = every column in KE cycles)" if engine == "weight-sparse" else ""))
     return result
 
 
@@ -277,6 +279,9 @@ def run_emulate(recipe: RecipeLike, out="out", split: str = "test", seed: int | 
     stage(f"emulate: {_label(recipe)}: {result['fixed']['metric']} fixed {result['fixed']['value']:.4f} vs float "
           f"{result['float']['value']:.4f}; speedup {result['speedup']:.2f}x (ideal {result['ideal_speedup']:.2f}x); "
           f"overflows {sum(res.overflow.values())}")
+    if "speedup_weight_sparse" in result:
+        stage(f"emulate: {_label(recipe)}: weight-sparse engine (modelled): speedup {result['speedup_weight_sparse']:.2f}x "
+              f"over dense (ideal {result['ideal_speedup_weight_sparse']:.2f}x)")
     folded = result.get("folded_embedding")
     if folded:
         stage(f"emulate: {_label(recipe)}: with hls.fold_embedding = true (same bits): speedup "
@@ -341,6 +346,12 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
             stage(f"rtl: {_label(recipe)}: {layer['layer']}: RTL == emulator bit for bit, cycles == model; measured "
                   f"dense/sparse {modes['dense']['total_cycles']}/{modes['sparse']['total_cycles']} = "
                   f"{layer['speedup_dense_over_sparse']:.2f}x")
+            if "weight_sparse" in modes:
+                ws = modes["weight_sparse"]
+                stage(f"rtl: {_label(recipe)}: {layer['layer']}: weight-sparse engine (KE = {ws['weight_chunks']} pairs "
+                      f"a column, C = {4 * layer['units'] // layer['lanes']}): == emulator, cycles == model; measured "
+                      f"dense-only/weight+state {modes['dense_only']['total_cycles']}/{ws['total_cycles']} = "
+                      f"{modes['dense_only']['total_cycles'] / max(1, ws['total_cycles']):.2f}x")
         # does each layer fit the [fpga] part? (the generator's arithmetic: no tool runs; `make pnr` places it)
         dev = rtl_pnr.device(recipe.fpga.part)
         report["ecp5_fit"] = {spec.name: rtl_pnr.fit_summary(spec, dev, recipe.fpga.lanes) for spec in specs}

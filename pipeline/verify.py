@@ -34,7 +34,7 @@ def compare(csim: CsimResult, emu: EmulationResult, layer_ids: list[int]) -> dic
             raise VerificationError(f"{name}: output differs first at sample {s}, output {k}: {va!r} vs {vb!r}")
         checks[name] = "bit-identical"
     for trace, lid in zip(emu.traces, layer_ids, strict=True):
-        costs = trace.costs()
+        costs = trace.engine_costs()  # the project's engine (the weight-sparse one where WeightChunks > 0)
         for mode in ("sparse", "dense"):
             rows = csim.layer_steps(mode, lid)
             n, t = trace.nnz_x.shape

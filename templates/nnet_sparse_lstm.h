@@ -16,6 +16,10 @@
 //                               prune (|h_t| > tau, or o > tau before the product; at the last step only
 //                               if prune_last), h_t's nonzero mask bit, acc <- bias for the next step;
 //                               sparse: iterations it < XS also build x_{t+1}'s nonzero mask.
+//   PairLoop   (weight_chunks = KE > 0, the weight-sparse engine, in place of StreamLoop: cols * KE
+//                               iterations, same fill and drain): weights as KE (value, row) pairs per column
+//                               and lane; lane p adds value * v_j into the accumulator word its row names,
+//                               with its last two results forwarded (a word may come back one iteration later).
 // Nothing above the column stream is pipelined (StepLoop is a plain loop; the hls4ml top function is
 // DATAFLOW), so the data-dependent StreamLoop is never unrolled.
 // Adding 0*w is exact in fixed point, so sparse and dense modes give bit-identical outputs. The MAC
@@ -71,6 +75,9 @@ struct sparse_lstm_config {
     static const unsigned mac_depth = 9;
     static const unsigned gate_depth = 21;
     static const unsigned acc_latency = 3;
+    static const unsigned weight_chunks = 0; // KE > 0: weights as KE (value, row) pairs a column and lane (PairLoop)
+    typedef ap_uint<3> row_t;               // a pair's row: gate (2 bits) and unit word (weight_chunks > 0)
+    static const unsigned row_word_bits = 1; // bits of the unit word in row_t
     static const unsigned stream_avg = 1; // LOOP_TRIPCOUNT avg of StreamLoop, from the measured sparsity
     static const unsigned stream_max = 1; // (input columns + H) * C: every column streamed
     static const unsigned gate_iters_dense = 1;  // U
@@ -160,20 +167,57 @@ inline void sparse_lstm_scan_x(data_T *data, unsigned t, unsigned j, ap_uint<CON
     x_count += nz;
 }
 
+// The column a stream iteration at chunk 0 starts: the next input column (the lowest set bit of x_mask in
+// sparse mode, cleared with m & (m - 1); col in dense mode; the row of token v_t for token input), else
+// the next recurrent column (h_mask likewise); its operand value and whether it adds anything (live).
+template <class data_T, class res_T, typename CONFIG_T, unsigned X_MASK, unsigned P, unsigned U>
+inline void sparse_lstm_next_column(data_T *data, unsigned t, bool skip, typename CONFIG_T::count_t col,
+                                    typename CONFIG_T::count_t cols_x, ap_uint<X_MASK> &x_mask,
+                                    ap_uint<CONFIG_T::n_state> &h_mask, res_T h_state[P][U], bool &is_x, bool &live,
+                                    typename CONFIG_T::col_t &j, typename CONFIG_T::mac_value_t &value) {
+    #pragma HLS INLINE
+    static const unsigned N_IN = CONFIG_T::n_in;
+    static const unsigned H = CONFIG_T::n_state;
+    is_x = col < cols_x;
+    if (CONFIG_T::token_input && is_x) {
+        const unsigned v = data[t].to_uint();
+        live = v < N_IN; // an id outside the vocabulary adds no row (the emulator refuses it)
+        j = live ? v : 0;
+        value = 1;
+    } else if (is_x) {
+        j = skip ? sparse_lstm_first_set<X_MASK, typename CONFIG_T::col_t>(x_mask) : (typename CONFIG_T::col_t)col;
+        if (skip) x_mask &= x_mask - 1; // clears bit j, the lowest set one
+        value = data[t * N_IN + j];
+        live = true;
+    } else {
+        j = skip ? sparse_lstm_first_set<H, typename CONFIG_T::col_t>(h_mask) : (typename CONFIG_T::col_t)(col - cols_x);
+        if (skip) h_mask &= h_mask - 1; // clears bit j, the lowest set one
+        value = h_state[j % P][j / P];
+        live = true;
+    }
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
-void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CONFIG_T::n_timesteps * CONFIG_T::n_in],
+void sparse_lstm_core(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CONFIG_T::n_timesteps * CONFIG_T::n_in],
                  res_T res[CONFIG_T::return_sequences ? CONFIG_T::n_timesteps * CONFIG_T::n_state : CONFIG_T::n_state],
                  typename CONFIG_T::weight_t kernel[CONFIG_T::n_in * 4 * CONFIG_T::n_state],
                  typename CONFIG_T::recurrent_weight_t recurrent_kernel[CONFIG_T::n_state * 4 * CONFIG_T::n_state],
                  typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
                  typename CONFIG_T::table_t sigmoid_table[CONFIG_T::table_size],
-                 typename CONFIG_T::table_t tanh_table[CONFIG_T::table_size]) {
+                 typename CONFIG_T::table_t tanh_table[CONFIG_T::table_size],
+                 // weight_chunks = KE > 0: pair k of column j in lane p at (j * KE + k) * P + p (value and row)
+                 typename CONFIG_T::weight_t kernel_pairs[CONFIG_T::weight_chunks ? CONFIG_T::n_in * CONFIG_T::weight_chunks * CONFIG_T::n_lanes : 1],
+                 typename CONFIG_T::row_t kernel_rows[CONFIG_T::weight_chunks ? CONFIG_T::n_in * CONFIG_T::weight_chunks * CONFIG_T::n_lanes : 1],
+                 typename CONFIG_T::recurrent_weight_t recurrent_pairs[CONFIG_T::weight_chunks ? CONFIG_T::n_state * CONFIG_T::weight_chunks * CONFIG_T::n_lanes : 1],
+                 typename CONFIG_T::row_t recurrent_rows[CONFIG_T::weight_chunks ? CONFIG_T::n_state * CONFIG_T::weight_chunks * CONFIG_T::n_lanes : 1]) {
     static const unsigned H = CONFIG_T::n_state;
     static const unsigned P = CONFIG_T::n_lanes;
     static const unsigned N_IN = CONFIG_T::n_in;
     static const unsigned T = CONFIG_T::n_timesteps;
     static const unsigned N_TAB = CONFIG_T::table_size;
     static const unsigned C = 4 * H / P;                              // chunks per column
+    static const unsigned KE = CONFIG_T::weight_chunks;               // pairs per column and lane (0: dense weights)
+    static const unsigned CK = KE ? KE : C;                           // stream iterations per column
     static const unsigned acc_distance = C; // StreamLoop iterations between two updates of one acc word
     static const unsigned U = H / P;                                  // gate iterations
     static const unsigned XS = CONFIG_T::token_input ? 0 : (N_IN + P - 1) / P; // x-scan iterations
@@ -186,6 +230,12 @@ void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CON
     static_assert(acc_distance >= CONFIG_T::acc_latency, "the accumulator's read-to-write latency must not exceed C = 4H/P");
     #pragma HLS ARRAY_RESHAPE variable=kernel cyclic factor=CONFIG_T::n_lanes
     #pragma HLS ARRAY_RESHAPE variable=recurrent_kernel cyclic factor=CONFIG_T::n_lanes
+    #pragma HLS ARRAY_RESHAPE variable=kernel_pairs cyclic factor=CONFIG_T::n_lanes
+    #pragma HLS ARRAY_RESHAPE variable=kernel_rows cyclic factor=CONFIG_T::n_lanes
+    #pragma HLS ARRAY_RESHAPE variable=recurrent_pairs cyclic factor=CONFIG_T::n_lanes
+    #pragma HLS ARRAY_RESHAPE variable=recurrent_rows cyclic factor=CONFIG_T::n_lanes
+    static_assert(KE == 0 || (KE >= CONFIG_T::pick_depth && KE <= C),
+                  "weight_chunks must be 0 or in [pick_depth, C] (pipeline.accelerator.weight_chunks_for)");
     #pragma HLS ARRAY_PARTITION variable=bias complete
 
     bool skip = CONFIG_T::skip_zeros;
@@ -278,7 +328,7 @@ StepLoop:
         // token v_t), then recurrent columns (the nonzero entries of h_{t-1}; all H in dense mode)
         const typename CONFIG_T::count_t cols_x = CONFIG_T::token_input ? X_COLS : (skip ? (unsigned)x_count : N_IN);
         const typename CONFIG_T::count_t cols_h = skip ? (unsigned)h_count : H;
-        const typename CONFIG_T::iter_t n_iter = (cols_x + cols_h) * C;
+        const typename CONFIG_T::iter_t n_iter = (cols_x + cols_h) * CK;
         typename CONFIG_T::count_t col = 0;
         typename CONFIG_T::chunk_t chunk = 0;
         typename CONFIG_T::col_t j = 0;
@@ -287,6 +337,7 @@ StepLoop:
 #ifndef __SYNTHESIS__
         if (n_iter > 0) sparse_lstm_cycles() += CONFIG_T::pick_depth; // the picker's fill for the first column
 #endif
+        if (KE == 0) {
     StreamLoop:
         for (typename CONFIG_T::iter_t i = 0; i < n_iter; i++) {
             #pragma HLS PIPELINE II=1
@@ -295,25 +346,9 @@ StepLoop:
             // chunk of the next column): the true dependence distance, stated as such, so the scheduler
             // keeps II=1 when its accumulate latency is within C and is correct (a larger II) if not.
             #pragma HLS DEPENDENCE variable=acc inter RAW distance=acc_distance true
-            if (chunk == 0) {
-                is_x = col < cols_x;
-                if (CONFIG_T::token_input && is_x) {
-                    const unsigned v = data[t].to_uint();
-                    live = v < N_IN; // an id outside the vocabulary adds no row (the emulator refuses it)
-                    j = live ? v : 0;
-                    value = 1;
-                } else if (is_x) {
-                    j = skip ? sparse_lstm_first_set<X_MASK, typename CONFIG_T::col_t>(x_mask) : (typename CONFIG_T::col_t)col;
-                    if (skip) x_mask &= x_mask - 1; // clears bit j, the lowest set one
-                    value = data[t * N_IN + j];
-                    live = true;
-                } else {
-                    j = skip ? sparse_lstm_first_set<H, typename CONFIG_T::col_t>(h_mask) : (typename CONFIG_T::col_t)(col - cols_x);
-                    if (skip) h_mask &= h_mask - 1; // clears bit j, the lowest set one
-                    value = h_state[j % P][j / P];
-                    live = true;
-                }
-            }
+            if (chunk == 0)
+                sparse_lstm_next_column<data_T, res_T, CONFIG_T, X_MASK, P, U>(data, t, skip, col, cols_x, x_mask, h_mask,
+                                                                           h_state, is_x, live, j, value);
             const unsigned ch = chunk, g = ch / U, a = ch % U;
             const unsigned word = (unsigned)j * 4 * H + ch * P; // the column chunk's first weight
         MacLanes:
@@ -333,6 +368,82 @@ StepLoop:
 #ifndef __SYNTHESIS__
             sparse_lstm_cycles()++;
 #endif
+        }
+        } else {
+        // Weight-sparse engine: a column is KE iterations; in iteration k lane p adds pair k of its share of
+        // column j, value * v_j, into the accumulator word its row names (gate = row >> row_word_bits, unit
+        // word = the low bits). Consecutive iterations may add into the same word (the end of one column, the
+        // start of the next), so each lane keeps its last acc_latency - 1 results and adds to the newest
+        // value of the word (forwarding); the memory read is then free of a loop-carried dependence.
+        static const unsigned FWD = CONFIG_T::acc_latency - 1; // results each lane forwards
+        typename CONFIG_T::accum_t fwd_value[P][FWD];
+        typename CONFIG_T::row_t fwd_row[P][FWD];
+        bool fwd_valid[P][FWD];
+        #pragma HLS ARRAY_PARTITION variable=fwd_value complete dim=0
+        #pragma HLS ARRAY_PARTITION variable=fwd_row complete dim=0
+        #pragma HLS ARRAY_PARTITION variable=fwd_valid complete dim=0
+        for (unsigned lane = 0; lane < P; lane++) {
+            #pragma HLS UNROLL
+            for (unsigned d = 0; d < FWD; d++) {
+                #pragma HLS UNROLL
+                fwd_valid[lane][d] = false;
+                fwd_value[lane][d] = 0;
+                fwd_row[lane][d] = 0;
+            }
+        }
+    PairLoop:
+        for (typename CONFIG_T::iter_t i = 0; i < n_iter; i++) {
+            #pragma HLS PIPELINE II=1
+            #pragma HLS LOOP_TRIPCOUNT min=0 max=CONFIG_T::stream_max avg=CONFIG_T::stream_avg
+            #pragma HLS DEPENDENCE variable=acc inter false
+            if (chunk == 0)
+                sparse_lstm_next_column<data_T, res_T, CONFIG_T, X_MASK, P, U>(data, t, skip, col, cols_x, x_mask, h_mask,
+                                                                           h_state, is_x, live, j, value);
+            const unsigned first = ((unsigned)j * KE + (unsigned)chunk) * P; // the pairs of this iteration
+        PairLanes:
+            for (unsigned lane = 0; lane < P; lane++) {
+                #pragma HLS UNROLL
+                typename CONFIG_T::mac_weight_t w;
+                typename CONFIG_T::row_t row;
+                if (is_x) {
+                    w = live ? (typename CONFIG_T::mac_weight_t)kernel_pairs[first + lane] : (typename CONFIG_T::mac_weight_t)0;
+                    row = kernel_rows[first + lane];
+                } else {
+                    w = recurrent_pairs[first + lane];
+                    row = recurrent_rows[first + lane];
+                }
+                const unsigned g = row >> CONFIG_T::row_word_bits;
+                const unsigned a = row & ((1u << CONFIG_T::row_word_bits) - 1);
+                typename CONFIG_T::accum_t old = acc[g][lane][a];
+                for (unsigned e = 0; e < FWD; e++) {
+                    #pragma HLS UNROLL
+                    const unsigned d = FWD - 1 - e; // oldest first: the newest (d = 0) wins
+                    if (fwd_valid[lane][d] && fwd_row[lane][d] == row) old = fwd_value[lane][d];
+                }
+                typename CONFIG_T::accum_t sum = old;
+                sum += w * value; // the cast of `acc += w * v`
+                acc[g][lane][a] = sum;
+                for (unsigned e = 1; e < FWD; e++) {
+                    #pragma HLS UNROLL
+                    const unsigned d = FWD - e; // shift: d <- d - 1, the oldest first
+                    fwd_valid[lane][d] = fwd_valid[lane][d - 1];
+                    fwd_value[lane][d] = fwd_value[lane][d - 1];
+                    fwd_row[lane][d] = fwd_row[lane][d - 1];
+                }
+                fwd_valid[lane][0] = true;
+                fwd_value[lane][0] = sum;
+                fwd_row[lane][0] = row;
+            }
+            if (chunk == KE - 1) {
+                chunk = 0;
+                col++;
+            } else {
+                chunk++;
+            }
+#ifndef __SYNTHESIS__
+            sparse_lstm_cycles()++;
+#endif
+        }
         }
 #ifndef __SYNTHESIS__
         if (n_iter > 0) sparse_lstm_cycles() += CONFIG_T::mac_depth;
@@ -391,6 +502,45 @@ StepLoop:
     sparse_lstm_sequence_record seq = {CONFIG_T::layer_id, init_cycles, sparse_lstm_cycles() - cycles_at_start};
     sparse_lstm_sequence_trace().push_back(seq);
 #endif
+}
+
+// The generated call of a weight-sparse layer (weight_chunks = KE > 0): the dense weights (unused: C-simulation
+// reads only the pairs; synthesis drops them) and the four pair arrays.
+template <class data_T, class res_T, typename CONFIG_T>
+void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CONFIG_T::n_timesteps * CONFIG_T::n_in],
+                 res_T res[CONFIG_T::return_sequences ? CONFIG_T::n_timesteps * CONFIG_T::n_state : CONFIG_T::n_state],
+                 typename CONFIG_T::weight_t kernel[CONFIG_T::n_in * 4 * CONFIG_T::n_state],
+                 typename CONFIG_T::recurrent_weight_t recurrent_kernel[CONFIG_T::n_state * 4 * CONFIG_T::n_state],
+                 typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                 typename CONFIG_T::table_t sigmoid_table[CONFIG_T::table_size],
+                 typename CONFIG_T::table_t tanh_table[CONFIG_T::table_size],
+                 typename CONFIG_T::weight_t kernel_pairs[CONFIG_T::n_in * CONFIG_T::weight_chunks * CONFIG_T::n_lanes],
+                 typename CONFIG_T::row_t kernel_rows[CONFIG_T::n_in * CONFIG_T::weight_chunks * CONFIG_T::n_lanes],
+                 typename CONFIG_T::recurrent_weight_t recurrent_pairs[CONFIG_T::n_state * CONFIG_T::weight_chunks * CONFIG_T::n_lanes],
+                 typename CONFIG_T::row_t recurrent_rows[CONFIG_T::n_state * CONFIG_T::weight_chunks * CONFIG_T::n_lanes]) {
+    #pragma HLS INLINE
+    static_assert(CONFIG_T::weight_chunks > 0, "pair arrays belong to a weight-sparse layer (weight_chunks > 0)");
+    sparse_lstm_core<data_T, res_T, CONFIG_T>(data, res, kernel, recurrent_kernel, bias, sigmoid_table, tanh_table, kernel_pairs,
+                                              kernel_rows, recurrent_pairs, recurrent_rows);
+}
+
+// The dense-weight engine's call (weight_chunks = 0, the generated call of such a layer): no pair arrays.
+template <class data_T, class res_T, typename CONFIG_T>
+void sparse_lstm(data_T data[CONFIG_T::token_input ? CONFIG_T::n_timesteps : CONFIG_T::n_timesteps * CONFIG_T::n_in],
+                 res_T res[CONFIG_T::return_sequences ? CONFIG_T::n_timesteps * CONFIG_T::n_state : CONFIG_T::n_state],
+                 typename CONFIG_T::weight_t kernel[CONFIG_T::n_in * 4 * CONFIG_T::n_state],
+                 typename CONFIG_T::recurrent_weight_t recurrent_kernel[CONFIG_T::n_state * 4 * CONFIG_T::n_state],
+                 typename CONFIG_T::bias_t bias[4 * CONFIG_T::n_state],
+                 typename CONFIG_T::table_t sigmoid_table[CONFIG_T::table_size],
+                 typename CONFIG_T::table_t tanh_table[CONFIG_T::table_size]) {
+    #pragma HLS INLINE
+    static_assert(CONFIG_T::weight_chunks == 0, "a weight-sparse layer (weight_chunks > 0) passes its pair arrays");
+    typename CONFIG_T::weight_t no_kernel_pairs[1] = {0};
+    typename CONFIG_T::row_t no_kernel_rows[1] = {0};
+    typename CONFIG_T::recurrent_weight_t no_recurrent_pairs[1] = {0};
+    typename CONFIG_T::row_t no_recurrent_rows[1] = {0};
+    sparse_lstm_core<data_T, res_T, CONFIG_T>(data, res, kernel, recurrent_kernel, bias, sigmoid_table, tanh_table,
+                                              no_kernel_pairs, no_kernel_rows, no_recurrent_pairs, no_recurrent_rows);
 }
 
 } // namespace nnet

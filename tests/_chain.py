@@ -12,6 +12,7 @@ on ``sys.path``, as for ``_cpp_probe``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -206,7 +207,9 @@ def check_chain(project: Path, res: csim.CsimResult, hls_model, x: np.ndarray) -
             np.testing.assert_array_equal(r.traces[k].nnz_x, trace.nnz_x, err_msg=label)
             np.testing.assert_array_equal(r.traces[k].nnz_h, trace.nnz_h, err_msg=label)
             np.testing.assert_array_equal(r.traces[k].states, trace.states, err_msg=label)
-        costs = trace.costs()
+        assert trace.engine_chunks == int(node.get_attr("weight_chunks", 0) or 0)
+        engine = dataclasses.replace(trace.shape, weight_chunks=trace.engine_chunks)  # the project's engine
+        costs = trace.engine_costs()
         cycles = {}
         for mode in MODES:
             rows = res.layer_steps(mode, node.index)
@@ -221,7 +224,7 @@ def check_chain(project: Path, res: csim.CsimResult, hls_model, x: np.ndarray) -
                 np.testing.assert_array_equal(cols_h, nnz_h)
             else:
                 assert (cols_x == n_in).all() and (cols_h == h_units).all()
-            np.testing.assert_array_equal(cyc, accelerator.step_cycles(trace.shape, cols_x, cols_h, mode == "sparse"),
+            np.testing.assert_array_equal(cyc, accelerator.step_cycles(engine, cols_x, cols_h, mode == "sparse"),
                                           err_msg=f"{node.name} {mode}: csim cycles != accelerator formula")
             np.testing.assert_array_equal(cyc, costs[f"{mode}_cycles"].ravel(),
                                           err_msg=f"{node.name} {mode}: csim cycles != emulator costs")

@@ -100,6 +100,8 @@ CROSS_CASES = [
      r"hls.rtl_synth_lanes must divide every layer's units .*, got hls.rtl_synth_lanes = 3"),
     ("[hls]\nfold_embedding = true\n", r"hls.fold_embedding = true needs an Embedding \(model.embedding > 0\), "
                                        r"got model.embedding = 0"),
+    ('[data]\nname = "ptb_chars"\n[model]\nembedding = 8\n[hls]\nfold_embedding = true\nweight_sparse = true\n',
+     r"hls.weight_sparse = true cannot take hls.fold_embedding = true \(the folded rows E\[v\] W_x are dense\)"),
     ("[model]\nunits = [64]\n[sparsity]\nweight_target = 0.75\n",
      r"sparsity.weight_lanes must be the accelerator's lane count P, dividing every layer's units \(model.units = "
      r"\[64\]\), when sparsity.weight_target > 0, got sparsity.weight_lanes = 0"),
@@ -203,7 +205,7 @@ DOCUMENTED_DEFAULTS = {
     "hls": {"precision": "ap_fixed<16,6>", "lanes": 32, "test_vectors": 16, "io_type": "io_parallel",
             "table_size": 1024, "part": "xcvu13p-flga2577-2-e", "clock_period": 5, "state_precision": "",
             "cell_precision": "", "table_precision": "", "accum_precision": "", "fold_embedding": False,
-            "rtl_synth_lanes": 0, "dense_reuse_factor": 1},
+            "weight_sparse": False, "rtl_synth_lanes": 0, "dense_reuse_factor": 1},
     "fpga": {"part": "LFE5U-85F", "package": "CABGA381", "speed": 6, "freq_mhz": 150, "lanes": 0, "seeds": [1]},
 }
 

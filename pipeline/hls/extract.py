@@ -50,6 +50,7 @@ def extract_ir(hls_model) -> model_ir.ModelIR:
                 tanh_table=read_weights(node.get_weights("tanh_table")),
                 accum_t=to_fixed(node.get_attr("accum_t").precision), cell_t=to_fixed(node.get_attr("cell_t").precision),
                 table_t=to_fixed(node.get_attr("table_t").precision), result_t=result_t(node),
+                weight_chunks=int(node.get_attr("weight_chunks", 0) or 0),
             ))
         elif cls in ("Dense", "PointwiseConv1D"):
             pointwise = cls == "PointwiseConv1D"

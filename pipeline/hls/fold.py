@@ -66,6 +66,10 @@ def fold_embeddings(hls_model) -> list[dict]:
             raise ValueError(f"Embedding {emb.name!r} feeds {names}; folding needs it to feed exactly one "
                              "SparseStateLSTM")
         lstm = users[0]
+        if lstm.get_attr("weight_chunks", 0):
+            raise ValueError(f"SparseStateLSTM {lstm.name!r} runs the weight-sparse engine (WeightChunks = "
+                             f"{lstm.get_attr('weight_chunks')}); a folded embedding's rows are dense: set WeightChunks = 0 "
+                             "or hls fold_embedding = false")
         table = read_weights(emb.get_weights("embeddings"))
         dim = int(emb.get_attr("n_out"))
         vocab = table.raw.size // dim

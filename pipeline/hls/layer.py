@@ -15,7 +15,9 @@ Per-layer config keys (``config["LayerName"][name]``): ``Precision`` entries ``w
 ``recurrent_weight``, ``bias``, ``accum``, ``cell``, ``table``, ``result``; ``Lanes`` (P, a divisor
 of H); ``SkipZeros`` (True: sparse mode, False: dense mode); ``TableSize`` (power of two, 64..65536);
 ``ExpectedInputDensity`` / ``ExpectedStateDensity`` (fractions of nonzero x_t / h_{t-1} entries, 0..1,
-default 1: the StreamLoop's LOOP_TRIPCOUNT average).
+default 1: the StreamLoop's LOOP_TRIPCOUNT average); ``WeightChunks`` (0: dense weights; KE > 0: the
+weight-sparse engine, W_x and W_h as KE (value, row) pairs a column and lane, KE at least what the weights
+need and PICK_DEPTH, at most 4H/P; -1: as the quantised weights need).
 
 hls4ml settings the kernel has one answer to: the layer's ``Strategy`` is ``Resource`` (the column
 stream; set for it when the config leaves it unset, which also makes hls4ml's top function DATAFLOW
@@ -80,7 +82,7 @@ def kernel_constants(node) -> dict:
 
     n_in, h, lanes = node.get_attr("n_in"), node.get_attr("n_out"), node.get_attr("lanes")
     token = bool(node.get_attr("token_input", False))
-    shape = accelerator.LayerShape(n_in, h, lanes, token)
+    shape = accelerator.LayerShape(n_in, h, lanes, token, int(node.get_attr("weight_chunks", 0) or 0))
     x_t = to_fixed(node.get_input_variable().type.precision)
     h_t = to_fixed(node.get_output_variable().type.precision)
     w_t = to_fixed(node.get_attr("weight").type.precision)
@@ -92,10 +94,10 @@ def kernel_constants(node) -> dict:
         "mac_value_t": covering_type([h_t], hold_one=True) if token else covering_type([x_t, h_t]),
         "mac_weight_t": covering_type([w_t, wr_t]),
         "col_bits": index_bits(max(n_in, h)), "count_bits": index_bits(x_cols + h),
-        "iter_bits": index_bits((x_cols + h) * shape.col_cycles), "chunk_bits": index_bits(shape.col_cycles),
+        "iter_bits": index_bits((x_cols + h) * shape.stream_chunks), "chunk_bits": index_bits(shape.stream_chunks),
         "gate_iter_bits": index_bits(shape.gate_iters(True)),
-        "chunks": shape.col_cycles, "avg_cols_x": f"{avg_x:.4g}", "avg_cols_h": f"{avg_h:.4g}",
-        "stream_avg": int(round((avg_x + avg_h) * shape.col_cycles)), "stream_max": (x_cols + h) * shape.col_cycles,
+        "chunks": shape.stream_chunks, "avg_cols_x": f"{avg_x:.4g}", "avg_cols_h": f"{avg_h:.4g}",
+        "stream_avg": int(round((avg_x + avg_h) * shape.stream_chunks)), "stream_max": (x_cols + h) * shape.stream_chunks,
         "gate_iters_dense": shape.gate_iters(False), "gate_iters_sparse": shape.gate_iters(True),
         "init_depth": accelerator.INIT_DEPTH, "pick_depth": accelerator.PICK_DEPTH,
         "mac_depth": accelerator.MAC_DEPTH, "gate_depth": accelerator.GATE_DEPTH,
@@ -218,6 +220,7 @@ class SparseStateLSTMLayer(Layer):
         ConfigurableAttribute("table_size", value_type=int, default=1024),
         ConfigurableAttribute("expected_input_density", value_type=float, default=1.0),
         ConfigurableAttribute("expected_state_density", value_type=float, default=1.0),
+        ConfigurableAttribute("weight_chunks", value_type=int, default=0),  # KE > 0: the weight-sparse engine
         WeightAttribute("weight"),
         WeightAttribute("recurrent_weight"),
         WeightAttribute("bias"),
@@ -293,6 +296,7 @@ class SparseStateLSTMLayer(Layer):
             values = fixed.quantise_value(lut_values(kind, size), table_t)
             self.add_weights_variable(name=f"{kind}_table", var_name=f"{kind}_table{{index}}",
                                       type_name=f"{self.name}_table_t", precision=table_prec, data=values)
+        self._add_weight_pairs()
         cell = self._explicit("cell") or DEFAULT_CELL
         self.set_attr("cell_t", self._wrap_precision_to_type(f"{self.name}_cell_t", conv(cell)))
         accum = self._explicit("accum")
@@ -310,6 +314,57 @@ class SparseStateLSTMLayer(Layer):
             except ValueError as err:
                 raise ValueError(f"layer {self.name!r}: {err}") from None
         self.set_attr("accum_t", self._wrap_precision_to_type(f"{self.name}_accum_t", conv(accum)))
+
+
+def _pairs_of(layer, var: str, chunks: int):
+    """The (values, rows) of one weight matrix for the weight-sparse engine, from its values as stored
+    (quantised to its type), flattened in the kernel's order ((j * KE + k) * P + p)."""
+    w = layer.get_attr(var)
+    t = to_fixed(w.type.precision)
+    n_cols = layer.get_attr("n_in") if var == "weight" else layer.get_attr("n_out")
+    matrix = fixed.quantise_value(np.asarray(w.data, np.float64), t).reshape(n_cols, 4 * layer.get_attr("n_out"))
+    values, rows = accelerator.weight_pairs(matrix, layer.get_attr("lanes"), chunks)
+    return values.reshape(-1), rows.reshape(-1)
+
+
+def _weight_pairs_method(self) -> None:
+    """``WeightChunks`` = KE > 0: add the pair arrays of W_x and W_h (values in their own types, rows as
+    ``ap_uint<2 + UW>``) that the kernel's PairLoop reads (`pipeline.accelerator.weight_pairs`); refused
+    for a folded embedding and for a KE outside [what the weights need, C]."""
+    ke = self.get_attr("weight_chunks")
+    if isinstance(ke, bool) or not isinstance(ke, int | np.integer) or ke < -1:
+        raise ValueError(f"layer {self.name!r}: WeightChunks must be 0 (dense weights), -1 (as the weights need) or "
+                         f"a pair count KE > 0, got {ke!r}")
+    if not ke:
+        return
+    if self.get_attr("token_input", False):
+        raise ValueError(f"layer {self.name!r}: WeightChunks needs dense input columns, not a folded embedding")
+    from hls4ml.model.types import IntegerPrecisionType
+
+    h, lanes = self.get_attr("n_out"), self.get_attr("lanes")
+    c = 4 * h // lanes
+    mats = [fixed.quantise_value(np.asarray(self.get_attr(v).data, np.float64),
+                                 to_fixed(self.get_attr(v).type.precision)).reshape(-1, 4 * h)
+            for v in ("weight", "recurrent_weight")]
+    need = accelerator.weight_chunks_for(mats, lanes)
+    if ke == -1:
+        ke = need
+        self.set_attr("weight_chunks", int(ke))
+    if not need <= ke <= c:
+        raise ValueError(f"layer {self.name!r}: WeightChunks must be in [{need}, C = {c}] (the largest nonzero count of "
+                         f"a lane's share of a column, at least PICK_DEPTH = {accelerator.PICK_DEPTH}), got {ke}")
+    row_prec = IntegerPrecisionType(width=2 + accelerator.row_word_bits(h, lanes), signed=False)
+    for var, prec_of in (("weight", "weight"), ("recurrent_weight", "recurrent_weight")):
+        values, rows = _pairs_of(self, var, ke)
+        stem = "kernel" if var == "weight" else "recurrent"
+        self.add_weights_variable(name=f"{stem}_pairs", var_name=f"{stem[0]}p{{index}}",
+                                  type_name=f"{self.name}_{prec_of}_t", precision=self.get_attr(var).type.precision,
+                                  data=values)
+        self.add_weights_variable(name=f"{stem}_rows", var_name=f"{stem[0]}r{{index}}", type_name=f"{self.name}_row_t",
+                                  precision=row_prec, data=rows)
+
+
+SparseStateLSTMLayer._add_weight_pairs = _weight_pairs_method
 
 
 class SparseStateLSTMConfigTemplate(LayerConfigTemplate):
@@ -335,6 +390,9 @@ class SparseStateLSTMConfigTemplate(LayerConfigTemplate):
             bias_t=node.get_attr("bias").type.name, accum_t=node.get_attr("accum_t").name,
             cell_t=node.get_attr("cell_t").name, table_t=node.get_attr("table_t").name,
             threshold_t=thr_t.cpp(), threshold_literal=repr(thr), threshold_text=f"{node.get_attr('threshold'):.6g}",
+            weight_chunks=node.get_attr("weight_chunks", 0),
+            row_t=node.get_weights("kernel_rows").type.name if node.get_attr("weight_chunks", 0) else "",
+            row_word_bits=accelerator.row_word_bits(node.get_attr("n_out"), node.get_attr("lanes")),
         )
 
 
@@ -350,6 +408,8 @@ class SparseStateLSTMFunctionTemplate(FunctionCallTemplate):
             w=node.get_weights("weight").name, wr=node.get_weights("recurrent_weight").name,
             b=node.get_weights("bias").name, sig=node.get_weights("sigmoid_table").name,
             tanh=node.get_weights("tanh_table").name,
+            pairs=[node.get_weights(k).name for k in ("kernel_pairs", "kernel_rows", "recurrent_pairs", "recurrent_rows")]
+            if node.get_attr("weight_chunks", 0) else [],
         ).rstrip("\n")
 
 

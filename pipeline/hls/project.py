@@ -257,6 +257,8 @@ def make_config(model, hls: dict) -> dict:
                                      f"size the layer was trained with, {quant.table_size}; drop hls.table_size")
                 entry["TableSize"] = int(quant.table_size)
             entry.setdefault("SkipZeros", True)
+            if hls.get("weight_sparse"):
+                entry["WeightChunks"] = -1  # the weight-sparse engine, KE as the quantised weights need
             prev_t = to_fixed(prec.get("result", "ap_fixed<16,2,AP_RND,AP_SAT>")) if prec else state_t
         elif isinstance(layer, keras.layers.Dense):
             quant = getattr(layer, "quant", None)

@@ -17,7 +17,7 @@ and the file):
    other ``#if`` are checked (`strip_csim_only`).
 4. Banking for II=1: ``acc`` partitioned completely in dims 1 (gate) and 2 (lane); ``h_state``,
    ``c_state`` and the per-lane LUT copies (``sig_if``, ``sig_o``, ``tanh_l``) completely in dim 1;
-   and the column loop and the gate loop each ``PIPELINE II=1``.
+   and the column loops (dense weights, weight pairs) and the gate loop each ``PIPELINE II=1``.
 
 The parser is deliberately small: it understands the style of templates/nnet_sparse_lstm.h (labelled
 ``for`` loops, pragmas at the top of a body) and is tested on deliberately broken copies of it.
@@ -33,7 +33,7 @@ KERNEL = "nnet_sparse_lstm.h"
 BANKING = {  # array -> the dims that must be completely partitioned
     "acc": (1, 2), "h_state": (1,), "c_state": (1,), "sig_if": (1,), "sig_o": (1,), "tanh_l": (1,),
 }
-PIPELINED_LOOPS = ("StreamLoop", "GateLoop")
+PIPELINED_LOOPS = ("StreamLoop", "PairLoop", "GateLoop")
 
 
 class SynthesisabilityError(ValueError):
@@ -179,9 +179,9 @@ def check_kernel(text: str, where: str = KERNEL) -> list[str]:
     problems = []
     code = strip_csim_only(text)
     constants = _static_consts(code)
-    m = re.search(r"void\s+sparse_lstm\s*\(", code)
+    m = re.search(r"void\s+sparse_lstm_core\s*\(", code)  # the kernel both nnet::sparse_lstm overloads call
     if not m:
-        return [f"{where}: no nnet::sparse_lstm function"]
+        return [f"{where}: no nnet::sparse_lstm_core function"]
     open_at = code.index("{", m.end())
     body = code[open_at + 1 : _match_brace(code, open_at)]
     loops = parse_loops(body)
@@ -197,7 +197,7 @@ def check_kernel(text: str, where: str = KERNEL) -> list[str]:
                                     f"loop {inner.label} (a pipelined loop unrolls every loop below it)")
     top_pragmas = _own_pragmas(body)
     if _pipelined(top_pragmas) and any(is_data_dependent(lp.bound, constants) for lp in _walk(loops)):
-        problems.append(f"rule 1: {where}: function sparse_lstm is pipelined but contains data-dependent loops")
+        problems.append(f"rule 1: {where}: function sparse_lstm_core is pipelined but contains data-dependent loops")
     labels = {lp.label: lp for lp in _walk(loops)}
     for name in PIPELINED_LOOPS:
         lp = labels.get(name)

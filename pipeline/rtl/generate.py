@@ -146,7 +146,10 @@ def rtl_params(spec: LayerSpec) -> dict:
     fcs = max(ft + fc, 2 * ft)
     csw = max(tw + cellw + fcs - (ft + fc), 2 * tw + fcs - 2 * ft) + 1
     tbits = spec.table_bits
-    kdepth, rdepth = n_in * c, h * c
+    ws = shape.weight_sparse
+    ck = shape.stream_chunks  # ROM words (chunks) a column: C, or KE on the weight-sparse engine
+    kdepth, rdepth = n_in * ck, h * ck
+    iw = 2 + index_bits(u) if ws else 0  # a pair's row: gate (2 bits) and unit word
     xdepth = steps if token else steps * xs
     xsw = index_bits(xs) if not token else 1
     uw = index_bits(u)
@@ -171,7 +174,8 @@ def rtl_params(spec: LayerSpec) -> dict:
         FT=ft, FC_=fc, FCS=fcs, CSW=csw,
         TWID=index_bits(steps), CNTW=cntw, UW=uw, XSW=xsw, LW=index_bits(p), PWW=uw if token else max(xsw, uw),
         NXW=nxw, NW=nw, NWW=index_bits(nw), NXWW=index_bits(nxw), XLAST_LANE=0 if token else (n_in - 1) % p,
-        CCW=index_bits(c), KDEPTH=kdepth, RDEPTH=rdepth, KADW=index_bits(kdepth), RADW=index_bits(rdepth),
+        WS=int(ws), CK=ck, IW=iw, KLW=kw + iw, RLW=rw + iw,
+        CCW=index_bits(ck), KDEPTH=kdepth, RDEPTH=rdepth, KADW=index_bits(kdepth), RADW=index_bits(rdepth),
         AWID=max(index_bits(kdepth), index_bits(rdepth)), XDEPTH=xdepth, XADW=index_bits(xdepth),
         XSTEP=1 if token else xs, XPW=1 if token else xs * p,
         X_VALID=format(1 if token else (1 << n_in) - 1, "x"),
@@ -211,6 +215,15 @@ def weight_words(matrix: np.ndarray, lanes: int) -> np.ndarray:
     """(n_cols, 4H) -> (n_cols * C, P): ROM word j*C + chunk = W[j][chunk*P .. chunk*P+P)."""
     n_cols, gates = matrix.shape
     return np.asarray(matrix, np.int64).reshape(n_cols * (gates // lanes), lanes)
+
+
+def sparse_weight_words(matrix: np.ndarray, lanes: int, chunks: int, value_bits: int) -> np.ndarray:
+    """(n_cols, 4H) -> (n_cols * KE, P) words of the weight-sparse engine: word j*KE + k holds, per lane p,
+    pair k of the lane's share of column j (`pipeline.accelerator.weight_pairs`: the k-th nonzero, rows
+    ascending, zero-padded) as ``value | row << value_bits``, row = (gate << UW) | unit word."""
+    values, rows = accelerator.weight_pairs(np.asarray(matrix, np.int64), lanes, chunks)
+    words = (values & ((1 << value_bits) - 1)) | (rows << value_bits)
+    return words.reshape(-1, lanes)
 
 
 def bias_words(bias: np.ndarray, units: int, lanes: int) -> np.ndarray:
@@ -266,9 +279,15 @@ def generate_layer(spec: LayerSpec, out_dir: str | Path) -> RtlLayer:
              "kernel": f"{m}_kernel.hex", "recurrent": f"{m}_recurrent.hex", "bias": f"{m}_bias.hex",
              "sigmoid": f"{m}_sigmoid.hex", "tanh": f"{m}_tanh.hex"}
     p = spec.lanes
+    if params["WS"]:
+        weights = {"kernel": (sparse_weight_words(spec.kernel, p, params["CK"], params["KW"]), params["KLW"]),
+                   "recurrent": (sparse_weight_words(spec.recurrent, p, params["CK"], params["RW"]),
+                                 params["RLW"])}
+    else:
+        weights = {"kernel": (weight_words(spec.kernel, p), params["KW"]),
+                   "recurrent": (weight_words(spec.recurrent, p), params["RW"])}
     images = {
-        "kernel": (weight_words(spec.kernel, p), params["KW"]),
-        "recurrent": (weight_words(spec.recurrent, p), params["RW"]),
+        **weights,
         "bias": (bias_words(spec.bias, spec.units, p), params["BW"]),
         "sigmoid": (spec.sigmoid.reshape(-1, 1), params["TW"]),
         "tanh": (spec.tanh.reshape(-1, 1), params["TW"]),
@@ -300,6 +319,7 @@ def generate_layer(spec: LayerSpec, out_dir: str | Path) -> RtlLayer:
                            "in_beats": params["XDEPTH"] * params["IN_BPW"], "out_values_per_beat": params["OUT_VPB"],
                            "out_tdata_bits": params["OUT_DW"], "out_beats": params["ODEPTH"] * params["OUT_BPW"]},
                 "params": {k: v for k, v in params.items() if k != "casts"}, "casts": params["casts"],
-                "types": {k: t.cpp() for k, t in spec.types().items()}}
+                "types": {k: t.cpp() for k, t in spec.types().items()},
+                "weight_memory_bits": accelerator.weight_memory_bits(spec.shape, (params["KW"], params["RW"]))}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return RtlLayer(spec, out, params, files)

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -208,7 +208,8 @@ class SimRun:
     seq_error: int  # the streaming top's sticky error bit at the end (a malformed input sequence)
     wall_s: float
     steps_per_s: float
-    engine: str  # "sparse-capable" or "dense-only"
+    engine: str  # "sparse-capable", "dense-only" or "weight-sparse"
+    weight_chunks: int = 0  # KE of the weight-sparse engine (0: a dense-weight engine)
 
 
 def _decode(hex_word: str, lanes: int, width: int) -> list[int]:
@@ -292,8 +293,13 @@ def run(layer: RtlLayer, build_: Build, x_raw: np.ndarray, mode: str, timeout: f
     if res.returncode:
         raise RtlMismatch(f"{spec.name} {mode}: simulation failed (exit {res.returncode}):\n"
                           f"{(res.stdout + res.stderr)[-3000:]}")
-    engine = "sparse-capable" if build_.executable.parent.name.startswith("obj_skip") else "dense-only"
-    return parse_results(spec, ofile.read_text(), n, mode, wall, engine)
+    if spec.weight_chunks:
+        engine = "weight-sparse"
+    else:
+        engine = "sparse-capable" if build_.executable.parent.name.startswith("obj_skip") else "dense-only"
+    sim = parse_results(spec, ofile.read_text(), n, mode, wall, engine)
+    sim.weight_chunks = spec.weight_chunks
+    return sim
 
 
 def simulate(layer: RtlLayer, x_raw: np.ndarray, modes=MODES, dense_only: bool = False, ecp5: bool = False,
@@ -338,14 +344,18 @@ class LayerCase:
     states: np.ndarray  # (N, T, H) the emulator's h_t
     nnz_x: np.ndarray  # (N, T)
     nnz_h: np.ndarray  # (N, T)
+    engine_chunks: int = 0  # KE of the project's engine (hls WeightChunks): 0 dense weights
 
     @property
     def expected(self) -> np.ndarray:
         """(N, T_out, H): every h_t with return_sequences, else h_T."""
         return self.states if self.spec.return_sequences else self.states[:, -1:, :]
 
-    def costs(self) -> dict:
-        return accelerator.layer_costs(self.spec.shape, self.nnz_x, self.nnz_h)
+    def costs(self, weight_chunks: int = 0) -> dict:
+        """The cycle model's costs on the dense-weight engines, or on the weight-sparse one with KE =
+        ``weight_chunks``."""
+        shape = replace(self.spec.shape, weight_chunks=int(weight_chunks))
+        return accelerator.layer_costs(shape, self.nnz_x, self.nnz_h)
 
 
 @contextmanager
@@ -391,7 +401,7 @@ def emulate_layers(model_or_emulator, x, mode: str = "sparse") -> list[LayerCase
         n = xin.raw.shape[0]
         shape = (n, spec.steps) if spec.token_input else (n, spec.steps, spec.n_in)
         cases.append(LayerCase(spec, np.asarray(xin.raw, np.int64).reshape(shape), trace.states,
-                               trace.nnz_x, trace.nnz_h))
+                               trace.nnz_x, trace.nnz_h, int(lstm.engine_chunks)))
     return cases
 
 
@@ -423,7 +433,8 @@ def check_cycles(name: str, label: str, sim: SimRun, costs: dict, mode: str) -> 
     if sim.acc_read_to_write > 0 and sim.acc_read_to_write != accelerator.ACC_LATENCY:
         raise RtlMismatch(f"{name} {label}: the accumulator's measured read-to-write distance is "
                           f"{sim.acc_read_to_write} cycles, pipeline.accelerator.ACC_LATENCY says {accelerator.ACC_LATENCY}")
-    if 0 < sim.acc_reuse < (1 << 30) and sim.acc_reuse < sim.acc_read_to_write:
+    # the weight-sparse engine reads a word again before its write by design: its lanes forward the sum
+    if not sim.weight_chunks and 0 < sim.acc_reuse < (1 << 30) and sim.acc_reuse < sim.acc_read_to_write:
         raise RtlMismatch(f"{name} {label}: an accumulator word was read again {sim.acc_reuse} cycles after a read, "
                           f"before its new value was written ({sim.acc_read_to_write} cycles)")
     seq = np.asarray(costs[f"{mode}_sequence_cycles"])
@@ -437,11 +448,15 @@ def check_cycles(name: str, label: str, sim: SimRun, costs: dict, mode: str) -> 
 def check_layer(case: LayerCase, sims: dict) -> dict:
     """Raise `RtlMismatch` unless every run in ``sims`` (from `simulate`) equals the emulator bit for
     bit and the cycle model exactly; returns ``{run label: "equal"}``."""
-    spec, costs = case.spec, case.costs()
+    spec = case.spec
+    costs_by_ke: dict[int, dict] = {}
     verdict = {}
     for label, sim in sims.items():
         if label == "builds":
             continue
+        if sim.weight_chunks not in costs_by_ke:
+            costs_by_ke[sim.weight_chunks] = case.costs(sim.weight_chunks)
+        costs = costs_by_ke[sim.weight_chunks]
         if sim.seq_error != 0:
             raise RtlMismatch(f"{spec.name} {label}: the streaming top raised seq_error on a well-formed input stream")
         check_outputs(spec.name, label, sim.outputs, case.expected, spec.return_sequences, spec.steps)
@@ -452,7 +467,6 @@ def check_layer(case: LayerCase, sims: dict) -> dict:
 
 # ------------------------------------------------------------------------------ report
 def layer_report(case: LayerCase, layer: RtlLayer, sims: dict, verdict: dict | None) -> dict:
-    costs = case.costs()
     out = {"layer": case.spec.name, "module": layer.module, "directory": str(layer.directory),
            "n_in": case.spec.n_in, "units": case.spec.units, "lanes": case.spec.lanes, "steps": case.spec.steps,
            "token_input": case.spec.token_input, "samples": int(case.x_raw.shape[0]),
@@ -465,7 +479,9 @@ def layer_report(case: LayerCase, layer: RtlLayer, sims: dict, verdict: dict | N
             "engine": sim.engine, "mode": sim.mode,
             "cycles_per_step": sim.step_cycles.tolist(), "init_cycles": sim.init_cycles.tolist(),
             "sequence_cycles": sim.sequence_cycles.tolist(), "total_cycles": int(sim.sequence_cycles.sum()),
-            "model_total_cycles": accelerator.total_cycles(costs, sim.mode),
+            "model_total_cycles": accelerator.total_cycles(case.costs(sim.weight_chunks), sim.mode),
+            **({"weight_chunks": sim.weight_chunks, "min_accumulator_reuse": sim.acc_reuse}
+               if sim.weight_chunks else {}),
             "sim_seconds": round(sim.wall_s, 4), "sim_steps_per_s": round(sim.steps_per_s, 1),
         }
     if "sparse" in out["modes"] and "dense" in out["modes"]:
@@ -473,14 +489,26 @@ def layer_report(case: LayerCase, layer: RtlLayer, sims: dict, verdict: dict | N
     return out
 
 
+def weight_sparse_wanted(case: LayerCase, weight_sparse: bool | None) -> bool:
+    """Whether `run_model` also builds the weight-sparse engine of a layer: ``None`` (auto) when its
+    project runs that engine (``hls.weight_sparse``, WeightChunks > 0)."""
+    if weight_sparse is None:
+        return case.engine_chunks > 0
+    return bool(weight_sparse)
+
+
 def run_model(model_or_emulator, x, out_dir: str | Path, check: bool = True, dense_only: bool = True,
-              synth_part: str | None = None, synth_timeout: float = 3600, jobs: int = 1) -> dict:
+              synth_part: str | None = None, synth_timeout: float = 3600, jobs: int = 1,
+              weight_sparse: bool | None = None) -> dict:
     """Generate, build and simulate every SparseStateLSTM of a model on inputs ``x`` (float, as for
     `Emulator.run`), in both modes (and the dense-only engine when ``dense_only``), each layer in
     ``out_dir/<module>/``; with ``check``, raise `RtlMismatch` at the first difference from the
     emulator or the cycle model. With ``synth_part`` (e.g. the recipe's ``hls.part``), add each
     layer's Yosys estimate, both builds (`pipeline.rtl.synth.synthesize`), under ``"yosys"``.
-    ``jobs``: simulations at once (`simulate`). Returns the ``rtl.json`` report (see `write_rtl_json`)."""
+    ``jobs``: simulations at once (`simulate`). ``weight_sparse`` (None: where the project runs it,
+    `weight_sparse_wanted`): also the weight-sparse engine (`LayerSpec.weight_sparse`, in
+    ``out_dir/<module>_ws/``) in both modes, under ``"weight_sparse"`` and ``"weight_dense"``.
+    Returns the ``rtl.json`` report (see `write_rtl_json`)."""
     out_dir = Path(out_dir)
     if synth_part is not None:
         from pipeline.rtl import synth
@@ -491,9 +519,21 @@ def run_model(model_or_emulator, x, out_dir: str | Path, check: bool = True, den
     for case in emulate_layers(model_or_emulator, x):
         layer = generate_layer(case.spec, out_dir / case.spec.module)
         sims = simulate(layer, case.x_raw, dense_only=dense_only, jobs=jobs)
+        ws_layer = None
+        if weight_sparse_wanted(case, weight_sparse):
+            ws_spec = case.spec.weight_sparse(case.engine_chunks or None)  # the project's KE, else what the weights need
+            ws_layer = generate_layer(ws_spec, out_dir / f"{case.spec.module}_ws")
+            ws = simulate(ws_layer, case.x_raw, jobs=jobs)
+            sims["builds"]["weight-sparse"] = ws["builds"]["sparse-capable"]
+            sims["weight_sparse"], sims["weight_dense"] = ws["sparse"], ws["dense"]
         verdict = check_layer(case, sims) if check else None
         entry = layer_report(case, layer, sims, verdict)
         lint_text = {b: lint(layer, skip_zeros=(b == "sparse-capable")) for b in ("sparse-capable", "dense-only")}
+        if ws_layer is not None:
+            lint_text["weight-sparse"] = lint(ws_layer)
+            entry["weight_sparse"] = {"directory": str(ws_layer.directory), "weight_chunks": ws_layer.params["CK"],
+                                      "weight_memory_bits": accelerator.weight_memory_bits(
+                                          ws_layer.spec.shape, (ws_layer.params["KW"], ws_layer.params["RW"]))}
         entry["lint"] = {b: (t or "clean") for b, t in lint_text.items()}
         if synth_part is not None:
             entry["yosys"] = synth.synthesize(layer, part=synth_part, timeout=synth_timeout)

@@ -9,7 +9,7 @@ RTL computes from the very integers and types the emulator and the C++ use).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,6 +70,7 @@ class LayerSpec:
     bias: np.ndarray  # (4H,) raw
     sigmoid: np.ndarray  # (2^table_bits,) raw table_t
     tanh: np.ndarray  # (2^table_bits,) raw table_t
+    weight_chunks: int = 0  # KE > 0: the weight-sparse engine (KE (value, row) pairs a column and lane)
 
     # ------------------------------------------------------------------------------------- building
     @classmethod
@@ -97,7 +98,15 @@ class LayerSpec:
     # ------------------------------------------------------------------------------------- derived
     @property
     def shape(self) -> accelerator.LayerShape:
-        return accelerator.LayerShape(self.n_in, self.units, self.lanes, self.token_input)
+        return accelerator.LayerShape(self.n_in, self.units, self.lanes, self.token_input, self.weight_chunks)
+
+    def needed_chunks(self) -> int:
+        """KE the weight-sparse engine needs for these weights (`pipeline.accelerator.weight_chunks_for`)."""
+        return accelerator.weight_chunks_for((self.kernel, self.recurrent), self.lanes)
+
+    def weight_sparse(self, chunks: int | None = None) -> LayerSpec:
+        """This layer on the weight-sparse engine: KE = ``chunks`` (default: what its weights need)."""
+        return replace(self, weight_chunks=self.needed_chunks() if chunks is None else int(chunks))
 
     @property
     def module(self) -> str:
@@ -127,6 +136,15 @@ class LayerSpec:
             raise ValueError(f"{where}: prune must be 'state' or 'output_gate', got {self.prune!r}")
         if self.steps < 1 or self.n_in < 1 or self.units < 1:
             raise ValueError(f"{where}: sizes must be positive (T={self.steps}, n_in={self.n_in}, H={self.units})")
+        if self.weight_chunks:
+            if self.token_input:
+                raise ValueError(f"{where}: the weight-sparse engine does not take a folded embedding (its rows "
+                                 "are dense): generate this layer with weight_chunks = 0")
+            need, c = self.needed_chunks(), self.shape.col_cycles
+            if not need <= self.weight_chunks <= c:
+                raise ValueError(f"{where}: weight_chunks must be in [{need}, C = {c}] (the largest nonzero count of "
+                                 f"a lane's share of a column, at least PICK_DEPTH = {accelerator.PICK_DEPTH}), got "
+                                 f"weight_chunks = {self.weight_chunks}")
         n = 1 << self.table_bits
         if self.sigmoid.size != n or self.tanh.size != n:
             raise ValueError(f"{where}: LUTs must hold 2^table_bits = {n} entries, got "
