@@ -229,3 +229,40 @@ def test_weight_chunks_refusals(tmp_path):
         with_config(mp, mutate)
         with pytest.raises(ValueError, match=r"layer 'lstm0': WeightChunks must be in \[8, C = 8\].*got 4"):
             convert(model, c.hls(), tmp_path / "ir")
+
+
+# ------------------------------------------------------------------------------ slow: more configurations
+SLOW_CONFIGS = [
+    dict(name="ws_p1", seed=71, units=(5,), n_in=4, steps=6, lanes=1, precision="ap_fixed<12,5>", sparsity=0.8),
+    dict(name="ws_stack3", seed=72, units=(12, 6, 3), n_in=11, steps=4, lanes=3, return_sequences=False, sparsity=0.6),
+    dict(name="ws_wide32", seed=73, units=(32,), n_in=28, steps=5, lanes=8, table_size=4096, prune=("output_gate",),
+         thresholds=(0.5,), sparsity=0.9),
+    dict(name="ws_xs_gt_u", seed=74, units=(4,), n_in=19, steps=5, lanes=2, sparsity=0.75),  # XS = 10 > U = 2
+]
+
+
+@pytest.mark.slow
+@needs_verilator
+@pytest.mark.parametrize("pins", SLOW_CONFIGS, ids=[p["name"] for p in SLOW_CONFIGS])
+def test_random_configurations(tmp_path, pins):
+    pins = dict(pins)
+    sparsity = pins.pop("sparsity")
+    c = draw(pins.pop("name"), pins.pop("seed"), **pins)
+    _run(c, sparsity, tmp_path)
+
+
+@pytest.mark.slow
+@needs_verilator
+def test_ecp5_variant_and_stalled_streams(tmp_path):
+    """The weight-sparse engine's ROMs as ECP5 DP16KD tiles (value and row bits in one word), simulated with
+    the primitive models, with the streams stalling: == the emulator, cycles == the model."""
+    c = draw("ws_ecp5", 75, slow=False, units=(8,), n_in=6, steps=4, lanes=2, precision="ap_fixed<16,6>",
+             table_size=1024, prune=("state",), thresholds=(0.1,), return_sequences=True, prune_last=(True,))
+    model = _prune(build_model(c), 2, 0.75)
+    x = make_inputs(np.random.RandomState(11), 6, c.steps, c.n_in)
+    (case,) = sim.emulate_layers(convert(model, c.hls(), tmp_path / "ir"), x)
+    layer = generate_layer(case.spec.weight_sparse(), tmp_path / "ws")
+    assert "DP16KD #(" in (layer.directory / layer.files["roms_ecp5"]).read_text()
+    sims = sim.simulate(layer, case.x_raw, ecp5=True, stall=40, seed=3)
+    assert sim.check_layer(case, sims) == {"sparse": "equal", "dense": "equal"}
+    assert sim.lint(layer, ecp5=True) == ""
