@@ -186,6 +186,17 @@ def test_rom_layout_memory_and_refusals():
     with pytest.raises(ValueError, match="does not take a folded embedding"):
         _tiny(token_input=True, input_t=FixedType(4, 4, False)).weight_sparse(8).check()
 
+    # the ECP5 fit counts the weight-sparse ROMs: KE words a column, P (value, row) pairs a word
+    from types import SimpleNamespace
+
+    from pipeline.rtl import pnr
+    from pipeline.rtl.generate import rtl_params
+    from pipeline.rtl.memories import RomShape
+
+    for s_spec, depth, width in ((spec, 8, 2 * 16), (spec.weight_sparse(), 4, 2 * (16 + 3))):
+        est = pnr.estimate(SimpleNamespace(params=rtl_params(s_spec), spec=s_spec))
+        assert est["DP16KD_weights"] == RomShape(3 * depth, width).tiles + RomShape(4 * depth, width).tiles
+
 
 # ------------------------------------------------------------------------------ the HLS kernel (PairLoop)
 def test_csim_of_the_weight_sparse_kernel(tmp_path):

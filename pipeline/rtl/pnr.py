@@ -123,15 +123,19 @@ def _mul_dsps(a: int, b: int) -> int:
 
 def estimate(layer: RtlLayer, lanes: int | None = None, weight_bits: int | None = None) -> dict:
     """Block RAMs (DP16KD) and multipliers (MULT18X18D) of the layer's streaming top, counted from the
-    generator's own instances (exact for both, but for a multiplier wider than 18 x 35); with ``lanes``
-    or ``weight_bits``, the same layer at another lane count or weight width (what-if, for the advice)."""
+    generator's own instances (exact for both, but for a multiplier wider than 18 x 35; the weight-sparse
+    engine's ROMs at KE words of P (value, row) pairs); with ``lanes`` or ``weight_bits``, the same layer at
+    another lane count or weight width (what-if, for the advice)."""
     q = layer.params
     p = lanes or q["P"]
     h, n_in = q["H"], q["N_IN"]
-    c = 4 * h // p
     kw = weight_bits or q["KW"]
     rw = weight_bits or q["RW"]
-    roms = {"kernel": RomShape(n_in * c, p * kw).tiles, "recurrent": RomShape(h * c, p * rw).tiles}
+    if q.get("WS") and p == q["P"]:  # the weight-sparse engine: KE words a column, (value, row) pairs a lane
+        c, iw = q["CK"], q["IW"]
+    else:  # dense weights (a weight-sparse layer's what-if at other lanes: as if dense, an upper bound)
+        c, iw = 4 * h // p, 0
+    roms = {"kernel": RomShape(n_in * c, p * (kw + iw)).tiles, "recurrent": RomShape(h * c, p * (rw + iw)).tiles}
     tables = p * (2 * RomShape(q["TSIZE"], q["TW"]).tiles + RomShape(q["TSIZE"], q["TW"]).tiles)
     steps, token = q["T"], bool(q["TOKEN"])
     xs = 0 if token else -(-n_in // p)
