@@ -333,7 +333,51 @@ def part_weight(x) -> dict:
                   + (f"; Yosys at P={SYNTH_LANES}: LUT sites {row['yosys']['weight-sparse']['LUT_sites']} weight-sparse "
                      f"vs {row['yosys']['sparse-capable']['LUT_sites']}" if "yosys" in row else ""))
         out[str(units)] = {"lanes": lanes, "vectors": n, "rows": rows}
+        if units in WEIGHT_PNR_UNITS:
+            out[str(units)]["pnr"] = weight_pnr(x[:64], units, lanes)
+            f = {k: v["fmax_mhz"] for k, v in out[str(units)]["pnr"].items()}
+            stage(f"bench: weight H={units} P={lanes}: post-route (nextpnr's timing model) weight-sparse "
+                  f"{f['weight-sparse']:.1f} MHz vs sparse-capable {f['sparse-capable']:.1f} MHz")
     return out
+
+
+WEIGHT_PNR_UNITS = tuple(int(u) for u in os.environ.get("SKIPLSTM_BENCH_WEIGHT_PNR_UNITS", "64").split(",") if u)
+
+
+def weight_pnr(x, units: int, lanes: int, sparsity: float = 0.75, out_dir: str | None = None) -> dict:
+    """Post-route timing of one layer (the bench model, H = ``units``, P = ``lanes``, weights column-balanced
+    to ``sparsity``, ~90% state sparsity on ``x``): the weight-sparse engine against the sparse-capable one
+    (its dense-weight twin), each synthesised, placed and routed for the LFE5U-85F (CABGA381, speed 6, 150 MHz
+    target, nextpnr seed 1; nextpnr's timing model, not sign-off). ``{engine: {fmax_mhz, utilisation,
+    critical, weight_chunks, seconds}}``."""
+    from pipeline.emulator import Emulator
+    from pipeline.hls.project import convert
+    from pipeline.recipes import DEFAULTS
+    from pipeline.rtl import generate as rtl_generate
+    from pipeline.rtl import pnr as rtl_pnr
+    from pipeline.rtl import sim as rtl_sim
+    from pipeline.weight_pruning import column_balanced_mask
+
+    model = _model(units)
+    layer = model.get_layer("lstm")
+    w = layer.get_weights()
+    w[0] = w[0] * column_balanced_mask(w[0], lanes, sparsity)
+    w[1] = w[1] * column_balanced_mask(w[1], lanes, sparsity)
+    layer.set_weights(w)
+    hls = dict(DEFAULTS["hls"], lanes=lanes)
+    _threshold_for(model, units, x, hls=hls)
+    dev = rtl_pnr.device("LFE5U-85F")
+    res = {}
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        (case,) = rtl_sim.emulate_layers(Emulator(convert(model, hls, Path(tmp) / "ir")), x[:4])
+        for name, spec in (("sparse-capable", case.spec), ("weight-sparse", case.spec.weight_sparse())):
+            t0 = time.time()
+            r = rtl_pnr.place_and_route(rtl_generate.generate_layer(spec, Path(tmp) / name), dev, "CABGA381", 6, PNR_FREQ,
+                                        builds=("sparse-capable",))
+            b = r["builds"]["sparse-capable"]
+            res[name] = {"fmax_mhz": b["fmax_mhz"], "weight_chunks": spec.weight_chunks, "utilisation": b["utilisation"],
+                         "critical": b["critical_path"], "seconds": round(time.time() - t0, 1)}
+    return res
 
 
 def accelerator_weight_bits(spec) -> dict:
@@ -598,6 +642,14 @@ def table(results: dict) -> str:
                              f"{w['weight_chunks']} | {cy['dense_only']} / {cy['state_only']} / {cy['weight_state']} | "
                              f"**{w['speedup_vs_dense_only']:.2f}x** | {w['speedup_vs_state_only']:.2f}x | "
                              f"{w['ideal_bound']:.2f}x | {w['weight_memory_ratio']:.2f}x | {syn} |")
+        for u, r in results["weight"]["result"].items():
+            if "pnr" in r:
+                a, b = r["pnr"]["weight-sparse"], r["pnr"]["sparse-capable"]
+                lines += ["", f"Post-route at H = {u}, P = {r['lanes']}, 75% weight sparsity (LFE5U-85F speed 6, nextpnr's "
+                          f"timing model, seed 1): weight-sparse engine {a['fmax_mhz']:.1f} MHz (KE {a['weight_chunks']}), "
+                          f"sparse-capable {b['fmax_mhz']:.1f} MHz; LUT4 {a['utilisation']['TRELLIS_COMB']['used']} / "
+                          f"{b['utilisation']['TRELLIS_COMB']['used']}, DP16KD {a['utilisation']['DP16KD']['used']} / "
+                          f"{b['utilisation']['DP16KD']['used']}."]
     lines += ["", "| trained model | state sparsity | speedup | bound | fraction | folded embedding: speedup (bound) |",
               "|---|---|---|---|---|---|"]
     trained = dict(results["trained"]["result"])
