@@ -276,8 +276,8 @@ class _LSTM:
         self.weight_bits = (self.kernel.type.width + (0 if self.kernel.type.signed else 1),
                             self.recurrent.type.width + (0 if self.recurrent.type.signed else 1))
         self.weight_density = float(np.count_nonzero(kr) + np.count_nonzero(rr)) / max(1, kr.size + rr.size)
-        self._w = _IntMatrix(self.kernel.raw.reshape(self.n_in, 4 * self.units))
-        self._wr = _IntMatrix(self.recurrent.raw.reshape(self.units, 4 * self.units))
+        self._w = _IntMatrix(kr)
+        self._wr = _IntMatrix(rr)
 
     def _lut(self, table: Tensor, index_t: FixedType, raw, frac):
         """table[code + N/2], code = (ap_fixed<n, r+1, AP_TRN, AP_SAT>) raw: a floor shift and a clip

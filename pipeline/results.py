@@ -375,8 +375,7 @@ def weight_table(rows: list[dict]) -> str:
         if twin is None:
             gap, ref = "n/a (no state-only run)", "n/a"
         else:
-            d = (100 * (r["fixed"] - twin["fixed"]) if r["metric"] == "accuracy"
-                 else 100 * (r["fixed"] / twin["fixed"] - 1))
+            d = paired_gap(r["metric"], r["fixed"], twin["fixed"])
             fams.setdefault(r["recipe"], []).append(d)
             gap = f"{d:+.2f} {'pts' if r['metric'] == 'accuracy' else '% BPC'}"
             ref = f"`{twin['recipe']}` {twin['fixed']:.4f} ({twin['float']:.4f}), {twin['speedup']:.2f}x"
@@ -392,8 +391,7 @@ def weight_table(rows: list[dict]) -> str:
     for fam, ds in fams.items():
         metric = next(r["metric"] for r in w_rows if r["recipe"] == fam)
         d = np.array(ds)
-        unit = " pts" if metric == "accuracy" else "% BPC"
-        sd = f" +- {d.std(ddof=1):.2f}" if len(d) > 1 else ""
+        unit, sd = _mean_sd_parts(d, metric)
         target = WEIGHT_TARGETS[metric]
         met = d.mean() >= target if metric == "accuracy" else d.mean() <= target
         lines.append(f"| `{fam}` | {len(d)} | {d.mean():+.2f}{sd}{unit} | {'within' if met else 'outside'} "
@@ -403,6 +401,17 @@ def weight_table(rows: list[dict]) -> str:
               "training without weight pruning where one was run (a fine-tuning control), else the run it was "
               "fine-tuned from."]
     return "\n".join(lines)
+
+
+def paired_gap(metric: str, value: float, ref: float) -> float:
+    """The paired difference of a run to its reference run of the same seed: ``100 * (m - m_ref)`` points
+    (accuracy) or ``100 * (m / m_ref - 1)`` percent (BPC)."""
+    return 100.0 * (value - ref) if metric == "accuracy" else 100.0 * (value / ref - 1)
+
+
+def _mean_sd_parts(d, metric: str) -> tuple[str, str]:
+    """The unit of a family's paired gaps and their sample sd text (`` +- 0.81``; none for one seed)."""
+    return (" pts" if metric == "accuracy" else "% BPC"), (f" +- {d.std(ddof=1):.2f}" if len(d) > 1 else "")
 
 
 def _bits_text(mem: dict | None) -> str:
@@ -433,8 +442,7 @@ def quant_table(rows: list[dict]) -> str:
         if twin is None:
             gap, ref = "n/a (no float run)", "n/a"
         else:
-            d = (100 * (r["fixed"] - twin["fixed"]) if r["metric"] == "accuracy"
-                 else 100 * (r["fixed"] / twin["fixed"] - 1))
+            d = paired_gap(r["metric"], r["fixed"], twin["fixed"])
             fams.setdefault(r["recipe"], []).append(d)
             gap = f"{d:+.2f} {'pts' if r['metric'] == 'accuracy' else '% BPC'}"
             ref = f"`{twin['recipe']}` {twin['fixed']:.4f} ({twin['float']:.4f})"
@@ -447,8 +455,7 @@ def quant_table(rows: list[dict]) -> str:
     for fam, ds in fams.items():
         metric = next(r["metric"] for r in q_rows if r["recipe"] == fam)
         d = np.array(ds)
-        unit = " pts" if metric == "accuracy" else "% BPC"
-        sd = f" +- {d.std(ddof=1):.2f}" if len(d) > 1 else ""
+        unit, sd = _mean_sd_parts(d, metric)
         weights = max(_widths(next(r["quant"] for r in q_rows if r["recipe"] == fam)))
         target = QUANT_TARGETS[metric] * (1 if weights >= 8 else QUANT_LOW_BIT_FACTOR[metric])
         met = d.mean() >= target if metric == "accuracy" else d.mean() <= abs(target)
@@ -516,8 +523,7 @@ def _seed_families(rows: list[dict]) -> dict[str, tuple[list[dict], list[float]]
         for r in rs:
             base = _baseline(rows, r)
             if base is not None and base is not r:
-                deltas.append(100.0 * (r["float"] - base["float"]) if rs[0]["metric"] == "accuracy"
-                              else 100.0 * (r["float"] / base["float"] - 1))
+                deltas.append(paired_gap(rs[0]["metric"], r["float"], base["float"]))
         out[fam] = (rs, deltas)
     return out
 
