@@ -183,6 +183,9 @@ def dense_head_lines(project: Path) -> list[str]:
             "reused over about R cycles once a sequence."]
 
 
+_PNR_BUILDS = ("sparse-capable", "dense-only", "weight-sparse")  # pnr.json's builds, in the report's order
+
+
 def pnr_lines(pnr: dict | None, recipe_name: str = "<recipe>", fit: dict | None = None) -> list[str]:
     """The report's "Post-route timing" section from ``pnr.json``: both builds' Fmax, latency per sequence
     and per step, the time speedup beside the cycle speedup, utilisation and the critical paths; without
@@ -210,14 +213,33 @@ def pnr_lines(pnr: dict | None, recipe_name: str = "<recipe>", fit: dict | None 
     for la in pnr["layers"]:
         f, lat = la["fmax_mhz"], la["latency"]
         lanes = f"{la['lanes']}" + ("" if la.get("full_design") else " (reduced)")
+        if "refused" in la:
+            lines.append(f"| {la['layer']} | {lanes} | not placed | not placed | | | | | |")
+            continue
         lines.append(f"| {la['layer']} | {lanes} | {f['sparse-capable']:.1f} MHz | {f['dense-only']:.1f} MHz | "
                      f"{lat['sparse_us_per_sequence']:.2f} | {lat['dense_us_per_sequence']:.2f} | "
                      f"{lat['sparse_us_per_step']:.3f} / {lat['dense_us_per_step']:.3f} | **{lat['time_speedup']:.2f}x** | "
                      f"{lat['cycle_speedup']:.2f}x |")
+    ws = [la for la in pnr["layers"] if "weight-sparse" in la["fmax_mhz"]]
+    if ws:
+        lines += ["", "Weight-sparse engine (weight + state sparse mode, KE (value, row) pairs a column and lane), "
+                  "against the dense-only build in dense mode:", "",
+                  "| layer | KE | Fmax | us / sequence | us / step | speedup in time | in cycles |", "|---|---|---|---|---|---|---|"]
+        for la in ws:
+            lat = la["latency"]
+            t = (f"**{lat['weight_sparse_time_speedup']:.2f}x**" if "weight_sparse_time_speedup" in lat
+                 else "dense-only not placed")
+            lines.append(f"| {la['layer']} | {la['weight_sparse']['weight_chunks']} | {la['fmax_mhz']['weight-sparse']:.1f} MHz | "
+                         f"{lat['weight_sparse_us_per_sequence']:.2f} | {lat['weight_sparse_us_per_step']:.3f} | "
+                         f"{t} | {lat['weight_sparse_cycle_speedup']:.2f}x |")
+        for la in ws:
+            if "refused" in la:
+                lines += ["", f"{la['layer']}: the dense-weight builds were simulated (their cycles are the speedups' "
+                          f"reference) but not placed: {la['refused']['dense-only']}."]
     lines += ["", "| layer | build | LUT4 sites (COMB) | FF | LUT RAM (DPR16X4) | DP16KD | MULT18X18D | IO | critical path |",
               "|---|---|---|---|---|---|---|---|---|"]
     for la in pnr["layers"]:
-        for build in ("sparse-capable", "dense-only"):
+        for build in [b for b in _PNR_BUILDS if b in la["builds"]]:
             b = la["builds"][build]["best"]
             u = b["utilisation"]
 
@@ -231,7 +253,7 @@ def pnr_lines(pnr: dict | None, recipe_name: str = "<recipe>", fit: dict | None 
                          f"{b['synthesis'].get('TRELLIS_DPR16X4', 0)} | {used('DP16KD')} | {used('MULT18X18D')} | "
                          f"{used('TRELLIS_IO')} | {path} |")
     lines += ["", "Bitstreams: " + ", ".join(f"`{la['builds'][b]['best']['bitstream']}`" for la in pnr["layers"]
-                                             for b in ("sparse-capable", "dense-only")) + "."]
+                                             for b in _PNR_BUILDS if b in la["builds"]) + "."]
     return lines
 
 

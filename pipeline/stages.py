@@ -355,6 +355,11 @@ def run_rtl(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
         # does each layer fit the [fpga] part? (the generator's arithmetic: no tool runs; `make pnr` places it)
         dev = rtl_pnr.device(recipe.fpga.part)
         report["ecp5_fit"] = {spec.name: rtl_pnr.fit_summary(spec, dev, recipe.fpga.lanes) for spec in specs}
+        for la in report["layers"]:  # a weight-sparse project's engine too (its ROMs: KE pairs a column)
+            if "weight_sparse" in la:
+                spec = next(s for s in specs if s.name == la["layer"])
+                report["ecp5_fit"][f"{spec.name} (weight-sparse engine)"] = rtl_pnr.fit_summary(
+                    spec.weight_sparse(la["weight_sparse"]["weight_chunks"]), dev, recipe.fpga.lanes)
         report["resources"] = None
         if lanes and not yosys:
             stage(f"rtl: {_label(recipe)}: WARNING: yosys not found, resource estimate SKIPPED "
@@ -400,10 +405,20 @@ def run_pnr(recipe: RecipeLike, out="out", seed: int | None = None, force: bool 
                                lanes=f.lanes, seeds=f.seeds, log=lambda m: stage(f"pnr: {_label(recipe)}: {m}"))
     for la in report["layers"]:
         lat = la["latency"]
-        stage(f"pnr: {_label(recipe)}: {la['layer']} at {la['lanes']} lanes: post-route Fmax {la['fmax_mhz']['sparse-capable']:.1f} "
-              f"MHz sparse-capable, {la['fmax_mhz']['dense-only']:.1f} MHz dense-only (nextpnr's timing model); "
-              f"{lat['sparse_us_per_sequence']:.1f} / {lat['dense_us_per_sequence']:.1f} us a sequence sparse / dense: "
-              f"{lat['time_speedup']:.2f}x in time ({lat['cycle_speedup']:.2f}x in cycles)")
+        if "refused" in la:
+            stage(f"pnr: {_label(recipe)}: {la['layer']}: dense-weight builds not placed: {la['refused']['dense-only']}")
+        else:
+            stage(f"pnr: {_label(recipe)}: {la['layer']} at {la['lanes']} lanes: post-route Fmax {la['fmax_mhz']['sparse-capable']:.1f} "
+                  f"MHz sparse-capable, {la['fmax_mhz']['dense-only']:.1f} MHz dense-only (nextpnr's timing model); "
+                  f"{lat['sparse_us_per_sequence']:.1f} / {lat['dense_us_per_sequence']:.1f} us a sequence sparse / dense: "
+                  f"{lat['time_speedup']:.2f}x in time ({lat['cycle_speedup']:.2f}x in cycles)")
+        if "weight-sparse" in la["fmax_mhz"]:
+            vs = (f"{lat['weight_sparse_time_speedup']:.2f}x in time against dense-only ("
+                  if "weight_sparse_time_speedup" in lat else "dense-only not placed; against its measured cycles (")
+            stage(f"pnr: {_label(recipe)}: {la['layer']} at {la['lanes']} lanes: weight-sparse engine (KE "
+                  f"{la['weight_sparse']['weight_chunks']}) {la['fmax_mhz']['weight-sparse']:.1f} MHz post-route; "
+                  f"{lat['weight_sparse_us_per_sequence']:.1f} us a sequence: {vs}"
+                  f"{lat['weight_sparse_cycle_speedup']:.2f}x in cycles)")
     report["inputs"] = key
     report["vectors"] = len(x)
     report["wall_s"] = round(time.time() - t0, 1)

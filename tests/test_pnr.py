@@ -10,6 +10,7 @@ written by `pnr.place_and_route`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -19,8 +20,10 @@ import pytest
 from _chain import build_model, draw, make_inputs
 
 from pipeline.hls.project import convert
+from pipeline.layers import SparseStateLSTM
 from pipeline.rtl import pnr, sim
 from pipeline.rtl.generate import generate_layer
+from pipeline.weight_pruning import column_balanced_mask
 
 DATA = Path(__file__).parent / "data"
 
@@ -58,13 +61,26 @@ def test_latency_by_hand():
     assert lat["sparse_us_per_step"] == pytest.approx(2.0) and lat["dense_us_per_step"] == pytest.approx(9.375)
     assert lat["cycle_speedup"] == 5.0 and lat["time_speedup"] == pytest.approx(93.75 / 20)
     assert lat["fmax_ratio_sparse_over_dense"] == pytest.approx(150 / 160)
+    assert "weight_sparse_us_per_sequence" not in lat
+    # the weight-sparse engine: 3000 cycles over 3 sequences at 125 MHz -> 8 us, against 93.75 us dense
+    lat = pnr.latency({"sparse": (9000, 3), "dense_only": (45000, 3), "weight_sparse": (3000, 3)},
+                      {"sparse-capable": 150.0, "dense-only": 160.0, "weight-sparse": 125.0}, 10)
+    assert lat["weight_sparse_us_per_sequence"] == pytest.approx(8.0) and lat["weight_sparse_us_per_step"] == pytest.approx(0.8)
+    assert lat["weight_sparse_cycle_speedup"] == 15.0 and lat["weight_sparse_time_speedup"] == pytest.approx(93.75 / 8)
+    assert lat["time_speedup"] == pytest.approx(93.75 / 20)  # the state-only figures unchanged beside it
 
 
-def _tiny(tmp_path, units=8, lanes=2, n_in=3, steps=4, n=3):
+def _tiny(tmp_path, units=8, lanes=2, n_in=3, steps=4, n=3, weight_sparsity=0.0):
     c = draw("pnr_tiny", 61, slow=False, units=(units,), n_in=n_in, steps=steps, lanes=lanes, precision="ap_fixed<16,6>",
              table_size=1024, prune=("state",), thresholds=(0.3,), return_sequences=False, hidden=0, head=0,
              prune_last=(True,))
-    hls_model = convert(build_model(c), c.hls(), tmp_path / "ir")
+    model = build_model(c)
+    if weight_sparsity:  # column-balanced at the layer's lanes (K of each lane's C = 4H / P rows a column)
+        layer = next(la for la in model.layers if isinstance(la, SparseStateLSTM))
+        w = layer.get_weights()
+        w[0], w[1] = (m * column_balanced_mask(m, lanes, weight_sparsity) for m in w[:2])
+        layer.set_weights(w)
+    hls_model = convert(model, c.hls(), tmp_path / "ir")
     x = make_inputs(np.random.RandomState(7), n, steps, n_in)
     return hls_model, x
 
@@ -96,12 +112,25 @@ def test_a_layer_that_does_not_fit_is_refused_before_any_tool_runs(tmp_path, mon
 
 @pytest.mark.slow
 def test_tiny_layer_synthesis_place_and_route_and_bitstream(tmp_path):
-    """Both builds of a tiny layer: pnr.json's figures, a bitstream each, the latency from the cycles
-    measured in Verilator on the very Verilog that was placed."""
-    hls_model, x = _tiny(tmp_path)
-    report = pnr.run_model(hls_model, x, tmp_path / "pnr", freq_mhz=150, seeds=(1,), log=lambda m: None)
+    """The three builds of a tiny layer at 75% column-balanced weight sparsity (sparse-capable, dense-only
+    and the weight-sparse engine, K = 4 of C = 16): pnr.json's figures, a bitstream each, the latency from
+    the cycles measured in Verilator on the very Verilog that was placed."""
+    hls_model, x = _tiny(tmp_path, weight_sparsity=0.75)
+    report = pnr.run_model(hls_model, x, tmp_path / "pnr", freq_mhz=150, seeds=(1,), log=lambda m: None,
+                           weight_sparse=True)
     (la,) = report["layers"]
     assert la["check"] == "equal" and la["lanes"] == 2 and la["full_design"]
+    assert set(la["builds"]) == {*pnr.BUILDS, "weight-sparse"} and la["weight_sparse"]["weight_chunks"] == 4
+    ws = la["builds"]["weight-sparse"]["best"]
+    assert 30 < ws["fmax_mhz"] < 500 and Path(ws["bitstream"]).is_file()
+    assert Path(ws["bitstream"]).parent.name.endswith("_ws")  # the weight-sparse engine's own Verilog
+    # its ROMs hold 4 (value, row) pairs a column instead of 16 weights (words of 2 x 22 bits: two tiles wide, so
+    # at this size more block RAMs than the dense engine's, not fewer): placed as the generator counts them
+    assert ws["utilisation"]["DP16KD"]["used"] == la["weight_sparse"]["fit"]["DP16KD"]
+    cyc, lat, f = la["measured_cycles"], la["latency"], la["fmax_mhz"]
+    assert cyc["weight_sparse"]["total"] < cyc["sparse"]["total"] < cyc["dense_only"]["total"]
+    assert lat["weight_sparse_us_per_sequence"] == pytest.approx(cyc["weight_sparse"]["per_sequence"] / f["weight-sparse"])
+    assert lat["weight_sparse_time_speedup"] == pytest.approx(lat["dense_us_per_sequence"] / lat["weight_sparse_us_per_sequence"])
     for build in pnr.BUILDS:
         best = la["builds"][build]["best"]
         assert 30 < best["fmax_mhz"] < 500
@@ -139,3 +168,54 @@ def test_an_unregistered_multiplier_measures_a_lower_fmax(tmp_path):
         fmax[variant] = res["builds"]["sparse-capable"]
     assert fmax["unregistered"]["fmax_mhz"] < fmax["registered"]["fmax_mhz"]
     assert any("MULT18X18D" in c or "u_m" in c for c in fmax["unregistered"]["critical_path"]["cells"])
+
+
+def test_a_weight_sparse_engine_that_alone_fits_is_placed_alone(tmp_path, monkeypatch):
+    """A part with room for the weight-sparse engine's ROMs (KE pairs a column) but not for the dense
+    ones: the dense-weight builds are simulated (their cycles stay the reference) and not placed, the
+    weight-sparse engine is; without the weight-sparse engine the same layer is refused. The place and
+    route itself is stubbed here (the slow test above runs it)."""
+    hls_model, x = _tiny(tmp_path, units=64, lanes=2, steps=3, n=2, weight_sparsity=0.75)
+    (case,) = sim.emulate_layers(hls_model, x)
+    dense = pnr.estimate(generate_layer(case.spec, tmp_path / "d"))
+    ws = pnr.estimate(generate_layer(case.spec.weight_sparse(), tmp_path / "w"))
+    assert ws["DP16KD_weights"] < dense["DP16KD_weights"]
+    small = dataclasses.replace(pnr.device("LFE5U-85F"), dp16kd=ws["DP16KD"])
+    # the rtl stage's fit line (no files, no tools) agrees with the generated layers, also at other lanes,
+    # where the weight-sparse engine's KE is what the weights need there (balanced at 2 lanes, not at 4: K >= 16 of 64)
+    assert pnr.fit_summary(case.spec.weight_sparse(), small)["fits"]
+    assert not pnr.fit_summary(case.spec, small)["fits"]
+    at4 = pnr.fit_summary(case.spec.weight_sparse(), small, lanes=4)
+    spec4 = dataclasses.replace(case.spec, lanes=4).weight_sparse()
+    assert 16 <= spec4.weight_chunks < 64 and at4["estimate"] == pnr.estimate(generate_layer(spec4, tmp_path / "w4"))
+    monkeypatch.setattr(pnr, "device", lambda name: small)
+    placed = []
+
+    def fake_pnr(layer, dev, package, speed, freq_mhz, seed=1, builds=pnr.BUILDS, timeout=0):
+        pnr.check_fit(layer, dev)
+        placed.append((layer.module, tuple(builds)))
+        bit = layer.directory / "fake.bit"
+        bit.write_bytes(b"bit")
+        return {"fit": pnr.estimate(layer), "tools": {"nextpnr": "stub"},
+                "builds": {b: {"fmax_mhz": 100.0, "bitstream": str(bit), "utilisation": {}, "synthesis": {},
+                                    "critical_path": {}} for b in builds}}
+
+    monkeypatch.setattr(pnr, "place_and_route", fake_pnr)
+    with pytest.raises(pnr.FitError, match="does not fit the LFE5U-85F"):
+        pnr.run_model(hls_model, x, tmp_path / "refused", weight_sparse=False, log=lambda m: None)
+    assert placed == []
+    report = pnr.run_model(hls_model, x, tmp_path / "p", weight_sparse=True, log=lambda m: None)
+    (la,) = report["layers"]
+    assert placed == [(la["weight_sparse"]["module"], ("sparse-capable",))]
+    assert set(la["builds"]) == {"weight-sparse"} and set(la["refused"]) == set(pnr.BUILDS)
+    assert "DP16KD block RAMs" in la["refused"]["dense-only"]
+    cyc, lat = la["measured_cycles"], la["latency"]
+    assert cyc["weight_sparse"]["total"] < cyc["sparse"]["total"] < cyc["dense_only"]["total"]  # all three simulated
+    assert lat["weight_sparse_us_per_sequence"] == pytest.approx(cyc["weight_sparse"]["per_sequence"] / 100.0)
+    assert lat["weight_sparse_cycle_speedup"] == pytest.approx(cyc["dense_only"]["total"] / cyc["weight_sparse"]["total"])
+    assert "time_speedup" not in lat and "weight_sparse_time_speedup" not in lat  # no clock for the unplaced builds
+    from pipeline.report import pnr_lines
+
+    text = "\n".join(pnr_lines(report))
+    assert "| not placed | not placed |" in text and "dense-only not placed" in text
+    assert "ecp5_weight_sparse_seed1.bit" in text and "ecp5_dense_only" not in text

@@ -167,6 +167,8 @@ def fit_summary(spec, dev: Device, lanes: int = 0) -> dict:
 
     if lanes and lanes != spec.lanes:
         spec = dataclasses.replace(spec, lanes=lanes)
+        if spec.weight_chunks:  # the weight-sparse engine at other lanes: what its weights need there
+            spec = spec.weight_sparse()
     layer = SimpleNamespace(params=rtl_params(spec), spec=spec)
     try:
         est = check_fit(layer, dev)
@@ -369,27 +371,45 @@ def _best(runs: list[dict]) -> dict:
 def latency(cycles: dict, fmax: dict, steps: int) -> dict:
     """Time from measured cycles: per sequence and per step (mean over the test vectors), microseconds
     = cycles / Fmax (MHz). ``cycles``: total busy cycles over ``n`` sequences, {"sparse": (total, n),
-    "dense_only": (total, n)}; ``fmax``: MHz of the sparse-capable and the dense-only build. Sparse mode
-    runs on the sparse-capable build, dense mode on the dense-only one: each engine at its own clock."""
-    s_tot, n = cycles["sparse"]
-    d_tot, _ = cycles["dense_only"]
-    s_us = s_tot / n / fmax["sparse-capable"]
-    d_us = d_tot / n / fmax["dense-only"]
-    return {"sparse_us_per_sequence": s_us, "dense_us_per_sequence": d_us,
-            "sparse_us_per_step": s_us / steps, "dense_us_per_step": d_us / steps,
-            "cycle_speedup": d_tot / s_tot, "time_speedup": d_us / s_us,
-            "fmax_ratio_sparse_over_dense": fmax["sparse-capable"] / fmax["dense-only"]}
+    "dense_only": (total, n)} and, for a weight-sparse layer, "weight_sparse"; ``fmax``: MHz of each
+    placed build ("sparse-capable", "dense-only", "weight-sparse"). Sparse mode runs on the
+    sparse-capable build, dense mode on the dense-only one, weight + state sparse mode on the
+    weight-sparse engine: each engine at its own clock. A build not placed (one that does not fit the
+    part) has no time figures; the cycle speedups stand without it."""
+    d_tot, n = cycles["dense_only"]
+    out: dict = {}
+    d_us = d_tot / n / fmax["dense-only"] if "dense-only" in fmax else None
+    if "sparse-capable" in fmax and d_us is not None:
+        s_tot, _ = cycles["sparse"]
+        s_us = s_tot / n / fmax["sparse-capable"]
+        out.update(sparse_us_per_sequence=s_us, dense_us_per_sequence=d_us,
+                   sparse_us_per_step=s_us / steps, dense_us_per_step=d_us / steps,
+                   cycle_speedup=d_tot / s_tot, time_speedup=d_us / s_us,
+                   fmax_ratio_sparse_over_dense=fmax["sparse-capable"] / fmax["dense-only"])
+    if "weight_sparse" in cycles and "weight-sparse" in fmax:
+        w_tot, _ = cycles["weight_sparse"]
+        w_us = w_tot / n / fmax["weight-sparse"]
+        out.update(weight_sparse_us_per_sequence=w_us, weight_sparse_us_per_step=w_us / steps,
+                   weight_sparse_cycle_speedup=d_tot / w_tot)
+        if d_us is not None:
+            out.update(weight_sparse_time_speedup=d_us / w_us,
+                       fmax_ratio_weight_sparse_over_dense=fmax["weight-sparse"] / fmax["dense-only"])
+    return out
 
 
 def run_model(model_or_emulator, x, out_dir: str | Path, part: str = "LFE5U-85F", package: str = "CABGA381",
               speed: int = 6, freq_mhz: float = 150, lanes: int = 0, seeds=(1,), timeout: float = 7200,
-              log=print) -> dict:
+              log=print, weight_sparse: bool | None = None) -> dict:
     """Every SparseStateLSTM of a model on an ECP5: generated at ``lanes`` (0: its own), simulated on the
     inputs ``x`` (both builds, checked against the emulator and the cycle model: the cycles that the time
     figures divide), then synthesised, placed and routed and packed into a bitstream for each nextpnr
     seed in ``seeds``. Refuses a layer that does not fit before any tool runs (`FitError`). Returns the
     ``pnr.json`` report: per layer the fit, the measured cycles, every seed's results, the best seed's
-    Fmax and bitstream per build, and the latency (`latency`)."""
+    Fmax and bitstream per build, and the latency (`latency`). ``weight_sparse`` (None: where the project
+    runs that engine, `pipeline.rtl.sim.weight_sparse_wanted`): also the weight-sparse engine
+    (`LayerSpec.weight_sparse`: the project's KE at its own lanes, else what the weights need; in
+    ``out_dir/<module>_ws/``), simulated in weight + state sparse mode and placed as a third build,
+    ``"weight-sparse"``."""
     import dataclasses
 
     from pipeline.rtl import sim
@@ -406,43 +426,78 @@ def run_model(model_or_emulator, x, out_dir: str | Path, part: str = "LFE5U-85F"
         spec = case.spec if p == case.spec.lanes else dataclasses.replace(case.spec, lanes=p)
         spec.check()
         layer = generate_layer(spec, out_dir / spec.module)
-        check_fit(layer, dev)  # every layer before any tool runs
-        cases.append((dataclasses.replace(case, spec=spec), layer, p == case.spec.lanes))
+        ws_layer = refused = None
+        if not sim.weight_sparse_wanted(case, weight_sparse):
+            check_fit(layer, dev)  # every layer before any tool runs
+        else:
+            # the project's KE where it runs at its own lanes; at other lanes, what the weights need there
+            chunks = case.engine_chunks if p == case.spec.lanes and case.engine_chunks else None
+            ws_layer = generate_layer(spec.weight_sparse(chunks), out_dir / f"{spec.module}_ws")
+            try:
+                check_fit(ws_layer, dev)
+            except FitError as err:
+                raise FitError(f"the weight-sparse engine (KE {ws_layer.spec.weight_chunks} pairs a column): {err}") from None
+            try:
+                check_fit(layer, dev)
+            except FitError as err:  # the weight-sparse engine alone fits: placed alone, the others simulated
+                refused = str(err)
+        cases.append((dataclasses.replace(case, spec=spec), layer, ws_layer, refused, p == case.spec.lanes))
     layers = []
-    for case, layer, full in cases:
-        log(f"{layer.module}: Verilator, {len(x)} vectors at {layer.spec.lanes} lanes, sparse-capable and dense-only builds")
+    for case, layer, ws_layer, refused, full in cases:
+        log(f"{layer.module}: Verilator, {len(x)} vectors at {layer.spec.lanes} lanes, sparse-capable and dense-only builds"
+            + (f" and the weight-sparse engine (KE {ws_layer.spec.weight_chunks})" if ws_layer else ""))
         sims = sim.simulate(layer, case.x_raw, modes=("sparse",), dense_only=True)
+        if ws_layer is not None:
+            sims["weight_sparse"] = sim.simulate(ws_layer, case.x_raw, modes=("sparse",))["sparse"]
         sim.check_layer(case, sims)
         n = int(case.x_raw.shape[0])
-        cycles = {"sparse": (int(sims["sparse"].sequence_cycles.sum()), n),
-                  "dense_only": (int(sims["dense_only"].sequence_cycles.sum()), n)}
-        runs: dict[str, list[dict]] = {b: [] for b in BUILDS}
+        cycles = {k: (int(sims[k].sequence_cycles.sum()), n) for k in ("sparse", "dense_only", "weight_sparse")
+                  if k in sims}
+        builds = (() if refused else BUILDS) + (("weight-sparse",) if ws_layer else ())
+        runs: dict[str, list[dict]] = {b: [] for b in builds}
         fit = tools = None
+        if refused:
+            log(f"{layer.module}: the dense-weight builds do not fit the {dev.name} (simulated, not placed); "
+                "the weight-sparse engine does")
         for seed in seeds:
             log(f"{layer.module}: Yosys synth_ecp5, nextpnr-ecp5 ({dev.name}, {package}, speed {speed}, "
-                f"{freq_mhz:g} MHz target, seed {seed}) and ecppack, both builds (minutes)")
-            res = place_and_route(layer, dev, package, speed, freq_mhz, seed=seed, timeout=timeout)
-            fit, tools = res["fit"], res["tools"]
-            for b in BUILDS:
-                r = res["builds"][b]
-                keep = layer.directory / f"ecp5_{b.replace('-', '_')}_seed{seed}.bit"
+                f"{freq_mhz:g} MHz target, seed {seed}) and ecppack, {len(builds)} build(s) (minutes)")
+            placed = []
+            if not refused:
+                res = place_and_route(layer, dev, package, speed, freq_mhz, seed=seed, timeout=timeout)
+                fit, tools = res["fit"], res["tools"]
+                placed += [(b, layer, res["builds"][b]) for b in BUILDS]
+            if ws_layer is not None:  # the weight-sparse engine: its sparse-capable build (the only one it has)
+                ws_res = place_and_route(ws_layer, dev, package, speed, freq_mhz, seed=seed, timeout=timeout,
+                                         builds=("sparse-capable",))
+                tools = ws_res["tools"]
+                placed.append(("weight-sparse", ws_layer, ws_res["builds"]["sparse-capable"]))
+            for b, where, r in placed:
+                keep = where.directory / f"ecp5_{b.replace('-', '_')}_seed{seed}.bit"
                 shutil.copyfile(r["bitstream"], keep)
                 r = dict(r, seed=seed, bitstream=str(keep))
                 runs[b].append(r)
-                log(f"{layer.module}: {b}, seed {seed}: {r['fmax_mhz']:.1f} MHz post-route (nextpnr's timing model)")
-        best = {b: _best(runs[b]) for b in BUILDS}
-        fmax = {b: best[b]["fmax_mhz"] for b in BUILDS}
-        layers.append({
+                log(f"{where.module}: {b}, seed {seed}: {r['fmax_mhz']:.1f} MHz post-route (nextpnr's timing model)")
+        best = {b: _best(runs[b]) for b in builds}
+        fmax = {b: best[b]["fmax_mhz"] for b in builds}
+        entry = {
             "layer": layer.spec.name, "module": layer.module, "top": layer.top, "directory": str(layer.directory),
             "lanes": layer.spec.lanes, "full_design": full, "n_in": layer.spec.n_in, "units": layer.spec.units,
             "steps": layer.spec.steps, "fit": fit, "check": "equal",
             "measured_cycles": {k: {"total": v[0], "sequences": v[1], "per_sequence": v[0] / v[1]} for k, v in cycles.items()},
             "stream_cycles": {"load_per_sequence": float(sims["sparse"].load_cycles.mean()),
                               "send_per_sequence": float(sims["sparse"].send_cycles.mean())},
-            "builds": {b: {"best": best[b], "seeds": runs[b]} for b in BUILDS},
+            "builds": {b: {"best": best[b], "seeds": runs[b]} for b in builds},
             "fmax_mhz": fmax,
-            "meets_target": {b: fmax[b] >= freq_mhz for b in BUILDS},
+            "meets_target": {b: fmax[b] >= freq_mhz for b in builds},
             "latency": latency(cycles, fmax, layer.spec.steps),
-        })
+        }
+        if ws_layer is not None:
+            entry["weight_sparse"] = {"module": ws_layer.module, "directory": str(ws_layer.directory),
+                                      "weight_chunks": ws_layer.spec.weight_chunks, "fit": estimate(ws_layer)}
+        if refused:
+            entry["fit"] = estimate(layer)
+            entry["refused"] = {b: refused for b in BUILDS}
+        layers.append(entry)
     return {"kind": "skiplstm-pnr", "label": LABEL, "device": dev.name, "package": package, "speed": speed,
             "freq_mhz": freq_mhz, "seeds": list(seeds), "tools": tools, "layers": layers}
