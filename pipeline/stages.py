@@ -265,8 +265,8 @@ def run_emulate(recipe: RecipeLike, out="out", split: str = "test", seed: int | 
     check_output_dir(d)
     ds = _test_split(recipe)
     s = ds.split(split)
+    emu = _emulator(recipe, root)  # a missing project is an error before the line announcing the run
     stage(f"emulate: {_label(recipe)}: {len(s)} {split} sequences at fixed point")
-    emu = _emulator(recipe, root)
     t0 = time.time()
     res = emu.run(s.x, keep_states=True)
     wall = time.time() - t0
