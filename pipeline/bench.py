@@ -580,6 +580,11 @@ def _quant_ratio(training: dict) -> str:
     return "-" if r is None else f"{r:.2f}x"
 
 
+def _by_units(part: dict) -> list[tuple[str, dict]]:
+    """A part's per-H results in ascending H (``results.json`` keeps its keys sorted as strings)."""
+    return sorted(part.items(), key=lambda kv: int(kv[0]))
+
+
 def table(results: dict) -> str:
     """The printed summary (markdown). Cycles are modelled (pipeline/accelerator.py), equal to the cycles
     counted in C-simulation (tests)."""
@@ -624,7 +629,7 @@ def table(results: dict) -> str:
                   "sparse mode on the sparse-capable build, dense on the dense-only build):", "",
                   "| H | P | Fmax sparse-capable / dense-only | us/sequence sparse / dense | speedup time (cycles) | "
                   "LUT4 sites | FF | DP16KD | MULT18X18D | synth + P&R s |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for u, r in results["pnr"]["result"].items():
+        for u, r in _by_units(results["pnr"]["result"]):
             if not r["fits"]:
                 lines.append(f"| {u} | {r['lanes']} | does not fit | | | | | {r['estimate']['DP16KD']} (needed) | "
                              f"{r['estimate']['MULT18X18D']} (needed) | |")
@@ -643,7 +648,7 @@ def table(results: dict) -> str:
                   "| H | P | weight sparsity | state sparsity | KE | cycles dense-only / state-only / weight+state | "
                   "vs dense-only | vs state-only | ideal | weight memory vs dense | Yosys LUT sites / FF / DSP weight-sparse "
                   "vs sparse-capable |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for u, r in results["weight"]["result"].items():
+        for u, r in _by_units(results["weight"]["result"]):
             for w in r["rows"]:
                 cy, y = w["cycles"], w.get("yosys")
                 syn = (f"{y['weight-sparse']['LUT_sites']} / {y['weight-sparse']['FF']} / {y['weight-sparse']['DSP48E2']} vs "
@@ -654,7 +659,7 @@ def table(results: dict) -> str:
                              f"**{w['speedup_vs_dense_only']:.2f}x** | {w['speedup_vs_state_only']:.2f}x | "
                              f"{w['ideal_bound']:.2f}x | {w['weight_memory_ratio']:.2f}x | {syn} |")
     if "weight_pnr" in results:
-        for u, r in results["weight_pnr"]["result"].items():
+        for u, r in _by_units(results["weight_pnr"]["result"]):
             if "pnr" in r:
                 a, b = r["pnr"]["weight-sparse"], r["pnr"]["sparse-capable"]
                 lines += ["", f"Post-route at H = {u}, P = {r['lanes']}, 75% weight sparsity (LFE5U-85F speed 6, nextpnr's "
