@@ -165,13 +165,17 @@ def restate_speedup(row: dict) -> dict:
             "speedup_basis": "mean columns", "cycle_model": CYCLE_MODEL}
 
 
+UNREAD_SECTIONS = ("fpga",)  # recipe sections no results row depends on: [fpga] keys only the pnr stage
+
+
 def config_changes(measured: dict, current: dict) -> list[str]:
     """The keys where a recipe's current normalised configuration differs from the one a row was
     measured with, as ``section.key: old -> new``; a key the row does not have (added to the schema
-    later) counts as its default value."""
+    later) counts as its default value. Sections in UNREAD_SECTIONS are not compared (a row's numbers come
+    from the train, hls and emulate stages)."""
     defaults = default_config()
     changes = []
-    for section in sorted(set(current) | set(measured)):
+    for section in sorted((set(current) | set(measured)) - set(UNREAD_SECTIONS)):
         now, then = current.get(section, {}), measured.get(section, {})
         for key in sorted(set(now) | set(then)):
             old = then.get(key, defaults.get(section, {}).get(key))

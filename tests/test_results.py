@@ -368,6 +368,14 @@ def test_merge_keeps_ledger_rows_of_unchanged_recipes_and_prefers_fresh_runs(mod
     (models / "og.toml").write_text(_PRUNED.replace('baseline = "dense"', 'baseline = "dense2"'))
     rows, dropped = merge([], [{**_measured("og", 1, 0.93), "baseline": "dense"}])
     assert dropped == [] and rows[0]["baseline"] == "dense2"
+    # [fpga] keys only the pnr stage: a row stays when it changes, and goes when a section it reads does
+    row = _measured("og", 1, 0.93)
+    (models / "og.toml").write_text(_PRUNED + "\n[fpga]\nlanes = 4\n")
+    rows, dropped = merge([], [row])
+    assert dropped == [] and rows[0]["config"]["fpga"]["lanes"] == 4
+    (models / "og.toml").write_text(_PRUNED.replace("[train]", "[train]\nbatch_size = 7"))
+    rows, dropped = merge([], [row])
+    assert rows == [] and "train.batch_size" in dropped[0]
 
 
 def test_merge_restates_ledger_rows_of_an_older_cycle_model(models):
